@@ -82,14 +82,14 @@ export type BufferUse = "storage" | "uniform";
 export function bufferFrom(
   device: GPUDevice,
   label: string,
-  data: ArrayBufferView<ArrayBuffer>,
+  data: ArrayBufferView,
   use: BufferUse = "storage",
 ): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   const usage = (use === "uniform" ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE) |
     GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const buffer = device.createBuffer({ label, size, usage });
-  device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  device.queue.writeBuffer(buffer, 0, data as ArrayBufferView<ArrayBuffer>);
   return buffer;
 }
 

@@ -79,7 +79,7 @@ export function roundTo(dtype: DType, x: number): number {
 }
 
 /** Decode raw little-endian tensor bytes into f32 values. */
-export function decodeToF32(dtype: DType, bytes: Uint8Array): Float32Array {
+export function decodeToF32(dtype: DType, bytes: Uint8Array): Float32Array<ArrayBuffer> {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   const out = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -94,7 +94,7 @@ export function decodeToF32(dtype: DType, bytes: Uint8Array): Float32Array {
 }
 
 /** Encode f32 values as raw little-endian tensor bytes of the dtype. */
-export function encodeFromF32(dtype: DType, values: ArrayLike<number>): Uint8Array {
+export function encodeFromF32(dtype: DType, values: ArrayLike<number>): Uint8Array<ArrayBuffer> {
   const n = values.length;
   const out = new Uint8Array(n * DTYPE_BYTES[dtype]);
   const view = new DataView(out.buffer);

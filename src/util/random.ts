@@ -32,7 +32,7 @@ export function gaussian(seed: number): () => number {
 }
 
 /** A Float32Array of `n` normal samples scaled by `std`. */
-export function randomNormal(seed: number, n: number, std = 1): Float32Array {
+export function randomNormal(seed: number, n: number, std = 1): Float32Array<ArrayBuffer> {
   const g = gaussian(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = g() * std;

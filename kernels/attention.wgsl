@@ -1,0 +1,82 @@
+// Causal grouped-query attention of each row over its sequence's KV cache, positions 0..pos.
+// One workgroup per (head, row). Positions are processed in tiles of WG: each thread scores one
+// position, then the tile is folded into a running (max, sum, accumulator) — online softmax — with
+// each thread owning head dims d = lid, lid + WG, ... of the accumulator. K and V are read once.
+// Grid: (n_heads, n_rows).
+
+struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
+struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+struct Row { slot: u32, pos: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> rows: array<Row>;
+@group(0) @binding(3) var<storage, read> q: array<f32>;
+@group(0) @binding(4) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 64u;
+const MAX_HEAD_DIM: u32 = 256u;
+const DIMS_PER_THREAD: u32 = MAX_HEAD_DIM / WG;
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> q_s: array<f32, MAX_HEAD_DIM>;
+var<workgroup> score: array<f32, WG>;
+var<workgroup> prob: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let h = wid.x;
+  let r = wid.y;
+  if (r >= step.n_rows) { return; }
+  let hd = params.head_dim;
+  let kv_dim = params.n_kv * hd;
+  let kvh = h / (params.n_heads / params.n_kv);
+  let row = rows[r];
+  let n_pos = row.pos + 1u;
+  let base = row.slot * params.ctx * kv_dim + kvh * hd;
+
+  for (var d = lid.x; d < hd; d += WG) { q_s[d] = q[(r * params.n_heads + h) * hd + d]; }
+  workgroupBarrier();
+
+  var m = NEG_BIG;
+  var l = 0.0;
+  var acc: array<f32, DIMS_PER_THREAD>;
+  for (var t0 = 0u; t0 < n_pos; t0 += WG) {
+    let t = t0 + lid.x;
+    var s = NEG_BIG;
+    if (t < n_pos) {
+      let kb = base + t * kv_dim;
+      var dot = 0.0;
+      for (var d = 0u; d < hd; d++) { dot += q_s[d] * k_cache[kb + d]; }
+      s = dot * params.scale;
+    }
+    score[lid.x] = s;
+    workgroupBarrier();
+    let count = min(WG, n_pos - t0);
+    var m_tile = NEG_BIG;
+    for (var i = 0u; i < count; i++) { m_tile = max(m_tile, score[i]); }
+    let m_new = max(m, m_tile);
+    prob[lid.x] = select(0.0, exp(s - m_new), t < n_pos);
+    workgroupBarrier();
+    let corr = exp(m - m_new);
+    var tile_sum = 0.0;
+    for (var i = 0u; i < count; i++) { tile_sum += prob[i]; }
+    l = l * corr + tile_sum;
+    for (var j = 0u; j < DIMS_PER_THREAD; j++) {
+      let d = lid.x + j * WG;
+      if (d < hd) {
+        var a = acc[j] * corr;
+        for (var i = 0u; i < count; i++) { a += prob[i] * v_cache[base + (t0 + i) * kv_dim + d]; }
+        acc[j] = a;
+      }
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  for (var j = 0u; j < DIMS_PER_THREAD; j++) {
+    let d = lid.x + j * WG;
+    if (d < hd) { out[(r * params.n_heads + h) * hd + d] = acc[j] / l; }
+  }
+}

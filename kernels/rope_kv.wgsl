@@ -1,0 +1,56 @@
+// Rotary position embedding (rotate-half, as Hugging Face Llama) on q in place, and on k while
+// writing k and v into this layer's KV cache at (slot, pos) of each row.
+// cos/sin come from a host-computed table [ctx, head_dim/2] (exact for any position and scaling).
+// Grid: (n_rows). Workgroup: WG threads striding over the work of one row.
+
+struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32 }
+struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+struct Row { slot: u32, pos: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> rows: array<Row>;
+@group(0) @binding(3) var<storage, read> cos_sin: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+@group(0) @binding(5) var<storage, read> k: array<f32>;
+@group(0) @binding(6) var<storage, read> v: array<f32>;
+@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
+
+const WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r = wid.x;
+  if (r >= step.n_rows) { return; }
+  let hd = params.head_dim;
+  let half = hd / 2u;
+  let row = rows[r];
+  let table = row.pos * half;
+  let q_dim = params.n_heads * hd;
+  let kv_dim = params.n_kv * hd;
+  let cache = (row.slot * params.ctx + row.pos) * kv_dim;
+
+  for (var idx = lid.x; idx < params.n_heads * half; idx += WG) {
+    let i = idx % half;
+    let b = r * q_dim + (idx / half) * hd + i;
+    let cs = cos_sin[table + i];
+    let x1 = q[b];
+    let x2 = q[b + half];
+    q[b] = x1 * cs.x - x2 * cs.y;
+    q[b + half] = x2 * cs.x + x1 * cs.y;
+  }
+  for (var idx = lid.x; idx < params.n_kv * half; idx += WG) {
+    let i = idx % half;
+    let off = (idx / half) * hd + i;
+    let b = r * kv_dim + off;
+    let cs = cos_sin[table + i];
+    let x1 = k[b];
+    let x2 = k[b + half];
+    k_cache[cache + off] = x1 * cs.x - x2 * cs.y;
+    k_cache[cache + off + half] = x2 * cs.x + x1 * cs.y;
+  }
+  for (var idx = lid.x; idx < kv_dim; idx += WG) {
+    v_cache[cache + idx] = v[r * kv_dim + idx];
+  }
+}

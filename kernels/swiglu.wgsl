@@ -1,0 +1,22 @@
+// SwiGLU activation in place: gate[i] = silu(gate[i]) * up[i] over n_rows × width.
+// Grid: (ceil(width / WG), n_rows).
+
+struct Params { width: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read_write> gate: array<f32>;
+@group(0) @binding(3) var<storage, read> up: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let r = gid.y;
+  if (r >= step.n_rows || c >= params.width) { return; }
+  let i = r * params.width + c;
+  let g = gate[i];
+  gate[i] = g / (1.0 + exp(-g)) * up[i];
+}

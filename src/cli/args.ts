@@ -1,0 +1,48 @@
+/** Command-line parsing on Node's built-in `util.parseArgs` (JSR's std/cli is not reachable). */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "../errors.ts";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses argv strictly: an unknown flag or a missing value is a UsageError (exit 2) naming it. */
+export function parseFlags(command: string, argv: string[], options: OptionSpec) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.split("\n")[0].replace(/^.*?: /, "");
+    throw new UsageError(`${command}: ${msg}`, `see 'flexidepth ${command} --help'`);
+  }
+}
+
+/** A number flag within [min, max]; `name` is the flag as typed. */
+export function numberFlag(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  { min = -Infinity, max = Infinity, integer = false } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    const range = `${integer ? "an integer" : "a number"}${min > -Infinity ? ` ≥ ${min}` : ""}${
+      max < Infinity ? ` and ≤ ${max}` : ""
+    }`;
+    throw new UsageError(`${name} must be ${range}, got "${value}"`);
+  }
+  return n;
+}
+
+/** One of a fixed set of words. */
+export function choiceFlag<T extends string>(
+  value: string | undefined,
+  name: string,
+  choices: T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) {
+    throw new UsageError(`${name} must be one of ${choices.join(", ")}, got "${value}"`);
+  }
+  return value as T;
+}

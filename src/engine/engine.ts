@@ -1,0 +1,237 @@
+/**
+ * The engine: a model on the GPU that runs steps. A step is a batch of rows (token, slot, position);
+ * prefill is one sequence's prompt chunk, decode is one row per sequence. Decode steps feed the token
+ * the previous step sampled on the GPU, and their results come back through a ring of small readback
+ * slots so that several steps stay in flight (Deno's readback costs ≥ 11 ms, but overlapped
+ * readbacks resolve together).
+ */
+
+import type { Checkpoint } from "../model/checkpoint.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { GpuContext } from "../gpu/device.ts";
+import { KernelCache } from "../gpu/kernels.ts";
+import { readBuffer } from "../gpu/tensor.ts";
+import { GpuError } from "../errors.ts";
+import { type ModelWeights, uploadWeights } from "./weights.ts";
+import { KvCache } from "./kv_cache.ts";
+import { ForwardPass, resultStride } from "./forward.ts";
+import { GpuSampler, type SamplingOptions } from "./sampling.ts";
+
+export interface EngineOptions {
+  /** Rows per prefill step (prompt chunk). */
+  maxRows?: number;
+  /** Sequences that can be cached at once. */
+  slots?: number;
+  /** Positions per sequence (default: the model's, capped at 4096). */
+  context?: number;
+  /** Split weights above this many bytes per binding (tests force splits with a small value). */
+  maxBindingBytes?: number;
+  progress?: boolean;
+}
+
+/** One row of a step. */
+export interface StepRow {
+  slot: number;
+  pos: number;
+}
+
+/** What a step returns per output row. */
+export interface StepResult {
+  id: number;
+  layers: number;
+  /** Route words (bit l = routed layer l ran); empty for a plain model. */
+  routes: number[];
+}
+
+/** A submitted step whose result has not been read yet. */
+export interface PendingStep {
+  readonly nOut: number;
+  readonly done: Promise<StepResult[]>;
+}
+
+export class Engine {
+  readonly kernels: KernelCache;
+  readonly forward: ForwardPass;
+  readonly kv: KvCache;
+  readonly resultWords: number;
+  private readonly staging: GPUBuffer[] = [];
+  private readonly stagingBusy: boolean[] = [];
+  private nextStaging = 0;
+  private readonly freeSlots: number[];
+  /** Time spent waiting for readbacks (ms), for the summary. */
+  readbackWaitMs = 0;
+
+  private constructor(
+    readonly gpu: GpuContext,
+    readonly config: ModelConfig,
+    readonly weights: ModelWeights,
+    readonly maxRows: number,
+    opts: Required<Pick<EngineOptions, "slots" | "context">> & { maxBinding: number },
+  ) {
+    this.kernels = new KernelCache(gpu);
+    this.kv = new KvCache(gpu.device, config, opts.slots, opts.context, opts.maxBinding);
+    this.forward = new ForwardPass(this.kernels, config, weights, this.kv, maxRows, opts.slots);
+    this.resultWords = resultStride(config);
+    this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
+  }
+
+  static async load(gpu: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
+    const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
+    const weights = await uploadWeights(gpu, ck, { maxBindingBytes: maxBinding, progress: opts.progress });
+    const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
+    gpu.device.pushErrorScope("out-of-memory");
+    gpu.device.pushErrorScope("validation");
+    const engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, {
+      slots: opts.slots ?? 1,
+      context,
+      maxBinding,
+    });
+    const invalid = await gpu.device.popErrorScope();
+    const oom = await gpu.device.popErrorScope();
+    if (oom) {
+      throw new GpuError(
+        `out of GPU memory for the KV cache and activations: ${oom.message}`,
+        "lower --context",
+      );
+    }
+    if (invalid) throw new GpuError(`GPU setup failed: ${invalid.message}`);
+    await engine.kernels.checkErrors();
+    return engine;
+  }
+
+  get context(): number {
+    return this.kv.context;
+  }
+
+  /** Takes a free KV slot (one per cached sequence). */
+  allocSlot(): number {
+    const s = this.freeSlots.pop();
+    if (s === undefined) throw new GpuError("all KV cache slots are in use", "raise the engine's slots");
+    return s;
+  }
+
+  releaseSlot(slot: number): void {
+    if (!this.freeSlots.includes(slot)) this.freeSlots.push(slot);
+  }
+
+  /** Sampling settings per output row; written once per generation, not per step. */
+  setSampling(options: SamplingOptions[]): void {
+    this.gpu.device.queue.writeBuffer(this.forward.buffers.sampleParams, 0, GpuSampler.paramsBytes(options));
+  }
+
+  /**
+   * Submits one step. `tokens` are host-provided input ids (prefill); when omitted, each row reads the
+   * id the previous step sampled for it (decode). `outRows` lists the rows that get logits and a sample.
+   * Returns a pending result when `readback` (only steps that produce tokens need one).
+   */
+  submitStep(
+    rows: StepRow[],
+    outRows: number[],
+    tokens?: ArrayLike<number>,
+    readback = true,
+  ): PendingStep | null {
+    const device = this.gpu.device;
+    const b = this.forward.buffers;
+    const n = rows.length;
+    const nOut = outRows.length;
+    const q = device.queue;
+    q.writeBuffer(b.step, 0, new Uint32Array([n, nOut, 0, 0]));
+    q.writeBuffer(b.outStep, 0, new Uint32Array([nOut, 0, 0, 0]));
+    const rowData = new Uint32Array(n * 2);
+    rows.forEach((r, i) => {
+      rowData[2 * i] = r.slot;
+      rowData[2 * i + 1] = r.pos;
+    });
+    q.writeBuffer(b.rows, 0, rowData);
+    if (tokens) q.writeBuffer(b.tokens, 0, Uint32Array.from(tokens));
+    if (nOut) {
+      q.writeBuffer(b.outRows, 0, Uint32Array.from(outRows));
+      q.writeBuffer(b.positions, 0, Uint32Array.from(outRows, (r) => rows[r].pos));
+    }
+
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    this.forward.encode(pass, n, nOut);
+    pass.end();
+    if (!readback || nOut === 0) {
+      q.submit([enc.finish()]);
+      return null;
+    }
+    const bytes = nOut * this.resultWords * 4;
+    const { buffer, index } = this.takeStaging();
+    enc.copyBufferToBuffer(b.result, 0, buffer, 0, bytes);
+    q.submit([enc.finish()]);
+    const words = this.resultWords;
+    const done = buffer.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
+      const data = new Uint32Array(buffer.getMappedRange(0, bytes).slice(0));
+      buffer.unmap();
+      this.stagingBusy[index] = false;
+      const out: StepResult[] = [];
+      for (let j = 0; j < nOut; j++) {
+        const w = data.subarray(j * words, (j + 1) * words);
+        out.push({
+          id: w[0],
+          layers: w[1],
+          routes: Array.from(w.subarray(2, 2 + Math.ceil(this.config.routingLayers.length / 32))),
+        });
+      }
+      return out;
+    });
+    return { nOut, done };
+  }
+
+  /** Waits for a pending step, counting the wait. */
+  async await(p: PendingStep): Promise<StepResult[]> {
+    const t = performance.now();
+    const r = await p.done;
+    this.readbackWaitMs += performance.now() - t;
+    if (this.gpu.lost) throw new GpuError(`GPU device lost: ${this.gpu.lost.message}`);
+    return r;
+  }
+
+  /** A free readback slot; the ring grows when every slot is still in flight. */
+  private takeStaging(): { buffer: GPUBuffer; index: number } {
+    for (let i = 0; i < this.staging.length; i++) {
+      const index = (this.nextStaging + i) % this.staging.length;
+      if (!this.stagingBusy[index]) {
+        this.nextStaging = (index + 1) % this.staging.length;
+        this.stagingBusy[index] = true;
+        return { buffer: this.staging[index], index };
+      }
+    }
+    const buffer = this.gpu.device.createBuffer({
+      label: `readback.${this.staging.length}`,
+      size: Math.max(16, this.forward.maxOut * this.resultWords * 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.staging.push(buffer);
+    this.stagingBusy.push(true);
+    return { buffer, index: this.staging.length - 1 };
+  }
+
+  /**
+   * Runs `tokens` at positions start.. of `slot` (in chunks) and returns the logits of the last one.
+   * Synchronous and slow: tests and diagnostics only.
+   */
+  async logitsAfter(slot: number, tokens: number[], start: number): Promise<Float32Array> {
+    const device = this.gpu.device;
+    const b = this.forward.buffers;
+    for (let c = 0; c < tokens.length; c += this.maxRows) {
+      const chunk = tokens.slice(c, c + this.maxRows);
+      const last = c + chunk.length === tokens.length;
+      const rows = chunk.map((_, i) => ({ slot, pos: start + c + i }));
+      const q = device.queue;
+      q.writeBuffer(b.step, 0, new Uint32Array([chunk.length, last ? 1 : 0, 0, 0]));
+      q.writeBuffer(b.outStep, 0, new Uint32Array([last ? 1 : 0, 0, 0, 0]));
+      q.writeBuffer(b.rows, 0, Uint32Array.from(rows.flatMap((r) => [r.slot, r.pos])));
+      q.writeBuffer(b.tokens, 0, Uint32Array.from(chunk));
+      q.writeBuffer(b.outRows, 0, new Uint32Array([chunk.length - 1]));
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      this.forward.encode(pass, chunk.length, last ? 1 : 0, false);
+      pass.end();
+      q.submit([enc.finish()]);
+    }
+    return new Float32Array(await readBuffer(device, b.logits, this.config.vocabSize * 4));
+  }
+}

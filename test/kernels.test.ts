@@ -1,0 +1,208 @@
+/**
+ * Each small kernel against its plain-TypeScript reference, on both kernel families, at sizes that
+ * do not divide the workgroup.
+ */
+
+import { assertClose, families, testGpu } from "./harness.ts";
+import { KernelCache } from "../src/gpu/kernels.ts";
+import { bufferFrom, readBuffer, storageBuffer, uniformData, uploadMatrix } from "../src/gpu/tensor.ts";
+import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
+import { randomNormal } from "../src/util/random.ts";
+import { rmsnorm, rope, silu } from "./reference.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { ropeTable } from "../src/engine/rope.ts";
+
+const TOL = { atol: 1e-4, rtol: 1e-4 };
+
+async function run(
+  kernels: KernelCache,
+  name: string,
+  constants: Record<string, number>,
+  buffers: GPUBuffer[],
+  grid: [number, number?],
+) {
+  const device = kernels.gpu.device;
+  const k = kernels.get(name, constants);
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(k.pipeline);
+  pass.setBindGroup(0, k.bind(buffers));
+  pass.dispatchWorkgroups(grid[0], grid[1] ?? 1);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  await kernels.checkErrors();
+}
+
+const u = (device: GPUDevice, fields: Array<["u32" | "f32", number]>) =>
+  bufferFrom(device, "params", new Uint8Array(uniformData(fields)), "uniform");
+const f32 = async (device: GPUDevice, b: GPUBuffer, n: number) =>
+  new Float32Array(await readBuffer(device, b, n * 4));
+
+for (const family of await families()) {
+  Deno.test(`embed gather (${family}): every dtype, split embedding`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    for (const dtype of ["F32", "F16", "BF16"] as DType[]) {
+      const vocab = 37, H = 13, n = 5;
+      const raw = encodeFromF32(dtype, randomNormal(1, vocab * H));
+      const values = decodeToF32(dtype, raw);
+      const m = uploadMatrix(device, "E", dtype, vocab, H, raw, 16 * 10); // ≥3 parts
+      if (m.parts.length < 3) throw new Error("expected a split embedding");
+      const tokens = [0, 36, 12, 12, 25];
+      const x = storageBuffer(device, "x", n * H * 4);
+      const step = bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform");
+      const tok = bufferFrom(device, "tok", Uint32Array.from(tokens));
+      for (const part of m.parts) {
+        await run(kernels, "embed", { W_DTYPE: DTYPE_CODE[dtype] }, [
+          u(device, [["u32", H], ["u32", part.firstRow], ["u32", part.rows], ["u32", m.rowStride]]),
+          step,
+          tok,
+          part.buffer,
+          x,
+        ], [n]);
+      }
+      const expected = new Float32Array(tokens.flatMap((t) => [...values.subarray(t * H, (t + 1) * H)]));
+      assertClose(await f32(device, x, n * H), expected, { atol: 0, rtol: 0 }, `embed ${dtype}`);
+    }
+  });
+
+  Deno.test(`rmsnorm (${family}): all rows and gathered rows`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const H = 131, n = 7, eps = 1e-5;
+    const xs = randomNormal(2, n * H, 3);
+    const w = randomNormal(3, H);
+    const outRows = [6, 0, 3];
+    for (const gather of [false, true]) {
+      const y = storageBuffer(device, "y", n * H * 4);
+      await run(kernels, "rmsnorm", { GATHER: gather ? 1 : 0 }, [
+        u(device, [["u32", H], ["f32", eps]]),
+        bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0]), "uniform"),
+        bufferFrom(device, "x", xs),
+        bufferFrom(device, "w", w),
+        y,
+        bufferFrom(device, "out_rows", Uint32Array.from(outRows)),
+      ], [gather ? outRows.length : n]);
+      const src = gather ? outRows : [...Array(n).keys()];
+      const expected = new Float32Array(
+        src.flatMap((r) => [...rmsnorm(xs.subarray(r * H, (r + 1) * H), w, eps)]),
+      );
+      assertClose(await f32(device, y, src.length * H), expected, TOL, `rmsnorm gather=${gather}`);
+    }
+  });
+
+  Deno.test(`rope + KV write (${family}): rows at scattered slots and positions`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const nH = 6, nKV = 3, hd = 10, ctx = 40, slots = 2, n = 5;
+    const cfg = { headDim: hd, ropeTheta: 10000, ropeScaling: null } as unknown as ModelConfig;
+    const rows = [[0, 0], [0, 1], [1, 39], [1, 7], [0, 20]];
+    const q = randomNormal(4, n * nH * hd),
+      k = randomNormal(5, n * nKV * hd),
+      v = randomNormal(6, n * nKV * hd);
+    const qb = bufferFrom(device, "q", q);
+    const kvDim = nKV * hd;
+    const kc = storageBuffer(device, "kc", slots * ctx * kvDim * 4),
+      vc = storageBuffer(device, "vc", slots * ctx * kvDim * 4);
+    await run(kernels, "rope_kv", {}, [
+      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx]]),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
+      bufferFrom(device, "cs", ropeTable(cfg, ctx)),
+      qb,
+      bufferFrom(device, "k", k),
+      bufferFrom(device, "v", v),
+      kc,
+      vc,
+    ], [n]);
+    const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
+    const qe = q.slice(), ke = k.slice();
+    rows.forEach(([, pos], r) => {
+      for (let h = 0; h < nH; h++) rope(qe, (r * nH + h) * hd, hd, pos, invFreq);
+      for (let h = 0; h < nKV; h++) rope(ke, (r * nKV + h) * hd, hd, pos, invFreq);
+    });
+    assertClose(await f32(device, qb, q.length), qe, TOL, "rope q");
+    const kcs = await f32(device, kc, slots * ctx * kvDim), vcs = await f32(device, vc, slots * ctx * kvDim);
+    rows.forEach(([slot, pos], r) => {
+      const at = (slot * ctx + pos) * kvDim;
+      assertClose(
+        kcs.subarray(at, at + kvDim),
+        ke.subarray(r * kvDim, (r + 1) * kvDim),
+        TOL,
+        `k cache row ${r}`,
+      );
+      assertClose(
+        vcs.subarray(at, at + kvDim),
+        v.subarray(r * kvDim, (r + 1) * kvDim),
+        { atol: 0, rtol: 0 },
+        `v row ${r}`,
+      );
+    });
+  });
+
+  Deno.test(`attention (${family}): causal GQA over the cache, lengths across tile edges`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const nH = 4, nKV = 2, hd = 12, ctx = 150, slots = 2;
+    const kvDim = nKV * hd;
+    const kc = randomNormal(7, slots * ctx * kvDim), vc = randomNormal(8, slots * ctx * kvDim);
+    const rows = [[0, 0], [1, 63], [0, 64], [1, 149], [0, 100]];
+    const n = rows.length;
+    const q = randomNormal(9, n * nH * hd);
+    const out = storageBuffer(device, "out", n * nH * hd * 4);
+    const scale = 1 / Math.sqrt(hd);
+    await run(kernels, "attention", {}, [
+      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale]]),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
+      bufferFrom(device, "q", q),
+      bufferFrom(device, "kc", kc),
+      bufferFrom(device, "vc", vc),
+      out,
+    ], [nH, n]);
+    const expected = new Float32Array(n * nH * hd);
+    rows.forEach(([slot, pos], r) => {
+      for (let h = 0; h < nH; h++) {
+        const kvh = Math.floor(h / (nH / nKV));
+        const s: number[] = [];
+        for (let t = 0; t <= pos; t++) {
+          let d = 0;
+          for (let i = 0; i < hd; i++) {
+            d += q[(r * nH + h) * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
+          }
+          s.push(d * scale);
+        }
+        const m = Math.max(...s);
+        const p = s.map((x) => Math.exp(x - m));
+        const sum = p.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < hd; i++) {
+          let a = 0;
+          for (let t = 0; t <= pos; t++) a += p[t] * vc[(slot * ctx + t) * kvDim + kvh * hd + i];
+          expected[(r * nH + h) * hd + i] = a / sum;
+        }
+      }
+    });
+    assertClose(await f32(device, out, n * nH * hd), expected, TOL, "attention");
+  });
+
+  Deno.test(`swiglu (${family})`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const width = 301, n = 3;
+    const g = randomNormal(10, n * width, 2), up = randomNormal(11, n * width);
+    const gb = bufferFrom(device, "g", g);
+    await run(kernels, "swiglu", {}, [
+      u(device, [["u32", width]]),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      gb,
+      bufferFrom(device, "up", up),
+    ], [Math.ceil(width / 256), n]);
+    const expected = g.map((x, i) => silu(x) * up[i]);
+    assertClose(await f32(device, gb, n * width), expected, TOL, "swiglu");
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * Plain-TypeScript reference forward of a Llama checkpoint (f32 math, one token at a time, its own
+ * KV cache). Used only by tests, to check the GPU engine on the same weights.
+ * Reads top to bottom like llama2.c's forward().
+ */
+
+import type { Checkpoint } from "../src/model/checkpoint.ts";
+import { readTensorBytes } from "../src/model/safetensors.ts";
+import { decodeToF32 } from "../src/model/dtype.ts";
+import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
+
+export interface RefLayer {
+  inputNorm: Float32Array;
+  wq: Float32Array;
+  wk: Float32Array;
+  wv: Float32Array;
+  wo: Float32Array;
+  postNorm: Float32Array;
+  gate: Float32Array;
+  up: Float32Array;
+  down: Float32Array;
+}
+
+export interface RefCache {
+  k: Float32Array[];
+  v: Float32Array[];
+}
+
+/** y[M] = W[M,K] · x[K] */
+export function matvec(w: Float32Array, x: Float32Array, M: number, K: number): Float32Array {
+  const y = new Float32Array(M);
+  for (let m = 0; m < M; m++) {
+    let s = 0;
+    const o = m * K;
+    for (let k = 0; k < K; k++) s += w[o + k] * x[k];
+    y[m] = s;
+  }
+  return y;
+}
+
+export function rmsnorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
+  const scale = 1 / Math.sqrt(ss / x.length + eps);
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i] * scale * w[i];
+  return y;
+}
+
+export const silu = (v: number) => v / (1 + Math.exp(-v));
+
+/** Rotate-half RoPE on one head vector (in place) at `pos`. */
+export function rope(vec: Float32Array, off: number, hd: number, pos: number, invFreq: Float32Array) {
+  const half = hd / 2;
+  for (let i = 0; i < half; i++) {
+    const a = Math.fround(pos * invFreq[i]);
+    const c = Math.cos(a), s = Math.sin(a);
+    const x1 = vec[off + i], x2 = vec[off + i + half];
+    vec[off + i] = x1 * c - x2 * s;
+    vec[off + i + half] = x2 * c + x1 * s;
+  }
+}
+
+export class ReferenceModel {
+  readonly invFreq: Float32Array;
+
+  private constructor(
+    readonly cfg: ModelConfig,
+    readonly embed: Float32Array,
+    readonly layers: RefLayer[],
+    readonly norm: Float32Array,
+    readonly lmHead: Float32Array,
+  ) {
+    this.invFreq = ropeInvFreq(cfg);
+  }
+
+  static async load(ck: Checkpoint): Promise<ReferenceModel> {
+    const t = async (name: string) => {
+      const info = ck.tensors.get(name);
+      if (!info) throw new Error(`reference: tensor ${name} missing`);
+      return decodeToF32(info.dtype, await readTensorBytes(info));
+    };
+    const cfg = ck.config;
+    const layers: RefLayer[] = [];
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      layers.push({
+        inputNorm: await t(p + "input_layernorm.weight"),
+        wq: await t(p + "self_attn.q_proj.weight"),
+        wk: await t(p + "self_attn.k_proj.weight"),
+        wv: await t(p + "self_attn.v_proj.weight"),
+        wo: await t(p + "self_attn.o_proj.weight"),
+        postNorm: await t(p + "post_attention_layernorm.weight"),
+        gate: await t(p + "mlp.gate_proj.weight"),
+        up: await t(p + "mlp.up_proj.weight"),
+        down: await t(p + "mlp.down_proj.weight"),
+      });
+    }
+    const embed = await t("model.embed_tokens.weight");
+    const lmHead = cfg.tieWordEmbeddings && !ck.tensors.has("lm_head.weight")
+      ? embed
+      : await t("lm_head.weight");
+    return new ReferenceModel(cfg, embed, layers, await t("model.norm.weight"), lmHead);
+  }
+
+  newCache(): RefCache {
+    const kvDim = this.cfg.numKvHeads * this.cfg.headDim;
+    const n = this.cfg.maxPositions * kvDim;
+    return {
+      k: this.layers.map(() => new Float32Array(n)),
+      v: this.layers.map(() => new Float32Array(n)),
+    };
+  }
+
+  /** Runs one token at `pos` (cache holds positions < pos) and returns its logits. */
+  forward(token: number, pos: number, cache: RefCache): Float32Array {
+    const c = this.cfg;
+    const H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKvHeads;
+    const kvDim = nKV * hd, group = nH / nKV;
+    const x = this.embed.slice(token * H, (token + 1) * H);
+
+    for (let l = 0; l < c.numLayers; l++) {
+      const L = this.layers[l];
+      // attention
+      const xn = rmsnorm(x, L.inputNorm, c.rmsNormEps);
+      const q = matvec(L.wq, xn, nH * hd, H);
+      const k = matvec(L.wk, xn, kvDim, H);
+      const v = matvec(L.wv, xn, kvDim, H);
+      for (let h = 0; h < nH; h++) rope(q, h * hd, hd, pos, this.invFreq);
+      for (let h = 0; h < nKV; h++) rope(k, h * hd, hd, pos, this.invFreq);
+      cache.k[l].set(k, pos * kvDim);
+      cache.v[l].set(v, pos * kvDim);
+      const att = new Float32Array(nH * hd);
+      const scores = new Float64Array(pos + 1);
+      for (let h = 0; h < nH; h++) {
+        const kvOff = Math.floor(h / group) * hd;
+        let max = -Infinity;
+        for (let t = 0; t <= pos; t++) {
+          let s = 0;
+          for (let d = 0; d < hd; d++) s += q[h * hd + d] * cache.k[l][t * kvDim + kvOff + d];
+          scores[t] = s / Math.sqrt(hd);
+          if (scores[t] > max) max = scores[t];
+        }
+        let sum = 0;
+        for (let t = 0; t <= pos; t++) sum += scores[t] = Math.exp(scores[t] - max);
+        for (let d = 0; d < hd; d++) {
+          let a = 0;
+          for (let t = 0; t <= pos; t++) a += scores[t] * cache.v[l][t * kvDim + kvOff + d];
+          att[h * hd + d] = a / sum;
+        }
+      }
+      const o = matvec(L.wo, att, H, nH * hd);
+      for (let i = 0; i < H; i++) x[i] += o[i];
+      // MLP
+      const hn = rmsnorm(x, L.postNorm, c.rmsNormEps);
+      const g = matvec(L.gate, hn, c.intermediateSize, H);
+      const u = matvec(L.up, hn, c.intermediateSize, H);
+      for (let i = 0; i < g.length; i++) g[i] = silu(g[i]) * u[i];
+      const d = matvec(L.down, g, H, c.intermediateSize);
+      for (let i = 0; i < H; i++) x[i] += d[i];
+    }
+    const xf = rmsnorm(x, this.norm, c.rmsNormEps);
+    return matvec(this.lmHead, xf, c.vocabSize, H);
+  }
+}
+
+export function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
