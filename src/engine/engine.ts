@@ -66,10 +66,16 @@ export class Engine {
     readonly config: ModelConfig,
     readonly weights: ModelWeights,
     readonly maxRows: number,
-    opts: Required<Pick<EngineOptions, "slots" | "context">> & { maxBinding: number },
+    opts: Required<Pick<EngineOptions, "slots" | "context">>,
   ) {
     this.kernels = new KernelCache(gpu);
-    this.kv = new KvCache(gpu.device, config, opts.slots, opts.context, opts.maxBinding);
+    this.kv = new KvCache(
+      gpu.device,
+      config,
+      opts.slots,
+      opts.context,
+      gpu.limits.maxStorageBufferBindingSize,
+    );
     this.forward = new ForwardPass(this.kernels, config, weights, this.kv, maxRows, opts.slots);
     this.resultWords = resultStride(config);
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
@@ -84,7 +90,6 @@ export class Engine {
     const engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, {
       slots: opts.slots ?? 1,
       context,
-      maxBinding,
     });
     const invalid = await gpu.device.popErrorScope();
     const oom = await gpu.device.popErrorScope();
@@ -162,6 +167,8 @@ export class Engine {
     enc.copyBufferToBuffer(b.result, 0, buffer, 0, bytes);
     q.submit([enc.finish()]);
     const words = this.resultWords;
+    const routed = this.config.routingLayers.length > 0;
+    const routeWords = Math.ceil(this.config.routingLayers.length / 32);
     const done = buffer.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
       const data = new Uint32Array(buffer.getMappedRange(0, bytes).slice(0));
       buffer.unmap();
@@ -171,8 +178,8 @@ export class Engine {
         const w = data.subarray(j * words, (j + 1) * words);
         out.push({
           id: w[0],
-          layers: w[1],
-          routes: Array.from(w.subarray(2, 2 + Math.ceil(this.config.routingLayers.length / 32))),
+          layers: routed ? w[1] : this.config.numLayers,
+          routes: Array.from(w.subarray(2, 2 + routeWords)),
         });
       }
       return out;

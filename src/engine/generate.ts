@@ -21,6 +21,8 @@ export interface GenerateOptions {
   topP?: number;
   seed?: number;
   stop?: string[];
+  /** Keep going past end-of-sequence tokens (benchmarks). */
+  ignoreEos?: boolean;
   /** Decode steps kept in flight: a number (1 = wait for every token) or "auto". */
   window?: number | "auto";
 }
@@ -70,7 +72,8 @@ export class Session {
   }
 }
 
-export type PromptInput = string | ChatMessage[];
+/** Raw text (BOS added), chat messages (the model's template), or token ids as they are. */
+export type PromptInput = string | ChatMessage[] | { ids: number[] };
 
 export class Generation implements AsyncIterable<TokenEvent> {
   readonly summary: Promise<GenerationSummary>;
@@ -120,7 +123,12 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
     const ctx = engine.context;
 
-    const ids = typeof this.input === "string" ? tok.encodePrompt(this.input) : tok.encodeChat(this.input);
+    const input = this.input;
+    const ids = typeof input === "string"
+      ? tok.encodePrompt(input)
+      : Array.isArray(input)
+      ? tok.encodeChat(input)
+      : input.ids.slice();
     this.promptIds = ids;
     if (ids.length === 0) throw new InputError("the prompt is empty", "give some text");
     if (ids.length >= ctx) {
@@ -204,7 +212,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
       s.tokens.push(r.id);
       layerSum += r.layers;
       const routes = cfg.routingLayers.map((_, k) => ((r.routes[k >> 5] >>> (k & 31)) & 1) === 1);
-      if (tok.eosIds.includes(r.id)) {
+      if (!opts.ignoreEos && tok.eosIds.includes(r.id)) {
         stopReason = "eos";
         const rest = pendingText + decoder.flush();
         if (rest) {

@@ -6,7 +6,6 @@
  */
 
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { parseConfig } from "./config.ts";
@@ -284,7 +283,9 @@ export async function writeDemoCheckpoint(dir: string, opts: DemoOptions = {}): 
 
 /** Cache root: `$FLEXIDEPTH_CACHE`, else `~/.cache/flexidepth`. */
 function defaultCacheDir(): string {
-  return Deno.env.get("FLEXIDEPTH_CACHE") || join(homedir(), ".cache", "flexidepth");
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
+  return Deno.env.get("FLEXIDEPTH_CACHE") || join(xdg || join(home, ".cache"), "flexidepth");
 }
 
 async function shortHash(text: string): Promise<string> {

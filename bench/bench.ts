@@ -1,0 +1,94 @@
+/**
+ * `deno task bench`: speed on the adapter this machine has. For each model: prefill tokens/s, decode
+ * tokens/s and ms/token with one step in flight (window 1) and with the automatic window.
+ * Prints a table and writes the figures as JSON (bench-results.json, or --out FILE) for comparison.
+ */
+
+import { parseArgs } from "node:util";
+import { describeAdapter, openGpu } from "../src/gpu/device.ts";
+import { Model } from "../src/engine/model.ts";
+import { ensureDefaultDemoModel } from "../src/model/demo.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    model: { type: "string", multiple: true },
+    out: { type: "string" },
+    tokens: { type: "string" },
+    "plain-kernels": { type: "boolean" },
+  },
+});
+
+const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
+const decodeTokens = Number(flags.tokens ?? 128);
+const gpu = await openGpu({ features: flags["plain-kernels"] ? "none" : "auto" });
+const adapter = describeAdapter(gpu);
+console.log(`adapter: ${adapter}`);
+
+const models: { name: string; dir: string }[] = flags.model?.map((dir) => ({ name: dir, dir })) ?? [
+  { name: "stories260K", dir: STORIES },
+  { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
+];
+
+interface Row {
+  model: string;
+  prefill_tokens: number;
+  prefill_tokens_per_s: number;
+  decode: {
+    window: string;
+    depth_used: number;
+    tokens: number;
+    tokens_per_s: number;
+    ms_per_token: number;
+    readback_wait_ms: number;
+  }[];
+}
+const rows: Row[] = [];
+
+for (const m of models) {
+  const model = await Model.load(m.dir, { gpu, progress: false, maxRows: 128 });
+  const vocab = model.engine.config.vocabSize;
+  const prompt = Array.from({ length: 128 }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
+  // Warm-up: compiles every pipeline.
+  await model.generate({ ids: prompt.slice(0, 8) }, { maxTokens: 4, window: 1 }).collect();
+
+  const pre = await model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect();
+  const row: Row = {
+    model: m.name,
+    prefill_tokens: prompt.length,
+    prefill_tokens_per_s: pre.summary.prefillTokensPerSec,
+    decode: [],
+  };
+  for (const window of [1, "auto"] as const) {
+    // A random model may emit an end-of-sequence id: ignore it so every run decodes the same count.
+    const r = await model.generate({ ids: [prompt[0]] }, { maxTokens: decodeTokens, window, ignoreEos: true })
+      .collect();
+    const s = r.summary;
+    row.decode.push({
+      window: String(window),
+      depth_used: s.windowDepth,
+      tokens: s.generatedTokens,
+      tokens_per_s: s.decodeTokensPerSec,
+      ms_per_token: 1000 / s.decodeTokensPerSec,
+      readback_wait_ms: s.readbackWaitMs,
+    });
+  }
+  rows.push(row);
+  console.log(`\n${m.name}`);
+  console.log(`  prefill ${prompt.length} tokens: ${row.prefill_tokens_per_s.toFixed(1)} tokens/s`);
+  for (const d of row.decode) {
+    console.log(
+      `  decode window ${d.window.padEnd(4)} (depth ${String(d.depth_used).padStart(2)}): ` +
+        `${d.tokens_per_s.toFixed(1).padStart(7)} tokens/s  ${
+          d.ms_per_token.toFixed(2).padStart(7)
+        } ms/token`,
+    );
+  }
+}
+
+const out = flags.out ?? "bench-results.json";
+await Deno.writeTextFile(
+  out,
+  JSON.stringify({ date: new Date().toISOString(), adapter, rows }, null, 2) + "\n",
+);
+console.log(`\nwrote ${out}`);

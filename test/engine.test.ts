@@ -1,0 +1,161 @@
+/**
+ * The whole GPU forward against the TypeScript reference on the same weights: logits over a prefill and
+ * 16 decode steps, greedy tokens, every dtype, sharded checkpoints, tensors split across bindings, and
+ * the real stories260K model's golden output.
+ */
+
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { assertClose, families, testGpu } from "./harness.ts";
+import { argmax, ReferenceModel } from "./reference.ts";
+import { writeDemoCheckpoint } from "../src/model/demo.ts";
+import { openCheckpoint } from "../src/model/checkpoint.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { Model } from "../src/engine/model.ts";
+import type { DType } from "../src/model/dtype.ts";
+
+const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
+const tmp = await Deno.makeTempDir({ prefix: "flexidepth-engine-test-" });
+const small = { layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, intermediate: 96, vocabSize: 1000 };
+
+async function demo(name: string, opts: Record<string, unknown>): Promise<string> {
+  const dir = `${tmp}/${name}`;
+  await writeDemoCheckpoint(dir, { seed: 7, ...small, ...opts });
+  return dir;
+}
+
+/** Prefill `prompt`, then 16 greedy decode steps, comparing logits with the reference at every step. */
+async function compareLogits(
+  engine: Engine,
+  ref: ReferenceModel,
+  prompt: number[],
+  tol: { atol: number; rtol: number },
+) {
+  const cache = ref.newCache();
+  let refLogits: Float32Array = new Float32Array();
+  prompt.forEach((t, p) => refLogits = ref.forward(t, p, cache));
+  let gpuLogits = await engine.logitsAfter(0, prompt, 0);
+  assertClose(gpuLogits, refLogits, tol, "prefill logits");
+  for (let i = 0; i < 16; i++) {
+    const next = argmax(refLogits);
+    assertEquals(argmax(gpuLogits), next, `greedy token at decode step ${i}`);
+    const pos = prompt.length + i;
+    refLogits = ref.forward(next, pos, cache);
+    gpuLogits = await engine.logitsAfter(0, [next], pos);
+    assertClose(gpuLogits, refLogits, tol, `decode step ${i} logits`);
+  }
+}
+
+const TOL: Record<DType, { atol: number; rtol: number }> = {
+  F32: { atol: 2e-4, rtol: 2e-4 },
+  F16: { atol: 1e-3, rtol: 1e-3 },
+  BF16: { atol: 1e-3, rtol: 1e-3 },
+};
+
+for (const family of await families()) {
+  for (const dtype of ["F32", "F16", "BF16"] as DType[]) {
+    Deno.test(`engine (${family}, ${dtype}): logits match the reference over prefill + 16 decode steps`, async () => {
+      const dir = await demo(`${dtype}`, { dtype });
+      const ck = await openCheckpoint(dir);
+      const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows: 5 });
+      // 11 prompt tokens in chunks of 5: prefill spans several steps.
+      await compareLogits(engine, await ReferenceModel.load(ck), [
+        3,
+        17,
+        999,
+        0,
+        512,
+        42,
+        42,
+        7,
+        100,
+        200,
+        300,
+      ], TOL[dtype]);
+    });
+  }
+
+  Deno.test(`engine (${family}): sharded checkpoint, tensors split across bindings, GQA 4:1, untied head`, async () => {
+    const dir = await demo("sharded", {
+      shards: 3,
+      heads: 8,
+      kvHeads: 2,
+      headDim: 8,
+      tieEmbeddings: false,
+      dtype: "BF16",
+    });
+    const ck = await openCheckpoint(dir);
+    // 16 KiB per binding: embedding, LM head and MLP matrices all split into several parts.
+    const engine = await Engine.load(await testGpu(family), ck, {
+      progress: false,
+      maxBindingBytes: 16 * 1024,
+    });
+    if (engine.weights.embed.parts.length < 3) {
+      throw new Error("expected the embedding split across bindings");
+    }
+    await compareLogits(engine, await ReferenceModel.load(ck), [1, 2, 3, 4], TOL.BF16);
+  });
+
+  Deno.test(`engine (${family}): stories260K reproduces its golden greedy ids`, async () => {
+    const golden = JSON.parse(await Deno.readTextFile(`${STORIES}/golden.json`));
+    const model = await Model.load(STORIES, { gpu: await testGpu(family), progress: false });
+    const { tokens, summary } = await model.generate("", { maxTokens: golden.greedy_ids.length }).collect();
+    assertEquals(summary.promptIds, golden.prompt_ids);
+    assertEquals(tokens.map((t) => t.id), golden.greedy_ids);
+    assertEquals(summary.text, golden.greedy_text);
+    assertEquals(tokens.every((t) => t.layers === 5), true);
+  });
+}
+
+Deno.test("generation: every window depth gives the same tokens, greedy and seeded (stories260K)", async () => {
+  const model = await Model.load(STORIES, { gpu: await testGpu("fast"), progress: false });
+  for (const sampling of [{ temperature: 0 }, { temperature: 0.9, topP: 0.9, topK: 40, seed: 123 }]) {
+    const outputs = [];
+    for (const window of [1, 2, 4, 16, "auto"] as const) {
+      const { tokens, summary } = await model.generate("Once upon a time", {
+        maxTokens: 37,
+        window,
+        ...sampling,
+      }).collect();
+      outputs.push({ ids: tokens.map((t) => t.id), text: summary.text, layers: tokens.map((t) => t.layers) });
+    }
+    for (const o of outputs.slice(1)) assertEquals(o, outputs[0]);
+  }
+});
+
+Deno.test("generation: stops are exact — max tokens, stop string across tokens, eos, and the next turn", async () => {
+  const model = await Model.load(STORIES, { gpu: await testGpu("fast"), progress: false, slots: 2 });
+  const full = await model.generate("Once upon a time", { maxTokens: 40, window: 1 }).collect();
+  // A stop string that spans two tokens ends the text right before it, whatever the window.
+  const words = full.summary.text.split(" ");
+  const stop = `${words[5]} ${words[6]}`;
+  const expected = full.summary.text.slice(0, full.summary.text.indexOf(stop));
+  for (const window of [1, 4, 16]) {
+    const r = await model.generate("Once upon a time", { maxTokens: 40, window, stop: [stop] }).collect();
+    assertEquals(r.summary.stopReason, "stop");
+    assertEquals(r.summary.text, expected);
+    const m = await model.generate("Once upon a time", { maxTokens: 7, window }).collect();
+    assertEquals(m.tokens.map((t) => t.id), full.tokens.slice(0, 7).map((t) => t.id));
+    assertEquals(m.summary.stopReason, "max_tokens");
+  }
+  // A session continued after an overrun gives what a fresh run over the same ids gives.
+  for (const window of [1, 16]) {
+    const s = model.newSession();
+    await model.generate("Once upon a time", { maxTokens: 5, window }, s).collect();
+    const turn2 = [...s.tokens, 261, 378];
+    const cont = await model.generate({ ids: turn2 }, { maxTokens: 12, window }, s).collect();
+    assertEquals(cont.summary.reusedTokens > 0, true);
+    const fresh = await model.generate({ ids: turn2 }, { maxTokens: 12, window: 1 }).collect();
+    assertEquals(cont.tokens.map((t) => t.id), fresh.tokens.map((t) => t.id));
+    model.closeSession(s);
+  }
+});
+
+Deno.test("generation: a prompt longer than the context is refused with the numbers", async () => {
+  const model = await Model.load(STORIES, { gpu: await testGpu("plain"), progress: false, context: 16 });
+  const err = await model.generate({ ids: Array(20).fill(5) }).collect().catch((e) => e);
+  assertEquals(err.name, "InputError");
+  assertEquals(/20 tokens.*context holds 16/.test(err.message), true);
+  const r = await model.generate({ ids: [1, 5, 6] }, { maxTokens: 100 }).collect();
+  assertEquals(r.summary.stopReason, "context");
+  assertEquals(r.summary.generatedTokens, 13);
+});
