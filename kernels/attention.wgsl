@@ -9,7 +9,7 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 struct Row { slot: u32, pos: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
 @group(0) @binding(4) var<storage, read> k_cache: array<f32>;

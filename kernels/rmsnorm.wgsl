@@ -1,19 +1,21 @@
 // RMSNorm: y[j] = x[src] * rsqrt(mean(x[src]^2) + eps) * weight, computed in f32.
 // GATHER = false: every row of the step (src = j, j < n_rows).
 // GATHER = true:  only the rows that need logits (src = out_rows[j], j < n_out).
+// TANH = true applies tanh after the weight (the FlexiDepth router's tanh(RMSNorm_r(·))).
 // Grid: (rows). Workgroup: WG threads, tree reduction in workgroup memory.
 
 struct Params { hidden: u32, eps: f32, pad0: u32, pad1: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> out_rows: array<u32>;
 
 override GATHER: bool = false;
+override TANH: bool = false;
 const WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
@@ -41,6 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let scale = inverseSqrt(partial[0] / f32(h) + params.eps);
   for (var i = lid.x; i < h; i += WG) {
-    y[j * h + i] = x[xb + i] * scale * weight[i];
+    let v = x[xb + i] * scale * weight[i];
+    y[j * h + i] = select(v, tanh(v), TANH);
   }
 }

@@ -1,5 +1,7 @@
 // Rotary position embedding (rotate-half, as Hugging Face Llama) on q in place, and on k while
 // writing k and v into this layer's KV cache at (slot, pos) of each row.
+// DO_Q / DO_KV select the parts: a routed layer writes K/V for every row but rotates q only for the
+// rows it keeps (a gathered block with its own rows and count).
 // cos/sin come from a host-computed table [ctx, head_dim/2] (exact for any position and scaling).
 // Grid: (n_rows). Workgroup: WG threads striding over the work of one row.
 
@@ -8,7 +10,7 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 struct Row { slot: u32, pos: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
@@ -18,6 +20,8 @@ struct Row { slot: u32, pos: u32 }
 @group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
 
 const WG: u32 = 64u;
+override DO_Q: bool = true;
+override DO_KV: bool = true;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -31,7 +35,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let kv_dim = params.n_kv * hd;
   let cache = (row.slot * params.ctx + row.pos) * kv_dim;
 
-  for (var idx = lid.x; idx < params.n_heads * half; idx += WG) {
+  for (var idx = lid.x; DO_Q && idx < params.n_heads * half; idx += WG) {
     let i = idx % half;
     let b = r * q_dim + (idx / half) * hd + i;
     let cs = cos_sin[table + i];
@@ -40,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     q[b] = x1 * cs.x - x2 * cs.y;
     q[b + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; idx < params.n_kv * half; idx += WG) {
+  for (var idx = lid.x; DO_KV && idx < params.n_kv * half; idx += WG) {
     let i = idx % half;
     let off = (idx / half) * hd + i;
     let b = r * kv_dim + off;
@@ -50,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     k_cache[cache + off] = x1 * cs.x - x2 * cs.y;
     k_cache[cache + off + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; idx < kv_dim; idx += WG) {
+  for (var idx = lid.x; DO_KV && idx < kv_dim; idx += WG) {
     v_cache[cache + idx] = v[r * kv_dim + idx];
   }
 }

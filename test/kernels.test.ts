@@ -51,7 +51,7 @@ for (const family of await families()) {
       if (m.parts.length < 3) throw new Error("expected a split embedding");
       const tokens = [0, 36, 12, 12, 25];
       const x = storageBuffer(device, "x", n * H * 4);
-      const step = bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform");
+      const step = bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]));
       const tok = bufferFrom(device, "tok", Uint32Array.from(tokens));
       for (const part of m.parts) {
         await run(kernels, "embed", { W_DTYPE: DTYPE_CODE[dtype] }, [
@@ -79,7 +79,7 @@ for (const family of await families()) {
       const y = storageBuffer(device, "y", n * H * 4);
       await run(kernels, "rmsnorm", { GATHER: gather ? 1 : 0 }, [
         u(device, [["u32", H], ["f32", eps]]),
-        bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0]), "uniform"),
+        bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),
         bufferFrom(device, "x", xs),
         bufferFrom(device, "w", w),
         y,
@@ -109,7 +109,7 @@ for (const family of await families()) {
       vc = storageBuffer(device, "vc", slots * ctx * kvDim * 4);
     await run(kernels, "rope_kv", {}, [
       u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx]]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
       bufferFrom(device, "cs", ropeTable(cfg, ctx)),
       qb,
@@ -157,7 +157,7 @@ for (const family of await families()) {
     const scale = 1 / Math.sqrt(hd);
     await run(kernels, "attention", {}, [
       u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale]]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
       bufferFrom(device, "q", q),
       bufferFrom(device, "kc", kc),
@@ -198,7 +198,7 @@ for (const family of await families()) {
     const gb = bufferFrom(device, "g", g);
     await run(kernels, "swiglu", {}, [
       u(device, [["u32", width]]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]), "uniform"),
+      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       gb,
       bufferFrom(device, "up", up),
     ], [Math.ceil(width / 256), n]);

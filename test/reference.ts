@@ -6,7 +6,7 @@
 
 import type { Checkpoint } from "../src/model/checkpoint.ts";
 import { readTensorBytes } from "../src/model/safetensors.ts";
-import { decodeToF32 } from "../src/model/dtype.ts";
+import { decodeToF32, type DType, roundTo } from "../src/model/dtype.ts";
 import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
 
 export interface RefLayer {
@@ -19,6 +19,38 @@ export interface RefLayer {
   gate: Float32Array;
   up: Float32Array;
   down: Float32Array;
+  /** FlexiDepth router and adapter (routed layers only). */
+  router?: {
+    enc: Float32Array;
+    norm: Float32Array;
+    dec: Float32Array;
+    head: Float32Array;
+    bottleneck: number;
+    adapterGate: Float32Array;
+    adapterDown: Float32Array;
+    adapterUp: Float32Array;
+    adapter: number;
+  };
+}
+
+/** What one token's forward pass did: its logits, gates and routes per routed layer. */
+export interface RefStep {
+  logits: Float32Array;
+  /** Gate g per routed layer (after rounding to the checkpoint dtype). */
+  gates: number[];
+  /** Run bit per routed layer. */
+  runs: boolean[];
+  /** Non-routed layers + kept routed layers. */
+  layers: number;
+}
+
+export interface RefOptions {
+  /** Gate threshold (run when g > threshold); 0.5 as released. */
+  threshold?: number;
+  /** Every routed layer runs its full layer with g = 1 (the base model). */
+  fullDepth?: boolean;
+  /** A deliberately wrong variant (tests show they can tell): skipped tokens write no K/V. */
+  noKvForSkipped?: boolean;
 }
 
 export interface RefCache {
@@ -70,6 +102,7 @@ export class ReferenceModel {
     readonly layers: RefLayer[],
     readonly norm: Float32Array,
     readonly lmHead: Float32Array,
+    readonly dtype: DType,
   ) {
     this.invFreq = ropeInvFreq(cfg);
   }
@@ -84,7 +117,21 @@ export class ReferenceModel {
     const layers: RefLayer[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
       const p = `model.layers.${i}.`;
+      const routed = cfg.routingLayers.includes(i);
       layers.push({
+        router: routed
+          ? {
+            enc: await t(p + "router.router_enc.weight"),
+            norm: await t(p + "router.router_norm.weight"),
+            dec: await t(p + "router.router_dec.weight"),
+            head: await t(p + "router.router_head.weight"),
+            bottleneck: ck.tensors.get(p + "router.router_norm.weight")!.shape[0],
+            adapterGate: await t(p + "router_proj.gate_proj.weight"),
+            adapterDown: await t(p + "router_proj.down_proj.weight"),
+            adapterUp: await t(p + "router_proj.up_proj.weight"),
+            adapter: ck.tensors.get(p + "router_proj.gate_proj.weight")!.shape[0],
+          }
+          : undefined,
         inputNorm: await t(p + "input_layernorm.weight"),
         wq: await t(p + "self_attn.q_proj.weight"),
         wk: await t(p + "self_attn.k_proj.weight"),
@@ -100,7 +147,7 @@ export class ReferenceModel {
     const lmHead = cfg.tieWordEmbeddings && !ck.tensors.has("lm_head.weight")
       ? embed
       : await t("lm_head.weight");
-    return new ReferenceModel(cfg, embed, layers, await t("model.norm.weight"), lmHead);
+    return new ReferenceModel(cfg, embed, layers, await t("model.norm.weight"), lmHead, ck.dtype);
   }
 
   newCache(): RefCache {
@@ -113,7 +160,27 @@ export class ReferenceModel {
   }
 
   /** Runs one token at `pos` (cache holds positions < pos) and returns its logits. */
-  forward(token: number, pos: number, cache: RefCache): Float32Array {
+  forward(token: number, pos: number, cache: RefCache, opts: RefOptions = {}): Float32Array {
+    return this.step(token, pos, cache, opts).logits;
+  }
+
+  /**
+   * FlexiDepth router of one routed layer, as the spec writes it:
+   * g = sigmoid(W_head · W_dec · tanh(RMSNorm_r(W_enc · z))), rounded to the checkpoint dtype.
+   */
+  gate(R: NonNullable<RefLayer["router"]>, z: Float32Array): number {
+    const H = this.cfg.hiddenSize;
+    const e = matvec(R.enc, z, R.bottleneck, H);
+    const t = rmsnorm(e, R.norm, this.cfg.rmsNormEps).map(Math.tanh);
+    const d = matvec(R.dec, t, H, R.bottleneck);
+    const logit = matvec(R.head, d, 1, H)[0];
+    return roundTo(this.dtype, 1 / (1 + Math.exp(-logit)));
+  }
+
+  /** One token through every layer: logits, gates, routes and the layer count. */
+  step(token: number, pos: number, cache: RefCache, opts: RefOptions = {}): RefStep {
+    const threshold = opts.threshold ?? 0.5;
+    const gates: number[] = [], runs: boolean[] = [];
     const c = this.cfg;
     const H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKvHeads;
     const kvDim = nKV * hd, group = nH / nKV;
@@ -121,15 +188,41 @@ export class ReferenceModel {
 
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
-      // attention
       const xn = rmsnorm(x, L.inputNorm, c.rmsNormEps);
-      const q = matvec(L.wq, xn, nH * hd, H);
+      let g = 1, run = true;
+      if (L.router) {
+        g = opts.fullDepth ? 1 : this.gate(L.router, xn);
+        run = opts.fullDepth || g > threshold;
+        gates.push(g);
+        runs.push(run);
+      }
+      // Every token writes its K/V, kept or skipped.
       const k = matvec(L.wk, xn, kvDim, H);
       const v = matvec(L.wv, xn, kvDim, H);
-      for (let h = 0; h < nH; h++) rope(q, h * hd, hd, pos, this.invFreq);
       for (let h = 0; h < nKV; h++) rope(k, h * hd, hd, pos, this.invFreq);
-      cache.k[l].set(k, pos * kvDim);
-      cache.v[l].set(v, pos * kvDim);
+      if (run || !opts.noKvForSkipped) {
+        cache.k[l].set(k, pos * kvDim);
+        cache.v[l].set(v, pos * kvDim);
+      } else {
+        cache.k[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
+        cache.v[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
+      }
+      if (L.router) {
+        if (!run) {
+          // Skipped: x += (1 - g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
+          const R = L.router;
+          const y = rmsnorm(x, L.postNorm, c.rmsNormEps);
+          const a = matvec(R.adapterGate, y, R.adapter, H);
+          const b = matvec(R.adapterDown, y, R.adapter, H);
+          for (let i = 0; i < a.length; i++) a[i] = silu(a[i]) * b[i];
+          const out = matvec(R.adapterUp, a, H, R.adapter);
+          for (let i = 0; i < H; i++) x[i] += (1 - g) * out[i];
+          continue;
+        }
+      }
+      // attention
+      const q = matvec(L.wq, xn, nH * hd, H);
+      for (let h = 0; h < nH; h++) rope(q, h * hd, hd, pos, this.invFreq);
       const att = new Float32Array(nH * hd);
       const scores = new Float64Array(pos + 1);
       for (let h = 0; h < nH; h++) {
@@ -153,14 +246,19 @@ export class ReferenceModel {
       for (let i = 0; i < H; i++) x[i] += o[i];
       // MLP
       const hn = rmsnorm(x, L.postNorm, c.rmsNormEps);
-      const g = matvec(L.gate, hn, c.intermediateSize, H);
+      const act = matvec(L.gate, hn, c.intermediateSize, H);
       const u = matvec(L.up, hn, c.intermediateSize, H);
-      for (let i = 0; i < g.length; i++) g[i] = silu(g[i]) * u[i];
-      const d = matvec(L.down, g, H, c.intermediateSize);
-      for (let i = 0; i < H; i++) x[i] += d[i];
+      for (let i = 0; i < act.length; i++) act[i] = silu(act[i]) * u[i];
+      const d = matvec(L.down, act, H, c.intermediateSize);
+      for (let i = 0; i < H; i++) x[i] += g * d[i];
     }
     const xf = rmsnorm(x, this.norm, c.rmsNormEps);
-    return matvec(this.lmHead, xf, c.vocabSize, H);
+    return {
+      logits: matvec(this.lmHead, xf, c.vocabSize, H),
+      gates,
+      runs,
+      layers: c.numLayers - runs.filter((r) => !r).length,
+    };
   }
 }
 

@@ -6,9 +6,10 @@ import { UsageError } from "../errors.ts";
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
 /** Parses argv strictly: an unknown flag or a missing value is a UsageError (exit 2) naming it. */
-export function parseFlags(command: string, argv: string[], options: OptionSpec) {
+export function parseFlags<O extends OptionSpec>(command: string, argv: string[], options: O) {
+  const config = { args: argv, options, allowPositionals: true as const, strict: true as const };
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs(config);
   } catch (e) {
     const msg = (e as Error).message.split("\n")[0].replace(/^.*?: /, "");
     throw new UsageError(`${command}: ${msg}`, `see 'flexidepth ${command} --help'`);

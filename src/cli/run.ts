@@ -24,9 +24,12 @@ Options:
   --top-p P            nucleus sampling mass (1 = off)
   --seed S             sampling seed (default 0)
   --stop TEXT          stop at this text (repeatable)
+  --threshold G        FlexiDepth: run a routed layer when its gate g > G (default 0.5, as released)
+  --full-depth         FlexiDepth: run every routed layer in full (the base model), for comparison
   --window N|auto      decode steps kept in flight (default auto; 1 = wait for each token)
   --context N          positions of KV cache (default: model's, at most 4096)
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)
+  --profile            time every kernel with GPU timestamps and print a table on stderr
   -h, --help           this help
 
 Examples:
@@ -49,6 +52,9 @@ const OPTIONS = {
   window: { type: "string" },
   context: { type: "string" },
   "plain-kernels": { type: "boolean" },
+  threshold: { type: "string" },
+  "full-depth": { type: "boolean" },
+  profile: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -80,6 +86,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     seed: numberFlag(v.seed, "--seed", 0, { min: 0, max: 2 ** 32 - 1, integer: true }),
     stop: v.stop ?? [],
     window,
+    threshold: numberFlag(v.threshold, "--threshold", 0.5, { min: 0, max: 1 }),
+    fullDepth: v["full-depth"] ?? false,
   };
   const context = v.context === undefined
     ? undefined
@@ -88,7 +96,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const prompt = positionals[0] ?? await readStdin();
   const resolved = await resolveModel(v.model);
   if (resolved.demo) console.error(DEMO_NOTICE);
-  const model = await Model.load(resolved.dir, { context, features: v["plain-kernels"] ? "none" : "auto" });
+  const model = await Model.load(resolved.dir, {
+    context,
+    features: v["plain-kernels"] ? "none" : "auto",
+    profile: v.profile ?? false,
+  });
 
   let input: PromptInput = prompt;
   if (!v.raw && model.tokenizer.hasChatTemplate) {
@@ -119,5 +131,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     });
   }
   renderer.end(summary);
+  const profiler = model.engine.profiler;
+  if (profiler) {
+    console.error(
+      `\nGPU time per step (${summary.generatedTokens} steps):\n${profiler.table(summary.generatedTokens)}`,
+    );
+  }
   return 0;
 }

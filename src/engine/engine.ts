@@ -11,10 +11,11 @@ import type { ModelConfig } from "../model/config.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/tensor.ts";
+import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
 import { GpuError } from "../errors.ts";
 import { type ModelWeights, uploadWeights } from "./weights.ts";
 import { KvCache } from "./kv_cache.ts";
-import { ForwardPass, resultStride } from "./forward.ts";
+import { ForwardPass, resultStride, routeWords } from "./forward.ts";
 import { GpuSampler, type SamplingOptions } from "./sampling.ts";
 
 export interface EngineOptions {
@@ -27,6 +28,8 @@ export interface EngineOptions {
   /** Split weights above this many bytes per binding (tests force splits with a small value). */
   maxBindingBytes?: number;
   progress?: boolean;
+  /** Time every kernel with timestamp queries (steps then run one at a time). */
+  profile?: boolean;
 }
 
 /** One row of a step. */
@@ -43,10 +46,17 @@ export interface StepResult {
   routes: number[];
 }
 
+/** What a step reads back: one result per output, and every row's route words when asked. */
+export interface StepReadback {
+  results: StepResult[];
+  /** [rows × routeWords] when the step was submitted with rowRoutes (routed models only). */
+  routesOfRows: Uint32Array | null;
+}
+
 /** A submitted step whose result has not been read yet. */
 export interface PendingStep {
   readonly nOut: number;
-  readonly done: Promise<StepResult[]>;
+  readonly done: Promise<StepReadback>;
 }
 
 export class Engine {
@@ -54,10 +64,13 @@ export class Engine {
   readonly forward: ForwardPass;
   readonly kv: KvCache;
   readonly resultWords: number;
+  readonly routeWords: number;
   private readonly staging: GPUBuffer[] = [];
   private readonly stagingBusy: boolean[] = [];
   private nextStaging = 0;
   private readonly freeSlots: number[];
+  /** Per-kernel timings when the engine was loaded with `profile`. */
+  profiler: GpuProfiler | null = null;
   /** Time spent waiting for readbacks (ms), for the summary. */
   readbackWaitMs = 0;
 
@@ -78,6 +91,7 @@ export class Engine {
     );
     this.forward = new ForwardPass(this.kernels, config, weights, this.kv, maxRows, opts.slots);
     this.resultWords = resultStride(config);
+    this.routeWords = routeWords(config);
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
   }
 
@@ -101,6 +115,7 @@ export class Engine {
     }
     if (invalid) throw new GpuError(`GPU setup failed: ${invalid.message}`);
     await engine.kernels.checkErrors();
+    if (opts.profile) engine.profiler = new GpuProfiler(gpu);
     return engine;
   }
 
@@ -122,18 +137,20 @@ export class Engine {
   /** Sampling settings per output row; written once per generation, not per step. */
   setSampling(options: SamplingOptions[]): void {
     this.gpu.device.queue.writeBuffer(this.forward.buffers.sampleParams, 0, GpuSampler.paramsBytes(options));
+    this.forward.greedy = options.every((o) => o.temperature <= 0);
   }
 
   /**
    * Submits one step. `tokens` are host-provided input ids (prefill); when omitted, each row reads the
    * id the previous step sampled for it (decode). `outRows` lists the rows that get logits and a sample.
-   * Returns a pending result when `readback` (only steps that produce tokens need one).
+   * `rowRoutes` also reads back every row's route bits (prompt positions' layer counts).
+   * Returns null when there is nothing to read back.
    */
   submitStep(
     rows: StepRow[],
     outRows: number[],
     tokens?: ArrayLike<number>,
-    readback = true,
+    rowRoutes = false,
   ): PendingStep | null {
     const device = this.gpu.device;
     const b = this.forward.buffers;
@@ -155,43 +172,56 @@ export class Engine {
     }
 
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    this.forward.encode(pass, n, nOut);
-    pass.end();
-    if (!readback || nOut === 0) {
+    this.record(enc, (pass) => this.forward.encode(pass, n, nOut));
+    const routed = this.config.routingLayers.length > 0;
+    const resultBytes = nOut * this.resultWords * 4;
+    const routeBytes = rowRoutes && routed ? n * this.routeWords * 4 : 0;
+    if (resultBytes + routeBytes === 0) {
       q.submit([enc.finish()]);
       return null;
     }
-    const bytes = nOut * this.resultWords * 4;
     const { buffer, index } = this.takeStaging();
-    enc.copyBufferToBuffer(b.result, 0, buffer, 0, bytes);
+    if (resultBytes) enc.copyBufferToBuffer(b.result, 0, buffer, 0, resultBytes);
+    if (routeBytes) enc.copyBufferToBuffer(b.routes, 0, buffer, resultBytes, routeBytes);
     q.submit([enc.finish()]);
-    const words = this.resultWords;
-    const routed = this.config.routingLayers.length > 0;
-    const routeWords = Math.ceil(this.config.routingLayers.length / 32);
-    const done = buffer.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
-      const data = new Uint32Array(buffer.getMappedRange(0, bytes).slice(0));
+    const words = this.resultWords, rw = this.routeWords, numLayers = this.config.numLayers;
+    const done = buffer.mapAsync(GPUMapMode.READ, 0, resultBytes + routeBytes).then(() => {
+      const data = new Uint32Array(buffer.getMappedRange(0, resultBytes + routeBytes).slice(0));
       buffer.unmap();
       this.stagingBusy[index] = false;
-      const out: StepResult[] = [];
+      const results: StepResult[] = [];
       for (let j = 0; j < nOut; j++) {
         const w = data.subarray(j * words, (j + 1) * words);
-        out.push({
+        results.push({
           id: w[0],
-          layers: routed ? w[1] : this.config.numLayers,
-          routes: Array.from(w.subarray(2, 2 + routeWords)),
+          layers: routed ? w[1] : numLayers,
+          routes: routed ? Array.from(w.subarray(2, 2 + rw)) : [],
         });
       }
-      return out;
+      const routesOfRows = routeBytes ? data.slice(resultBytes / 4) : null;
+      return { results, routesOfRows };
     });
     return { nOut, done };
   }
 
+  /** Records into one compute pass, or into timed passes per dispatch when profiling. */
+  private record(enc: GPUCommandEncoder, body: (pass: ComputeRecorder) => void): void {
+    if (this.profiler) {
+      body(this.profiler.pass(enc));
+      this.profiler.finish(enc);
+      return;
+    }
+    const pass = enc.beginComputePass();
+    body(pass);
+    pass.end();
+  }
+
   /** Waits for a pending step, counting the wait. */
-  async await(p: PendingStep): Promise<StepResult[]> {
+  async await(p: PendingStep): Promise<StepReadback> {
     const t = performance.now();
     const r = await p.done;
     this.readbackWaitMs += performance.now() - t;
+    await this.profiler?.collect();
     if (this.gpu.lost) throw new GpuError(`GPU device lost: ${this.gpu.lost.message}`);
     return r;
   }
@@ -208,7 +238,7 @@ export class Engine {
     }
     const buffer = this.gpu.device.createBuffer({
       label: `readback.${this.staging.length}`,
-      size: Math.max(16, this.forward.maxOut * this.resultWords * 4),
+      size: Math.max(16, (this.forward.maxOut * this.resultWords + this.maxRows * this.routeWords) * 4),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     this.staging.push(buffer);
@@ -234,10 +264,9 @@ export class Engine {
       q.writeBuffer(b.tokens, 0, Uint32Array.from(chunk));
       q.writeBuffer(b.outRows, 0, new Uint32Array([chunk.length - 1]));
       const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      this.forward.encode(pass, chunk.length, last ? 1 : 0, false);
-      pass.end();
+      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, last ? 1 : 0, false));
       q.submit([enc.finish()]);
+      await this.profiler?.collect();
     }
     return new Float32Array(await readBuffer(device, b.logits, this.config.vocabSize * 4));
   }

@@ -2,23 +2,29 @@
  * One forward step on the GPU, recorded into a compute pass: embedding → layers → final norm →
  * LM head → sampling. Every buffer and bind group is created once here; `encode` only records
  * dispatches, so a step allocates nothing. Reads top to bottom like llama2.c's forward().
+ *
+ * A FlexiDepth routed layer splits the step's rows on the GPU: its router kernel writes the kept and
+ * skipped row lists and their counts, and each branch gathers its rows into a dense block, runs, and
+ * scatters back. Branch kernels read their row count from what the router wrote, so a skipped token
+ * reads no attention or MLP weights, and the host never waits on a routing decision.
  */
 
 import type { ModelConfig } from "../model/config.ts";
-import { ropeTable } from "./rope.ts";
-import { DTYPE_CODE } from "../model/dtype.ts";
+import { type DType, DTYPE_CODE } from "../model/dtype.ts";
 import type { KernelCache } from "../gpu/kernels.ts";
 import { bufferFrom, type GpuMatrix, storageBuffer, uniformData } from "../gpu/tensor.ts";
-import type { ModelWeights } from "./weights.ts";
+import type { ComputeRecorder } from "../gpu/profiler.ts";
+import type { LayerWeights, ModelWeights, RouterWeights } from "./weights.ts";
 import type { KvCache } from "./kv_cache.ts";
-import { Matmul } from "./matmul.ts";
+import { Matmul, type MatmulOptions } from "./matmul.ts";
 import { GpuSampler } from "./sampling.ts";
+import { ropeTable } from "./rope.ts";
 
 /** Buffers a step reads and writes; the engine fills the inputs, the sampler writes the outputs. */
 export interface StepBuffers {
-  /** Uniform {n_rows, n_out}. */
+  /** Step {n_rows, n_out}. */
   step: GPUBuffer;
-  /** Uniform {n_out}: the row count of the LM head. */
+  /** Step {n_out}: the row count of the LM head. */
   outStep: GPUBuffer;
   /** Row {slot, pos} per row. */
   rows: GPUBuffer;
@@ -34,11 +40,26 @@ export interface StepBuffers {
   logits: GPUBuffer;
   /** Result slot per output: [token id, layers, route words…]. */
   result: GPUBuffer;
+  /** Route words per row [maxRows, routeWords]: bit k = routed layer k ran. */
+  routes: GPUBuffer;
+}
+
+/** Route words per row (bit k of the row's words = the k-th routed layer ran). */
+export function routeWords(cfg: ModelConfig): number {
+  return Math.max(1, Math.ceil(cfg.routingLayers.length / 32));
 }
 
 /** Words per output in the result buffer: token id, layer count, then route bits. */
 export function resultStride(cfg: ModelConfig): number {
-  return 2 + Math.ceil(Math.max(1, cfg.routingLayers.length) / 32);
+  return 2 + routeWords(cfg);
+}
+
+/** How routed layers decide (changeable between generations without reloading). */
+export interface RoutingMode {
+  /** Run a routed layer when g > threshold (0.5 as released). */
+  threshold: number;
+  /** Every routed layer runs in full with g = 1: the base model. */
+  fullDepth: boolean;
 }
 
 interface Dispatch {
@@ -46,39 +67,74 @@ interface Dispatch {
   group: GPUBindGroup;
 }
 
+/** The kernels of one layer, in the order they run. */
+interface PlainLayer {
+  inputNorm: Dispatch;
+  q: Matmul;
+  k: Matmul;
+  v: Matmul;
+  ropeKv: Dispatch;
+  attention: Dispatch;
+  o: Matmul;
+  postNorm: Dispatch;
+  gate: Matmul;
+  up: Matmul;
+  swiglu: Dispatch;
+  down: Matmul;
+}
+
+interface RoutedLayer {
+  inputNorm: Dispatch;
+  // router: logit = head · dec · tanh(RMSNorm_r(enc · z)), then the gate splits the rows
+  enc: Matmul;
+  routerNorm: Dispatch;
+  dec: Matmul;
+  head: Matmul;
+  gate: { routed: Dispatch; fullDepth: Dispatch };
+  // every row: K/V into the cache
+  k: Matmul;
+  v: Matmul;
+  kvWrite: Dispatch;
+  // kept rows: the full layer, MLP × g
+  keptGather: Dispatch[];
+  q: Matmul;
+  ropeQ: Dispatch;
+  attention: Dispatch;
+  o: Matmul;
+  postNorm: Dispatch;
+  mlpGate: Matmul;
+  mlpUp: Matmul;
+  swiglu: Dispatch;
+  mlpDown: Matmul;
+  keptScatter: Dispatch;
+  // skipped rows: x += (1 − g) · Adapter(post_attention_layernorm(x))
+  skipGather: Dispatch;
+  adapterNorm: Dispatch;
+  adapterGate: Matmul;
+  adapterDown: Matmul;
+  adapterAct: Dispatch;
+  adapterUp: Matmul;
+  skipScatter: Dispatch;
+}
+
 export class ForwardPass {
   readonly buffers: StepBuffers;
-  private readonly x: GPUBuffer;
-  private readonly xn: GPUBuffer;
-  private readonly q: GPUBuffer;
-  private readonly k: GPUBuffer;
-  private readonly v: GPUBuffer;
-  private readonly att: GPUBuffer;
-  private readonly gate: GPUBuffer;
-  private readonly up: GPUBuffer;
-  private readonly hn: GPUBuffer;
+  /** Routing used by the next steps encoded. */
+  routing: RoutingMode = { threshold: 0.5, fullDepth: false };
+  /** Every output samples greedily (the sampler then needs 2 of its 4 passes). */
+  greedy = true;
 
   private readonly embed: Dispatch[];
-  private readonly layers: {
-    inputNorm: Dispatch;
-    q: Matmul;
-    k: Matmul;
-    v: Matmul;
-    ropeKv: Dispatch;
-    attention: Dispatch;
-    o: Matmul;
-    postNorm: Dispatch;
-    gate: Matmul;
-    up: Matmul;
-    swiglu: Dispatch;
-    down: Matmul;
-  }[];
+  private readonly layers: Array<{ plain: PlainLayer } | { routed: RoutedLayer }>;
   private readonly finalNorm: Dispatch;
   private readonly lmHead: Matmul;
   private readonly sampler: GpuSampler;
+  private readonly stepResult: Dispatch | null;
+  private readonly thresholdParams: GPUBuffer[] = [];
+  private appliedThreshold = 0.5;
 
   constructor(
-    kernels: KernelCache,
+    private readonly kernels: KernelCache,
     readonly cfg: ModelConfig,
     weights: ModelWeights,
     kv: KvCache,
@@ -89,12 +145,12 @@ export class ForwardPass {
     const H = cfg.hiddenSize, I = cfg.intermediateSize, hd = cfg.headDim;
     const qDim = cfg.numHeads * hd, kvDim = cfg.numKvHeads * hd;
     const f32 = (label: string, n: number) => storageBuffer(device, label, n * 4);
-    const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
-      bufferFrom(device, label, new Uint8Array(uniformData(fields)), "uniform");
+    const stepBuffer = (label: string) => storageBuffer(device, label, 16);
+    const words = routeWords(cfg);
 
-    this.buffers = {
-      step: uniform("step", [["u32", 0], ["u32", 0], ["u32", 0], ["u32", 0]]),
-      outStep: uniform("out_step", [["u32", 0], ["u32", 0], ["u32", 0], ["u32", 0]]),
+    const b: StepBuffers = this.buffers = {
+      step: stepBuffer("step"),
+      outStep: stepBuffer("out_step"),
       rows: storageBuffer(device, "rows", maxRows * 8),
       tokens: storageBuffer(device, "tokens", Math.max(maxRows, maxOut) * 4),
       outRows: storageBuffer(device, "out_rows", maxOut * 4),
@@ -102,33 +158,69 @@ export class ForwardPass {
       sampleParams: storageBuffer(device, "sample_params", maxOut * 16),
       logits: f32("logits", maxOut * cfg.vocabSize),
       result: storageBuffer(device, "result", maxOut * resultStride(cfg) * 4),
+      routes: storageBuffer(device, "routes", maxRows * words * 4),
     };
-    const b = this.buffers;
-    this.x = f32("x", maxRows * H);
-    this.xn = f32("xn", maxRows * H);
-    this.q = f32("q", maxRows * qDim);
-    this.k = f32("k", maxRows * kvDim);
-    this.v = f32("v", maxRows * kvDim);
-    this.att = f32("att", maxRows * qDim);
-    this.gate = f32("gate", maxRows * I);
-    this.up = f32("up", maxRows * I);
-    this.hn = f32("hn", maxOut * H);
+    // Activations of the step's rows.
+    const x = f32("x", maxRows * H), xn = f32("xn", maxRows * H);
+    const q = f32("q", maxRows * qDim), k = f32("k", maxRows * kvDim), v = f32("v", maxRows * kvDim);
+    const att = f32("att", maxRows * qDim);
+    const gate = f32("gate", maxRows * I), up = f32("up", maxRows * I);
+    const hn = f32("hn", maxOut * H);
 
+    const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
+      bufferFrom(device, label, new Uint8Array(uniformData(fields)), "uniform");
     const dispatch = (name: string, constants: Record<string, number>, bufs: GPUBuffer[]): Dispatch => {
-      const k = kernels.get(name, constants);
-      return { kernel: k.pipeline, group: k.bind(bufs) };
+      const kn = kernels.get(name, constants);
+      return { kernel: kn.pipeline, group: kn.bind(bufs) };
     };
-    const norm = (weight: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, gather: boolean): Dispatch =>
-      dispatch("rmsnorm", { GATHER: gather ? 1 : 0 }, [
-        uniform("rmsnorm", [["u32", H], ["f32", cfg.rmsNormEps]]),
-        b.step,
+    const norm = (weight: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, step: GPUBuffer, width = H, opts = {}) =>
+      dispatch("rmsnorm", opts, [
+        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps]]),
+        step,
         src,
         weight,
         dst,
         b.outRows,
       ]);
-    const mm = (w: GpuMatrix, x: GPUBuffer, y: GPUBuffer, accumulate = false, step = b.step) =>
-      new Matmul(kernels, w, { x, y, yStride: w.rows, step }, { accumulate });
+    const mm = (
+      w: GpuMatrix,
+      src: GPUBuffer,
+      dst: GPUBuffer,
+      step: GPUBuffer,
+      opts: MatmulOptions = {},
+      scale?: GPUBuffer,
+    ) => new Matmul(kernels, w, { x: src, y: dst, yStride: w.rows, step, rowScale: scale }, opts);
+    const swiglu = (g: GPUBuffer, u: GPUBuffer, step: GPUBuffer, width: number) =>
+      dispatch("swiglu", {}, [uniform("swiglu", [["u32", width]]), step, g, u]);
+    const headParams: Array<["u32" | "f32", number]> = [
+      ["u32", cfg.numHeads],
+      ["u32", cfg.numKvHeads],
+      ["u32", hd],
+      ["u32", kv.context],
+    ];
+    const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
+    const rope = (l: number, step: GPUBuffer, rows: GPUBuffer, part: "q" | "kv" | "both") =>
+      dispatch("rope_kv", { DO_Q: part === "kv" ? 0 : 1, DO_KV: part === "q" ? 0 : 1 }, [
+        uniform("rope_kv", headParams),
+        step,
+        rows,
+        cosSin,
+        q,
+        k,
+        v,
+        kv.k[l],
+        kv.v[l],
+      ]);
+    const attention = (l: number, step: GPUBuffer, rows: GPUBuffer) =>
+      dispatch("attention", {}, [
+        uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)]]),
+        step,
+        rows,
+        q,
+        kv.k[l],
+        kv.v[l],
+        att,
+      ]);
 
     this.embed = weights.embed.parts.map((part) =>
       dispatch("embed", { W_DTYPE: DTYPE_CODE[weights.embed.dtype] }, [
@@ -139,90 +231,215 @@ export class ForwardPass {
         b.step,
         b.tokens,
         part.buffer,
-        this.x,
+        x,
       ])
     );
 
-    const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
-    const headParams = [["u32", cfg.numHeads], ["u32", cfg.numKvHeads], ["u32", hd], [
-      "u32",
-      kv.context,
-    ]] as Array<
-      ["u32" | "f32", number]
-    >;
-    this.layers = weights.layers.map((L, l) => ({
-      inputNorm: norm(L.inputNorm, this.x, this.xn, false),
-      q: mm(L.q, this.xn, this.q),
-      k: mm(L.k, this.xn, this.k),
-      v: mm(L.v, this.xn, this.v),
-      ropeKv: dispatch("rope_kv", {}, [
-        uniform("rope_kv", headParams),
-        b.step,
-        b.rows,
-        cosSin,
-        this.q,
-        this.k,
-        this.v,
-        kv.k[l],
-        kv.v[l],
-      ]),
-      attention: dispatch("attention", {}, [
-        uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)]]),
-        b.step,
-        b.rows,
-        this.q,
-        kv.k[l],
-        kv.v[l],
-        this.att,
-      ]),
-      o: mm(L.o, this.att, this.x, true),
-      postNorm: norm(L.postNorm, this.x, this.xn, false),
-      gate: mm(L.gate, this.xn, this.gate),
-      up: mm(L.up, this.xn, this.up),
-      swiglu: dispatch("swiglu", {}, [uniform("swiglu", [["u32", I]]), b.step, this.gate, this.up]),
-      down: mm(L.down, this.gate, this.x, true),
-    }));
-    this.finalNorm = norm(weights.norm, this.x, this.hn, true);
-    this.lmHead = mm(weights.lmHead, this.hn, b.logits, false, b.outStep);
+    const plainLayer = (L: LayerWeights, l: number): PlainLayer => ({
+      inputNorm: norm(L.inputNorm, x, xn, b.step),
+      q: mm(L.q, xn, q, b.step),
+      k: mm(L.k, xn, k, b.step),
+      v: mm(L.v, xn, v, b.step),
+      ropeKv: rope(l, b.step, b.rows, "both"),
+      attention: attention(l, b.step, b.rows),
+      o: mm(L.o, att, x, b.step, { accumulate: true }),
+      postNorm: norm(L.postNorm, x, xn, b.step),
+      gate: mm(L.gate, xn, gate, b.step),
+      up: mm(L.up, xn, up, b.step),
+      swiglu: swiglu(gate, up, b.step, I),
+      down: mm(L.down, gate, x, b.step, { accumulate: true }),
+    });
+
+    // Routed layers share their scratch: the router's, the kept/skipped row lists, the gathered blocks.
+    let routedLayer: ((L: LayerWeights, l: number) => RoutedLayer) | null = null;
+    if (cfg.routingLayers.length) {
+      const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.enc.rows ?? 0));
+      const renc = f32("router_enc", maxRows * maxBottleneck),
+        rt = f32("router_tanh", maxRows * maxBottleneck);
+      const rdec = f32("router_dec", maxRows * H), logit = f32("router_logit", maxRows);
+      const keptStep = stepBuffer("kept_step"), skipStep = stepBuffer("skip_step");
+      const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
+      const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
+      const keptG = f32("kept_g", maxRows), skipG = f32("skip_g", maxRows);
+      const xb = f32("x_block", maxRows * H), xnb = f32("xn_block", maxRows * H);
+      const rowsK = storageBuffer(device, "rows_kept", maxRows * 8);
+      const gatherRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, width: number) =>
+        dispatch("gather", {}, [uniform("gather", [["u32", width]]), count, idx, src, dst]);
+      const scatterRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer) =>
+        dispatch("scatter", {}, [uniform("scatter", [["u32", H]]), count, idx, src, dst]);
+      const dtype: DType = weights.layers.find((L) => L.router)!.router!.enc.dtype;
+
+      routedLayer = (L: LayerWeights, l: number): RoutedLayer => {
+        const R: RouterWeights = L.router!;
+        const nth = cfg.routingLayers.indexOf(l);
+        const gateParams = uniform("route_gate", [["f32", 0.5], ["u32", nth >> 5], ["u32", nth & 31], [
+          "u32",
+          words,
+        ]]);
+        this.thresholdParams.push(gateParams);
+        const gateBuffers = [
+          gateParams,
+          b.step,
+          logit,
+          b.routes,
+          keptStep,
+          skipStep,
+          keptIdx,
+          skipIdx,
+          keptG,
+          skipG,
+        ];
+        const gateKernel = (fullDepth: boolean) =>
+          dispatch("route_gate", {
+            W_DTYPE: DTYPE_CODE[dtype],
+            FULL_DEPTH: fullDepth ? 1 : 0,
+            FIRST_ROUTED: nth === 0 ? 1 : 0,
+          }, gateBuffers);
+        const A = R.adapterGate.rows;
+        return {
+          inputNorm: norm(L.inputNorm, x, xn, b.step),
+          enc: mm(R.enc, xn, renc, b.step),
+          routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { TANH: 1 }),
+          dec: mm(R.dec, rt, rdec, b.step),
+          head: mm(R.head, rdec, logit, b.step),
+          gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
+          k: mm(L.k, xn, k, b.step),
+          v: mm(L.v, xn, v, b.step),
+          kvWrite: rope(l, b.step, b.rows, "kv"),
+          keptGather: [
+            gatherRows(keptStep, keptIdx, x, xb, H),
+            gatherRows(keptStep, keptIdx, xn, xnb, H),
+            gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
+          ],
+          q: mm(L.q, xnb, q, keptStep),
+          ropeQ: rope(l, keptStep, rowsK, "q"),
+          attention: attention(l, keptStep, rowsK),
+          o: mm(L.o, att, xb, keptStep, { accumulate: true }),
+          postNorm: norm(L.postNorm, xb, xnb, keptStep),
+          mlpGate: mm(L.gate, xnb, gate, keptStep),
+          mlpUp: mm(L.up, xnb, up, keptStep),
+          swiglu: swiglu(gate, up, keptStep, I),
+          mlpDown: mm(L.down, gate, xb, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
+          keptScatter: scatterRows(keptStep, keptIdx, xb, x),
+          skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
+          adapterNorm: norm(L.postNorm, xb, xnb, skipStep),
+          adapterGate: mm(R.adapterGate, xnb, gate, skipStep),
+          adapterDown: mm(R.adapterDown, xnb, up, skipStep),
+          adapterAct: swiglu(gate, up, skipStep, A),
+          adapterUp: mm(R.adapterUp, gate, xb, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
+          skipScatter: scatterRows(skipStep, skipIdx, xb, x),
+        };
+      };
+    }
+    this.layers = weights.layers.map((L, l) =>
+      L.router && routedLayer ? { routed: routedLayer(L, l) } : { plain: plainLayer(L, l) }
+    );
+
+    this.finalNorm = norm(weights.norm, x, hn, b.step, H, { GATHER: 1 });
+    this.lmHead = mm(weights.lmHead, hn, b.logits, b.outStep);
     this.sampler = new GpuSampler(kernels, {
       vocab: cfg.vocabSize,
       maxRows: maxOut,
       resultStride: resultStride(cfg),
     });
     this.sampler.bind(b.logits, b.sampleParams, b.positions, b.tokens, b.result);
+    this.stepResult = cfg.routingLayers.length
+      ? dispatch("step_result", {}, [
+        uniform("step_result", [
+          ["u32", cfg.numLayers - cfg.routingLayers.length],
+          ["u32", words],
+          ["u32", resultStride(cfg)],
+        ]),
+        b.step,
+        b.outRows,
+        b.routes,
+        b.result,
+      ])
+      : null;
   }
 
   /**
    * Records one step over `nRows` rows; `nOut` of them (listed in outRows) get logits and a sampled
    * token. `sample = false` stops after the logits (tests read them).
    */
-  encode(pass: GPUComputePassEncoder, nRows: number, nOut: number, sample = true): void {
-    const run = (d: Dispatch, x: number, y = 1) => {
+  encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true): void {
+    this.applyThreshold();
+    const run = (d: Dispatch, gx: number, gy = 1) => {
       pass.setPipeline(d.kernel);
       pass.setBindGroup(0, d.group);
-      pass.dispatchWorkgroups(x, y);
+      pass.dispatchWorkgroups(gx, gy);
     };
-    const cfg = this.cfg;
+    const cfg = this.cfg, H = this.cfg.hiddenSize, I = this.cfg.intermediateSize;
+    const perRow = (width: number, wg: number) => Math.ceil(width / wg);
+
     for (const part of this.embed) run(part, nRows);
-    for (const L of this.layers) {
-      // Attention block: x += o_proj(attention(rope(q), K, V)) with K/V of this step written to the cache.
+    for (const layer of this.layers) {
+      if ("plain" in layer) {
+        const L = layer.plain;
+        // Attention block: x += o_proj(attention(rope(q), K, V)), this step's K/V written to the cache.
+        run(L.inputNorm, nRows);
+        L.q.encode(pass, nRows);
+        L.k.encode(pass, nRows);
+        L.v.encode(pass, nRows);
+        run(L.ropeKv, nRows);
+        run(L.attention, cfg.numHeads, nRows);
+        L.o.encode(pass, nRows);
+        // MLP block: x += down(silu(gate(xn)) * up(xn)).
+        run(L.postNorm, nRows);
+        L.gate.encode(pass, nRows);
+        L.up.encode(pass, nRows);
+        run(L.swiglu, perRow(I, 256), nRows);
+        L.down.encode(pass, nRows);
+        continue;
+      }
+      const L = layer.routed;
+      // Router: g per row; the gate kernel writes the kept and skipped row lists.
       run(L.inputNorm, nRows);
-      L.q.encode(pass, nRows);
+      L.enc.encode(pass, nRows);
+      run(L.routerNorm, nRows);
+      L.dec.encode(pass, nRows);
+      L.head.encode(pass, nRows);
+      run(this.routing.fullDepth ? L.gate.fullDepth : L.gate.routed, 1);
+      // Every row writes its K/V, kept or skipped.
       L.k.encode(pass, nRows);
       L.v.encode(pass, nRows);
-      run(L.ropeKv, nRows);
+      run(L.kvWrite, nRows);
+      // Kept rows (dense block): x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
+      for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
+      L.q.encode(pass, nRows);
+      run(L.ropeQ, nRows);
       run(L.attention, cfg.numHeads, nRows);
       L.o.encode(pass, nRows);
-      // MLP block: x += down(silu(gate(xn)) * up(xn)).
       run(L.postNorm, nRows);
-      L.gate.encode(pass, nRows);
-      L.up.encode(pass, nRows);
-      run(L.swiglu, Math.ceil(cfg.intermediateSize / 256), nRows);
-      L.down.encode(pass, nRows);
+      L.mlpGate.encode(pass, nRows);
+      L.mlpUp.encode(pass, nRows);
+      run(L.swiglu, perRow(I, 256), nRows);
+      L.mlpDown.encode(pass, nRows);
+      run(L.keptScatter, perRow(H, 64), nRows);
+      // Skipped rows (dense block): x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
+      run(L.skipGather, perRow(H, 64), nRows);
+      run(L.adapterNorm, nRows);
+      L.adapterGate.encode(pass, nRows);
+      L.adapterDown.encode(pass, nRows);
+      run(L.adapterAct, perRow(I, 256), nRows);
+      L.adapterUp.encode(pass, nRows);
+      run(L.skipScatter, perRow(H, 64), nRows);
     }
     if (nOut === 0) return;
     run(this.finalNorm, nOut);
     this.lmHead.encode(pass, nOut);
-    if (sample) this.sampler.encode(pass, nOut);
+    if (!sample) return;
+    this.sampler.encode(pass, nOut, this.greedy);
+    if (this.stepResult) run(this.stepResult, 1);
+  }
+
+  /** Writes a changed threshold into the gate kernels' parameters (queue-ordered with the steps). */
+  private applyThreshold(): void {
+    const t = this.routing.threshold;
+    if (t === this.appliedThreshold) return;
+    for (const p of this.thresholdParams) {
+      this.kernels.gpu.device.queue.writeBuffer(p, 0, new Float32Array([t]));
+    }
+    this.appliedThreshold = t;
   }
 }

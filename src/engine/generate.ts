@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import type { Engine, PendingStep, StepResult } from "./engine.ts";
+import type { Engine, PendingStep } from "./engine.ts";
 import type { SamplingOptions } from "./sampling.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/detokenizer.ts";
@@ -21,6 +21,10 @@ export interface GenerateOptions {
   topP?: number;
   seed?: number;
   stop?: string[];
+  /** FlexiDepth: run a routed layer when its gate g > threshold (default 0.5, as released). */
+  threshold?: number;
+  /** FlexiDepth: run every routed layer in full with g = 1 — the base model. */
+  fullDepth?: boolean;
   /** Keep going past end-of-sequence tokens (benchmarks). */
   ignoreEos?: boolean;
   /** Decode steps kept in flight: a number (1 = wait for every token) or "auto". */
@@ -43,6 +47,8 @@ export type StopReason = "eos" | "stop" | "max_tokens" | "context";
 
 export interface GenerationSummary {
   promptIds: number[];
+  /** Layers used at each prompt position that ran (prefill routing; reused positions are absent). */
+  promptLayers: number[];
   promptTokens: number;
   /** Prompt tokens whose KV was reused from the session's earlier turns. */
   reusedTokens: number;
@@ -149,6 +155,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
       seed: opts.seed ?? 0,
     };
     engine.setSampling([sampling]);
+    engine.forward.routing = { threshold: opts.threshold ?? 0.5, fullDepth: opts.fullDepth ?? false };
     engine.readbackWaitMs = 0;
 
     // Reuse the K/V of the longest cached prefix; at least one token must run to get logits.
@@ -157,15 +164,28 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const limit = Math.min(s.kvValid, ids.length - 1);
     while (reuse < limit && s.tokens[reuse] === ids[reuse]) reuse++;
 
-    // Prefill in chunks; the last chunk samples the first token.
+    // Prefill in chunks; the last chunk samples the first token. Routed models also bring back every
+    // prompt position's route bits (their layer counts).
     const t0 = performance.now();
-    let first: PendingStep | null = null;
+    const routed = cfg.routingLayers.length > 0;
+    const prefill: PendingStep[] = [];
     for (let c = reuse; c < ids.length; c += engine.maxRows) {
       const chunk = ids.slice(c, c + engine.maxRows);
       const last = c + chunk.length === ids.length;
       const rows = chunk.map((_, i) => ({ slot: s.slot, pos: c + i }));
-      first = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, last);
+      const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed);
+      if (p) prefill.push(p);
     }
+    const first = prefill.pop()!;
+    const promptLayers: number[] = [];
+    const countLayers = (words: Uint32Array) => {
+      for (let i = 0; i < words.length; i += engine.routeWords) {
+        let kept = 0;
+        for (let w = 0; w < engine.routeWords; w++) kept += popcount(words[i + w]);
+        promptLayers.push(cfg.numLayers - cfg.routingLayers.length + kept);
+      }
+    };
+    for (const p of prefill) countLayers((await engine.await(p)).routesOfRows!);
     s.tokens = ids.slice();
     s.kvValid = ids.length;
 
@@ -198,7 +218,9 @@ export class Generation implements AsyncIterable<TokenEvent> {
     while (stopReason === null) {
       while (inFlight.length < depth && submitted < budget) submitDecode();
       const p = inFlight.shift()!;
-      const [r]: StepResult[] = await engine.await(p);
+      const readback = await engine.await(p);
+      if (readback.routesOfRows) countLayers(readback.routesOfRows);
+      const r = readback.results[0];
       if (generated === 0) {
         tFirst = performance.now();
         prefillMs = tFirst - t0;
@@ -248,6 +270,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const decodeMs = performance.now() - tFirst;
     this.resolveSummary({
       promptIds: ids,
+      promptLayers: routed ? promptLayers : ids.slice(reuse).map(() => cfg.numLayers),
       promptTokens: ids.length,
       reusedTokens: reuse,
       generatedTokens: generated,
@@ -262,6 +285,12 @@ export class Generation implements AsyncIterable<TokenEvent> {
       readbackWaitMs: engine.readbackWaitMs,
     });
   }
+}
+
+function popcount(v: number): number {
+  let n = 0;
+  for (; v; v &= v - 1) n++;
+  return n;
 }
 
 /** Index of the earliest stop string in `text`, or -1. */

@@ -24,7 +24,7 @@ export class Model {
       bosTokenId: ck.config.bosTokenId,
       eosTokenIds: ck.eosTokenIds,
     });
-    const gpu = opts.gpu ?? await openGpu({ features: opts.features });
+    const gpu = opts.gpu ?? await openGpu({ features: opts.features, profile: opts.profile });
     const engine = await Engine.load(gpu, ck, opts);
     return new Model(ck, tokenizer, engine);
   }

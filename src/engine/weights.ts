@@ -3,7 +3,7 @@
  * matrices keep their checkpoint dtype (split by rows past the binding limit), norm vectors become f32.
  */
 
-import type { Checkpoint } from "../model/checkpoint.ts";
+import { type Checkpoint, routerTensorNames } from "../model/checkpoint.ts";
 import { readTensorBytes } from "../model/safetensors.ts";
 import { decodeToF32 } from "../model/dtype.ts";
 import { bufferFrom, type GpuMatrix, uploadMatrix } from "../gpu/tensor.ts";
@@ -21,6 +21,19 @@ export interface LayerWeights {
   gate: GpuMatrix;
   up: GpuMatrix;
   down: GpuMatrix;
+  /** FlexiDepth router and adapter, on routed layers only. */
+  router: RouterWeights | null;
+}
+
+/** g = sigmoid(head · dec · tanh(RMSNorm_r(enc · z))); Adapter(y) = up(silu(gate(y)) * down(y)). */
+export interface RouterWeights {
+  enc: GpuMatrix;
+  norm: GPUBuffer;
+  dec: GpuMatrix;
+  head: GpuMatrix;
+  adapterGate: GpuMatrix;
+  adapterDown: GpuMatrix;
+  adapterUp: GpuMatrix;
 }
 
 export interface ModelWeights {
@@ -68,6 +81,19 @@ export async function uploadWeights(
     return bufferFrom(device, name, values);
   };
 
+  const router = async (layer: number): Promise<RouterWeights> => {
+    const n = routerTensorNames(layer);
+    return {
+      enc: await matrix(n.enc),
+      norm: await vector(n.norm),
+      dec: await matrix(n.dec),
+      head: await matrix(n.head),
+      adapterGate: await matrix(n.gate),
+      adapterDown: await matrix(n.down),
+      adapterUp: await matrix(n.up),
+    };
+  };
+
   const embed = await matrix("model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < ck.config.numLayers; i++) {
@@ -82,6 +108,7 @@ export async function uploadWeights(
       gate: await matrix(p + "mlp.gate_proj.weight"),
       up: await matrix(p + "mlp.up_proj.weight"),
       down: await matrix(p + "mlp.down_proj.weight"),
+      router: ck.config.routingLayers.includes(i) ? await router(i) : null,
     });
   }
   const norm = await vector("model.norm.weight");

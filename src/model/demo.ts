@@ -58,7 +58,8 @@ export const DEFAULT_DEMO_MODEL: DemoOptions = {
   headDim: 32,
   intermediate: 352,
   dtype: "BF16",
-  routingLayers: [],
+  // FlexiDepth routers on the last half of the layers, so the default model shows routing.
+  routingLayers: [2, 3],
 };
 
 export function defaultDemoOptions(): ResolvedDemoOptions {

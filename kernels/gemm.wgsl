@@ -1,0 +1,335 @@
+// GEMM for many activation rows (prefill; on CPU software GPUs the direct variant serves every row count):
+//   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
+// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (SCALE_MODE 0, 1, 2). Any N, M, K.
+//
+// Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
+// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
+//
+// Variants (override TILED):
+//   TILED = true   (real GPUs) WG = 256 threads own a 64 (n) × 64 (m) output tile, 4 × 4 per thread; K is
+//                  staged 32 at a time in workgroup memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64)
+//                  (wrapping into z beyond 65535), y = ceil(N / 64).
+//   TILED = false  (CPU software GPUs) no workgroup memory or barrier: each invocation computes NT (n) × 4 (m)
+//                  outputs straight from memory (the CPU caches do the tiling), so every weight word loaded
+//                  serves NT activation rows; WG = 64 invocations cover 256 output columns.
+//                  Grid: x = ceil(M / 256), y = ceil(N / NT). gemm_sg.wgsl is this variant with x shared
+//                  through subgroup shuffles.
+
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override ACCUMULATE: bool = false;
+override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
+override X_ALIGNED: bool = true; // K % 4 == 0
+override TILED: bool = true;
+override WG: u32 = 256u; // 256 when TILED, else 64
+override NT: u32 = 8u; // direct: activation rows per invocation, 1 ..= 8
+
+struct Params {
+  K: u32,
+  rows: u32,
+  row_stride: u32,
+  y_stride: u32,
+  out_offset: u32,
+  alpha: f32,
+  pad0: u32,
+  pad1: u32,
+}
+
+struct Step {
+  n_rows: u32,
+  n_out: u32,
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+
+// Weight elements per vec4<u32>.
+override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
+
+const BK: u32 = 32u;
+const MAXNT: u32 = 8u;
+// Tiles, transposed: [k][n or m], 4 consecutive n (or m) per vec4.
+var<workgroup> xt: array<vec4<f32>, 512>; // BK × 64
+var<workgroup> wt: array<vec4<f32>, 512>; // BK × 64
+
+fn xs(i: u32) -> f32 {
+  return x[i >> 2u][i & 3u];
+}
+
+fn x4(i: u32) -> vec4<f32> {
+  if (X_ALIGNED) {
+    return x[i >> 2u];
+  }
+  return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
+}
+
+fn words_per_row() -> u32 {
+  return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
+}
+
+fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE == 0u) {
+    let i = word0 + k;
+    return bitcast<f32>(w[i >> 2u][i & 3u]);
+  }
+  let i = word0 + (k >> 1u);
+  let u = w[i >> 2u][i & 3u];
+  let h = select(u & 0xffffu, u >> 16u, (k & 1u) == 1u);
+  if (W_DTYPE == 1u) {
+    return unpack2x16float(h).x;
+  }
+  return bitcast<f32>(h << 16u);
+}
+
+fn lo4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return bitcast<vec4<f32>>(q);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.x << 16u, q.x & 0xffff0000u, q.y << 16u, q.y & 0xffff0000u));
+}
+
+fn hi4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return vec4<f32>(0.0);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
+}
+
+// Stores acc (component j: column m0 + j) into activation row n.
+fn store4(n: u32, m0: u32, acc: vec4<f32>) {
+  if (n >= step.n_rows) {
+    return;
+  }
+  var s = params.alpha;
+  if (SCALE_MODE == 1u) {
+    s *= row_scale[n];
+  } else if (SCALE_MODE == 2u) {
+    s *= 1.0 - row_scale[n];
+  }
+  let base = n * params.y_stride + params.out_offset;
+  for (var j = 0u; j < 4u; j++) {
+    let m = m0 + j;
+    if (m < params.rows) {
+      if (ACCUMULATE) {
+        y[base + m] += acc[j] * s;
+      } else {
+        y[base + m] = acc[j] * s;
+      }
+    }
+  }
+}
+
+// Loads x[n, k .. k + 8] (zeros outside the matrix) into the x tile at column r, rows kk .. kk + 8.
+fn stage_x(n: u32, k: u32, r: u32, kk: u32) {
+  let K = params.K;
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  if (n < step.n_rows) {
+    let i = n * K + k;
+    if (k + 8u <= K) {
+      a = x4(i);
+      b = x4(i + 4u);
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (k + j < K) {
+          a[j] = xs(i + j);
+        }
+        if (k + 4u + j < K) {
+          b[j] = xs(i + 4u + j);
+        }
+      }
+    }
+  }
+  let c = r >> 2u;
+  let e = r & 3u;
+  for (var j = 0u; j < 4u; j++) {
+    xt[(kk + j) * 16u + c][e] = a[j];
+    xt[(kk + 4u + j) * 16u + c][e] = b[j];
+  }
+}
+
+// Loads W[m, k .. k + 8] (zeros outside the part) into the W tile at column r, rows kk .. kk + 8.
+fn stage_w(m: u32, k: u32, r: u32, kk: u32) {
+  let K = params.K;
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  if (m < params.rows) {
+    let word0 = m * words_per_row();
+    if (k + 8u <= K) {
+      if (W_DTYPE == 0u) {
+        a = bitcast<vec4<f32>>(w[(word0 + k) >> 2u]);
+        b = bitcast<vec4<f32>>(w[((word0 + k) >> 2u) + 1u]);
+      } else {
+        let q = w[(word0 + (k >> 1u)) >> 2u];
+        a = lo4(q);
+        b = hi4(q);
+      }
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (k + j < K) {
+          a[j] = welem(word0, k + j);
+        }
+        if (k + 4u + j < K) {
+          b[j] = welem(word0, k + 4u + j);
+        }
+      }
+    }
+  }
+  let c = r >> 2u;
+  let e = r & 3u;
+  for (var j = 0u; j < 4u; j++) {
+    wt[(kk + j) * 16u + c][e] = a[j];
+    wt[(kk + 4u + j) * 16u + c][e] = b[j];
+  }
+}
+
+fn tiled(li: u32, bm: u32, bn: u32) {
+  let tx = li & 15u; // 4 output columns m
+  let ty = li >> 4u; // 4 activation rows n
+  let m_tile = bm * 64u;
+  let n_tile = bn * 64u;
+  // Staging: thread li loads 8 consecutive k of x row (li / 4) and of W row (li / 4).
+  let r = li >> 2u;
+  let kk = (li & 3u) * 8u;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < params.K; k0 += BK) {
+    stage_x(n_tile + r, k0 + kk, r, kk);
+    stage_w(m_tile + r, k0 + kk, r, kk);
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      let a = xt[k * 16u + ty];
+      let b = wt[k * 16u + tx];
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+  let n = n_tile + ty * 4u;
+  let m = m_tile + tx * 4u;
+  store4(n, m, acc0);
+  store4(n + 1u, m, acc1);
+  store4(n + 2u, m, acc2);
+  store4(n + 3u, m, acc3);
+}
+
+// acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
+fn mac(
+  v: vec4<u32>,
+  c: u32,
+  nb: u32,
+  xa: ptr<function, array<vec4<f32>, MAXNT>>,
+  xb: ptr<function, array<vec4<f32>, MAXNT>>,
+  acc: ptr<function, array<vec4<f32>, MAXNT>>,
+) {
+  let q0 = w[v.x + c];
+  let q1 = w[v.y + c];
+  let q2 = w[v.z + c];
+  let q3 = w[v.w + c];
+  let a0 = lo4(q0);
+  let a1 = lo4(q1);
+  let a2 = lo4(q2);
+  let a3 = lo4(q3);
+  let b0 = hi4(q0);
+  let b1 = hi4(q1);
+  let b2 = hi4(q2);
+  let b3 = hi4(q3);
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      let p = (*xa)[j];
+      if (W_DTYPE == 0u) {
+        (*acc)[j] += vec4<f32>(dot(a0, p), dot(a1, p), dot(a2, p), dot(a3, p));
+      } else {
+        let r = (*xb)[j];
+        (*acc)[j] += vec4<f32>(
+          dot(a0, p) + dot(b0, r),
+          dot(a1, p) + dot(b1, r),
+          dot(a2, p) + dot(b2, r),
+          dot(a3, p) + dot(b3, r),
+        );
+      }
+    }
+  }
+}
+
+// NT activation rows × 4 weight rows per invocation, straight from memory.
+fn direct(li: u32, bm: u32, bn: u32) {
+  let K = params.K;
+  let n0 = bn * NT;
+  if (n0 >= step.n_rows) {
+    return;
+  }
+  let nb = min(NT, step.n_rows - n0);
+  let m0 = (bm * WG + li) * 4u;
+  let last_m = params.rows - 1u;
+  if (m0 > last_m) {
+    return;
+  }
+  let wpr = words_per_row();
+  // Rows past the part read a copy of the last row; their results are not stored.
+  let w0 = min(m0, last_m) * wpr;
+  let w1 = min(m0 + 1u, last_m) * wpr;
+  let w2 = min(m0 + 2u, last_m) * wpr;
+  let w3 = min(m0 + 3u, last_m) * wpr;
+  let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
+  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
+  var xa: array<vec4<f32>, MAXNT>;
+  var xb: array<vec4<f32>, MAXNT>;
+  let nchunks = K / EPV;
+  for (var c = 0u; c < nchunks; c++) {
+    let k = c * EPV;
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        let i = (n0 + j) * K + k;
+        xa[j] = x4(i);
+        if (W_DTYPE != 0u) {
+          xb[j] = x4(i + 4u);
+        }
+      }
+    }
+    mac(wv, c, nb, &xa, &xb, &acc);
+  }
+  // K tail (K not a multiple of EPV): element by element.
+  for (var k = nchunks * EPV; k < K; k++) {
+    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k));
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        acc[j] += xs((n0 + j) * K + k) * e;
+      }
+    }
+  }
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      store4(n0 + j, m0, acc[j]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let bm = wid.x + wid.z * nwg.x;
+  if (TILED) {
+    tiled(li, bm, wid.y);
+  } else {
+    direct(li, bm, wid.y);
+  }
+}

@@ -1,0 +1,229 @@
+// Matmul for CPU software GPUs with subgroups (llvmpipe / lavapipe), any number of activation rows:
+//   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
+// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (SCALE_MODE 0, 1, 2). Any N, M, K.
+//
+// Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
+// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
+// Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
+//
+// Each invocation computes NT activation rows × 4 weight rows straight from memory (no workgroup memory, no
+// barrier). Why: llvmpipe turns every storage load whose address it cannot prove uniform into a loop over the
+// SIMD lanes (≈ 20 cycles per lane and 32-bit word), so loads, not arithmetic, set the speed. Each weight word
+// serves NT activation rows, and x — the same for every lane — is loaded once per subgroup: lane l loads chunk
+// c0 + l and `subgroupShuffle` hands it to the others, cutting x loads by the subgroup size (measured as fast as
+// unrolled `subgroupBroadcast`s with constant lanes, and far less code to compile). The subgroup size is read at
+// run time (`subgroup_size`), never assumed; every invocation runs the shuffles (no early return before them).
+
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override ACCUMULATE: bool = false;
+override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
+override X_ALIGNED: bool = true; // K % 4 == 0
+override WG: u32 = 64u;
+override NT: u32 = 4u; // activation rows per invocation, 1 ..= 8
+
+struct Params {
+  K: u32,
+  rows: u32,
+  row_stride: u32,
+  y_stride: u32,
+  out_offset: u32,
+  alpha: f32,
+  pad0: u32,
+  pad1: u32,
+}
+
+struct Step {
+  n_rows: u32,
+  n_out: u32,
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+
+// Weight elements per vec4<u32>.
+override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
+
+const MAXNT: u32 = 8u;
+
+fn xs(i: u32) -> f32 {
+  return x[i >> 2u][i & 3u];
+}
+
+fn x4(i: u32) -> vec4<f32> {
+  if (X_ALIGNED) {
+    return x[i >> 2u];
+  }
+  return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
+}
+
+fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE == 0u) {
+    let i = word0 + k;
+    return bitcast<f32>(w[i >> 2u][i & 3u]);
+  }
+  let i = word0 + (k >> 1u);
+  let u = w[i >> 2u][i & 3u];
+  let h = select(u & 0xffffu, u >> 16u, (k & 1u) == 1u);
+  if (W_DTYPE == 1u) {
+    return unpack2x16float(h).x;
+  }
+  return bitcast<f32>(h << 16u);
+}
+
+// Elements 0..3 and 4..7 of one vec4<u32> (f32: elements 0..3 and zeros).
+fn lo4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return bitcast<vec4<f32>>(q);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.x << 16u, q.x & 0xffff0000u, q.y << 16u, q.y & 0xffff0000u));
+}
+
+fn hi4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return vec4<f32>(0.0);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
+}
+
+// acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
+fn mac(
+  v: vec4<u32>,
+  c: u32,
+  nb: u32,
+  xa: ptr<function, array<vec4<f32>, MAXNT>>,
+  xb: ptr<function, array<vec4<f32>, MAXNT>>,
+  acc: ptr<function, array<vec4<f32>, MAXNT>>,
+) {
+  let q0 = w[v.x + c];
+  let q1 = w[v.y + c];
+  let q2 = w[v.z + c];
+  let q3 = w[v.w + c];
+  let a0 = lo4(q0);
+  let a1 = lo4(q1);
+  let a2 = lo4(q2);
+  let a3 = lo4(q3);
+  let b0 = hi4(q0);
+  let b1 = hi4(q1);
+  let b2 = hi4(q2);
+  let b3 = hi4(q3);
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      let p = (*xa)[j];
+      if (W_DTYPE == 0u) {
+        (*acc)[j] += vec4<f32>(dot(a0, p), dot(a1, p), dot(a2, p), dot(a3, p));
+      } else {
+        let r = (*xb)[j];
+        (*acc)[j] += vec4<f32>(
+          dot(a0, p) + dot(b0, r),
+          dot(a1, p) + dot(b1, r),
+          dot(a2, p) + dot(b2, r),
+          dot(a3, p) + dot(b3, r),
+        );
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(subgroup_invocation_id) sl: u32,
+  @builtin(subgroup_size) sgs: u32,
+) {
+  let K = params.K;
+  let n0 = wid.y * NT;
+  if (n0 >= step.n_rows) {
+    return;
+  }
+  let nb = min(NT, step.n_rows - n0);
+  let m0 = ((wid.x + wid.z * nwg.x) * WG + li) * 4u;
+  let last_m = params.rows - 1u;
+  let wpr = select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
+  // Rows past the part read a copy of the last row; their results are not stored.
+  let w0 = min(m0, last_m) * wpr;
+  let w1 = min(m0 + 1u, last_m) * wpr;
+  let w2 = min(m0 + 2u, last_m) * wpr;
+  let w3 = min(m0 + 3u, last_m) * wpr;
+  let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
+  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
+  var xa: array<vec4<f32>, MAXNT>;
+  var xb: array<vec4<f32>, MAXNT>;
+  let nchunks = K / EPV;
+  // x comes through the subgroup, sgs chunks at a time: lane l loads chunk c0 + l of every activation row (lanes
+  // past the last chunk load the last one again, unused), then each lane takes the others' chunks by shuffle.
+  for (var c0 = 0u; c0 < nchunks; c0 += sgs) {
+    var xla: array<vec4<f32>, MAXNT>;
+    var xlb: array<vec4<f32>, MAXNT>;
+    let kl = min(c0 + sl, nchunks - 1u) * EPV;
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        let i = (n0 + j) * K + kl;
+        xla[j] = x4(i);
+        if (W_DTYPE != 0u) {
+          xlb[j] = x4(i + 4u);
+        }
+      }
+    }
+    let count = min(sgs, nchunks - c0);
+    for (var l = 0u; l < count; l++) {
+      for (var j = 0u; j < NT; j++) {
+        if (j < nb) {
+          xa[j] = subgroupShuffle(xla[j], l);
+          if (W_DTYPE != 0u) {
+            xb[j] = subgroupShuffle(xlb[j], l);
+          }
+        }
+      }
+      mac(wv, c0 + l, nb, &xa, &xb, &acc);
+    }
+  }
+  // K tail (K not a multiple of EPV): element by element.
+  for (var k = nchunks * EPV; k < K; k++) {
+    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k));
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        acc[j] += xs((n0 + j) * K + k) * e;
+      }
+    }
+  }
+
+  if (m0 > last_m) {
+    return;
+  }
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      let n = n0 + j;
+      var s = params.alpha;
+      if (SCALE_MODE == 1u) {
+        s *= row_scale[n];
+      } else if (SCALE_MODE == 2u) {
+        s *= 1.0 - row_scale[n];
+      }
+      let base = n * params.y_stride + params.out_offset;
+      for (var i = 0u; i < 4u; i++) {
+        let m = m0 + i;
+        if (m <= last_m) {
+          if (ACCUMULATE) {
+            y[base + m] += acc[j][i] * s;
+          } else {
+            y[base + m] = acc[j][i] * s;
+          }
+        }
+      }
+    }
+  }
+}

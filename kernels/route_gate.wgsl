@@ -1,0 +1,62 @@
+// FlexiDepth gate of one routed layer, for every row of the step:
+//   g = sigmoid(logit) rounded to the checkpoint dtype; run = g > threshold (strict, as released).
+// Sets this layer's route bit per row, and splits the rows into the kept list (full layer, MLP × g)
+// and the skipped list (adapter × (1 − g)), each with its own row count, which the kernels of each
+// branch read — so a skipped token's branch kernels exit before touching weights, with no host
+// round-trip. FULL_DEPTH takes g = 1 for every row (the base model).
+// One invocation walks the rows in order (a step has at most a few hundred rows): deterministic lists.
+
+struct Params { threshold: f32, route_word: u32, route_bit: u32, words: u32 }
+struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(2) var<storage, read> logit: array<f32>;
+@group(0) @binding(3) var<storage, read_write> routes: array<u32>;
+@group(0) @binding(4) var<storage, read_write> kept_step: Step;
+@group(0) @binding(5) var<storage, read_write> skip_step: Step;
+@group(0) @binding(6) var<storage, read_write> kept_idx: array<u32>;
+@group(0) @binding(7) var<storage, read_write> skip_idx: array<u32>;
+@group(0) @binding(8) var<storage, read_write> kept_g: array<f32>;
+@group(0) @binding(9) var<storage, read_write> skip_g: array<f32>;
+
+override W_DTYPE: u32 = 0u; // g is rounded to this dtype: 0 f32, 1 f16, 2 bf16
+override FULL_DEPTH: bool = false;
+override FIRST_ROUTED: bool = false; // the first routed layer of a step clears the route words
+
+fn round_to_dtype(x: f32) -> f32 {
+  if (W_DTYPE == 2u) {
+    let b = bitcast<u32>(x);
+    return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
+  }
+  if (W_DTYPE == 1u) { return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x; }
+  return x;
+}
+
+@compute @workgroup_size(1)
+fn main() {
+  let n = step.n_rows;
+  var nk = 0u;
+  var ns = 0u;
+  for (var r = 0u; r < n; r++) {
+    var g = 1.0;
+    if (!FULL_DEPTH) { g = round_to_dtype(1.0 / (1.0 + exp(-logit[r]))); }
+    let run = FULL_DEPTH || g > params.threshold;
+    let w = r * params.words + params.route_word;
+    if (FIRST_ROUTED) {
+      for (var i = 0u; i < params.words; i++) { routes[r * params.words + i] = 0u; }
+    }
+    if (run) {
+      routes[w] = routes[w] | (1u << params.route_bit);
+      kept_idx[nk] = r;
+      kept_g[nk] = g;
+      nk++;
+    } else {
+      skip_idx[ns] = r;
+      skip_g[ns] = g;
+      ns++;
+    }
+  }
+  kept_step = Step(nk, 0u, 0u, 0u);
+  skip_step = Step(ns, 0u, 0u, 0u);
+}

@@ -1,0 +1,265 @@
+/**
+ * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, split
+ * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n].
+ *
+ * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale:
+ * - `matmul`      GEMV (few activation rows), 4 activation rows per pass over W. TPR threads per output row:
+ *                 "coop" = 32 threads striding over K with coalesced vec4<u32> loads, f32 partial sums reduced
+ *                 in workgroup memory (8 rows per workgroup of 256); "row" = one row per invocation.
+ * - `matmul_f16`  the same with native f16 loads (`enable f16;`), for F16 weights when the device has shader-f16.
+ * - `gemm`        TILED: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup memory;
+ *                 direct: NT activation rows × 4 weight rows per invocation from memory, no barrier.
+ * - `gemm_sg`     the direct kernel with x shared across the subgroup by shuffles (needs `subgroups`).
+ *
+ * Choice by adapter ("auto"):
+ * - Real GPUs: GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM beyond.
+ * - CPU software GPUs (llvmpipe / lavapipe, or any fallback adapter): the direct kernel for every row count
+ *   (gemm_sg when subgroups are on; NT = 4 up to 4 rows, NT = 8 beyond). llvmpipe turns each storage or
+ *   workgroup load whose address it cannot prove uniform into a loop over the SIMD lanes (≈ 20 cycles per lane
+ *   and 32-bit word, Mesa 22.3), so the loads set the speed, not the bytes or the arithmetic: the direct kernel
+ *   reuses each weight word for NT activation rows and each x word for 4 weight rows (and, with subgroups, for
+ *   the whole subgroup). Measured on 2 cores (bench/matmul_bench.ts), 4096² BF16, N = 1: gemm_sg 1.0 GB/s,
+ *   gemm direct 0.7, matmul coop 0.2, row 0.35; native f16 loads are slower there (16-bit loads cost as much
+ *   as 32-bit ones), so F16 weights take the direct kernel too.
+ */
+
+import type { GpuContext } from "../gpu/device.ts";
+import type { Kernel, KernelCache } from "../gpu/kernels.ts";
+import type { GpuMatrix } from "../gpu/tensor.ts";
+import type { ComputeRecorder } from "../gpu/profiler.ts";
+import { DTYPE_CODE } from "../model/dtype.ts";
+
+/** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
+export type ScaleMode = 0 | 1 | 2;
+/**
+ * GEMV kernels (few activation rows): "coop" 32 threads per output row, coalesced loads, workgroup reduction
+ * (`matmul`, or `matmul_f16` for F16 weights); "row" one output row per invocation (`matmul`/`matmul_f16`,
+ * TPR = 1); "direct" the GEMM's direct kernel with 4 activation rows per invocation.
+ */
+export type GemvVariant = "auto" | "coop" | "row" | "direct";
+/** GEMM kernels: "tiled" 64 × 64 workgroup tiles through shared memory; "direct" 8 × 4 per invocation. */
+export type GemmVariant = "auto" | "tiled" | "direct";
+
+export interface MatmulOptions {
+  /** y += result (fused residual add) instead of y = result. */
+  accumulate?: boolean;
+  /** Per-activation-row scale read from `io.rowScale` (FlexiDepth gates). */
+  scaleMode?: ScaleMode;
+  /** Constant factor on the result (default 1). */
+  alpha?: number;
+  /** Force a GEMV variant (tests, benchmarks); "auto" picks by adapter. */
+  gemv?: GemvVariant;
+  /** Force a GEMM variant (tests, benchmarks); "auto" picks by adapter. */
+  gemm?: GemmVariant;
+  /** Use `matmul_f16` (native f16 loads) for F16 weights in the coop/row GEMV when the device has shader-f16. */
+  nativeF16?: boolean;
+  /** Use `gemm_sg` (x shared by subgroup shuffles) for the direct kernel when the device has subgroups. */
+  subgroups?: boolean;
+  /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
+  gemvMaxRows?: number;
+}
+
+export interface MatmulIO {
+  /** f32 [N, K] row-major; its size must be a multiple of 16 bytes (as `storageBuffer` makes it). */
+  x: GPUBuffer;
+  /** f32 [N, yStride]. */
+  y: GPUBuffer;
+  /** Elements between rows of y. */
+  yStride: number;
+  /** Column of y that matrix row 0 writes (default 0): several matrices can fill one output row. */
+  yOffset?: number;
+  /** The shared step uniform; kernels bound activation rows by its n_rows. */
+  step: GPUBuffer;
+  /** f32 [N]: required when scaleMode ≠ 0. */
+  rowScale?: GPUBuffer;
+}
+
+/** True for CPU software GPUs (llvmpipe, lavapipe, SwiftShader, WARP), where loads and barriers are costly. */
+export function isSoftwareGpu(gpu: GpuContext): boolean {
+  const i = gpu.adapterInfo;
+  if ((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
+  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
+  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(text);
+}
+
+/** Threads per output row of the coop GEMV, and its workgroup size. */
+const COOP_TPR = 32;
+const COOP_WG = 256;
+/** Workgroup size of the one-row-per-invocation GEMV and of the direct kernels. */
+const ROW_WG = 64;
+/** Activation rows per invocation of the direct kernel: as GEMV, as GEMM. */
+const DIRECT_NT_GEMV = 4;
+const DIRECT_NT_GEMM = 8;
+/** Activation rows per GEMV workgroup row (coop, row). */
+const GEMV_NB = 4;
+
+interface Plan {
+  kernel: Kernel;
+  /** Output rows per workgroup. */
+  rowsPerGroup: number;
+  /** Activation rows per workgroup row of the grid. */
+  nPerGroup: number;
+  dispatch: Dispatch[];
+}
+
+interface Dispatch {
+  bind: GPUBindGroup;
+  x: number;
+  z: number;
+}
+
+const dummies = new WeakMap<GPUDevice, GPUBuffer>();
+
+function dummyBuffer(device: GPUDevice): GPUBuffer {
+  let b = dummies.get(device);
+  if (!b) {
+    b = device.createBuffer({ label: "matmul.row_scale(unused)", size: 16, usage: GPUBufferUsage.STORAGE });
+    dummies.set(device, b);
+  }
+  return b;
+}
+
+/** x workgroups beyond 65535 wrap into z; kernels rebuild the block index from both. */
+function grid(blocks: number): { x: number; z: number } {
+  const x = Math.max(1, Math.min(blocks, 65535));
+  return { x, z: Math.max(1, Math.ceil(blocks / x)) };
+}
+
+/** One matmul bound to its buffers: uniforms and bind groups are made once, `encode` allocates nothing. */
+export class Matmul {
+  readonly gemvVariant: Exclude<GemvVariant, "auto">;
+  readonly gemmVariant: Exclude<GemmVariant, "auto">;
+  readonly gemvMaxRows: number;
+  private readonly gemv: Plan;
+  private readonly gemm: Plan;
+  private readonly params: GPUBuffer[] = [];
+
+  constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
+    const gpu = kernels.gpu;
+    const device = gpu.device;
+    const scaleMode = opts.scaleMode ?? 0;
+    if (scaleMode !== 0 && !io.rowScale) {
+      throw new Error(`matmul ${w.name}: scaleMode ${scaleMode} needs rowScale`);
+    }
+    if (io.x.size % 16 !== 0) {
+      throw new Error(`matmul ${w.name}: x buffer size must be a multiple of 16 bytes`);
+    }
+    const yOffset = io.yOffset ?? 0;
+    if (io.yStride < yOffset + w.rows) {
+      throw new Error(`matmul ${w.name}: yStride ${io.yStride} < yOffset ${yOffset} + rows ${w.rows}`);
+    }
+    const software = isSoftwareGpu(gpu);
+    const gv = opts.gemv ?? "auto";
+    const gm = opts.gemm ?? "auto";
+    this.gemvVariant = gv === "auto" ? (software ? "direct" : "coop") : gv;
+    this.gemmVariant = gm === "auto" ? (software ? "direct" : "tiled") : gm;
+    this.gemvMaxRows = opts.gemvMaxRows ?? (software ? DIRECT_NT_GEMV : 8);
+
+    const common = {
+      ACCUMULATE: opts.accumulate ? 1 : 0,
+      SCALE_MODE: scaleMode,
+      X_ALIGNED: w.cols % 4 === 0 ? 1 : 0,
+    };
+    const dtype = DTYPE_CODE[w.dtype];
+    const useSg = gpu.hasSubgroups && (opts.subgroups ?? true);
+    const direct = (nt: number): Plan => ({
+      kernel: useSg
+        ? kernels.get("gemm_sg", { ...common, W_DTYPE: dtype, WG: ROW_WG, NT: nt })
+        : kernels.get("gemm", { ...common, W_DTYPE: dtype, TILED: 0, WG: ROW_WG, NT: nt }),
+      rowsPerGroup: ROW_WG * 4,
+      nPerGroup: nt,
+      dispatch: [],
+    });
+
+    if (this.gemvVariant === "direct") {
+      this.gemv = direct(DIRECT_NT_GEMV);
+    } else {
+      const tpr = this.gemvVariant === "row" ? 1 : COOP_TPR;
+      const wg = this.gemvVariant === "row" ? ROW_WG : COOP_WG;
+      const nativeF16 = w.dtype === "F16" && gpu.hasF16 && (opts.nativeF16 ?? true);
+      this.gemv = {
+        kernel: nativeF16
+          ? kernels.get("matmul_f16", { ...common, TPR: tpr, WG: wg })
+          : kernels.get("matmul", { ...common, W_DTYPE: dtype, TPR: tpr, WG: wg }),
+        rowsPerGroup: wg / tpr,
+        nPerGroup: GEMV_NB,
+        dispatch: [],
+      };
+    }
+    this.gemm = this.gemmVariant === "direct" ? direct(DIRECT_NT_GEMM) : {
+      kernel: kernels.get("gemm", { ...common, W_DTYPE: dtype, TILED: 1, WG: 256 }),
+      rowsPerGroup: 64,
+      nPerGroup: 64,
+      dispatch: [],
+    };
+
+    const rowScale = io.rowScale ?? dummyBuffer(device);
+    for (const part of w.parts) {
+      const data = new ArrayBuffer(32);
+      const u = new Uint32Array(data);
+      u[0] = w.cols;
+      u[1] = part.rows;
+      u[2] = w.rowStride;
+      u[3] = io.yStride;
+      u[4] = yOffset + part.firstRow;
+      new Float32Array(data)[5] = opts.alpha ?? 1;
+      const params = device.createBuffer({
+        label: `${w.name}.params[${part.firstRow}]`,
+        size: 32,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      device.queue.writeBuffer(params, 0, data);
+      this.params.push(params);
+      const buffers = [params, io.step, io.x, part.buffer, io.y, rowScale];
+      for (const plan of [this.gemv, this.gemm]) {
+        plan.dispatch.push({
+          bind: plan.kernel.bind(buffers),
+          ...grid(Math.ceil(part.rows / plan.rowsPerGroup)),
+        });
+      }
+    }
+  }
+
+  /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
+  encode(pass: ComputeRecorder, nRows: number): void {
+    if (nRows <= 0) return;
+    const plan = nRows <= this.gemvMaxRows ? this.gemv : this.gemm;
+    pass.setPipeline(plan.kernel.pipeline);
+    const gy = Math.ceil(nRows / plan.nPerGroup);
+    for (const d of plan.dispatch) {
+      pass.setBindGroup(0, d.bind);
+      pass.dispatchWorkgroups(d.x, gy, d.z);
+    }
+  }
+
+  /** The kernels that run, for logs: GEMV up to gemvMaxRows activation rows, GEMM beyond. */
+  describe(): string {
+    return `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
+      `${this.gemm.kernel.name}/${this.gemmVariant}`;
+  }
+
+  /** Kernel names (tests, benchmarks). */
+  get kernelNames(): { gemv: string; gemm: string } {
+    return { gemv: this.gemv.kernel.name, gemm: this.gemm.kernel.name };
+  }
+
+  /** Frees the uniforms (bind groups and weights belong to others or to the GC). */
+  destroy(): void {
+    for (const p of this.params) p.destroy();
+  }
+
+  /** Plain-TypeScript reference: x [N, K] · wᵀ with w [M, K] (decoded f32 values) → [N, M], f64 sums. */
+  static referenceMatmul(x: Float32Array, N: number, K: number, w: Float32Array, M: number): Float32Array {
+    const out = new Float32Array(N * M);
+    for (let n = 0; n < N; n++) {
+      const xo = n * K;
+      for (let m = 0; m < M; m++) {
+        const wo = m * K;
+        let s = 0;
+        for (let k = 0; k < K; k++) s += x[xo + k] * w[wo + k];
+        out[n * M + m] = s;
+      }
+    }
+    return out;
+  }
+}

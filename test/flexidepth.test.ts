@@ -1,0 +1,178 @@
+/**
+ * FlexiDepth routing on the GPU against the TypeScript reference and the released-format golden outputs:
+ * routes, gates, layer counts, KV fill of skipped tokens, thresholds, full depth, prefill vs decode.
+ */
+
+import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok } from "node:assert/strict";
+import { assertClose, families, testGpu } from "./harness.ts";
+import { argmax, ReferenceModel, type RefOptions } from "./reference.ts";
+import { writeDemoCheckpoint } from "../src/model/demo.ts";
+import { openCheckpoint } from "../src/model/checkpoint.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { Model } from "../src/engine/model.ts";
+
+const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
+const FLEXI = `${SHARED}stories260K-flexidepth`;
+const BASE = `${SHARED}stories260K`;
+const tmp = await Deno.makeTempDir({ prefix: "flexidepth-routing-test-" });
+
+/** A small ddllama demo: 4 layers, the last 3 routed, routers scaled so that tokens both run and skip. */
+async function demo(name: string, opts: Record<string, unknown> = {}): Promise<string> {
+  const dir = `${tmp}/${name}`;
+  await writeDemoCheckpoint(dir, {
+    seed: 11,
+    layers: 4,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    intermediate: 96,
+    vocabSize: 600,
+    routingLayers: [1, 2, 3],
+    dtype: "F32",
+    ...opts,
+  });
+  return dir;
+}
+
+for (const family of await families()) {
+  Deno.test(`flexidepth (${family}): stories260K-flexidepth reproduces its golden ids, token and prompt layer counts`, async () => {
+    const golden = JSON.parse(await Deno.readTextFile(`${FLEXI}/golden.json`));
+    const model = await Model.load(FLEXI, { gpu: await testGpu(family), progress: false, maxRows: 8 });
+    for (const c of golden.cases) {
+      const { tokens, summary } = await model.generate({ ids: c.prompt_ids }, {
+        maxTokens: c.greedy_ids.length,
+      }).collect();
+      assertEquals(tokens.map((t) => t.id), c.greedy_ids, `${c.name}: ids`);
+      assertEquals(tokens.map((t) => t.layers), c.layers, `${c.name}: layers per token`);
+      assertEquals(summary.promptLayers, c.prompt_layers, `${c.name}: prompt layers`);
+      for (const t of tokens) assertEquals(t.layers, 2 + t.routes.filter(Boolean).length);
+    }
+  });
+
+  Deno.test(`flexidepth (${family}): --full-depth on the FlexiDepth checkpoint is the base model`, async () => {
+    const golden = JSON.parse(await Deno.readTextFile(`${BASE}/golden.json`));
+    const model = await Model.load(FLEXI, { gpu: await testGpu(family), progress: false });
+    const { tokens } = await model.generate({ ids: golden.prompt_ids }, {
+      maxTokens: golden.greedy_ids.length,
+      fullDepth: true,
+    }).collect();
+    assertEquals(tokens.map((t) => t.id), golden.greedy_ids);
+    ok(tokens.every((t) => t.layers === 5 && t.routes.every(Boolean)));
+  });
+}
+
+/** Runs a prompt then greedy decode steps on the GPU and the reference, comparing routes and logits. */
+async function compareRouted(dir: string, family: "plain" | "fast", refOpts: RefOptions, maxRows = 4) {
+  const ck = await openCheckpoint(dir);
+  const ref = await ReferenceModel.load(ck);
+  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows });
+  engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
+  const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows });
+  const prompt = [5, 77, 300, 12, 599, 42, 8];
+  const cache = ref.newCache();
+  let step = ref.step(prompt[0], 0, cache, refOpts);
+  const promptLayers = [step.layers];
+  for (let p = 1; p < prompt.length; p++) {
+    step = ref.step(prompt[p], p, cache, refOpts);
+    promptLayers.push(step.layers);
+  }
+  assertClose(
+    await engine.logitsAfter(0, prompt, 0),
+    step.logits,
+    { atol: 3e-4, rtol: 3e-4 },
+    "prefill logits",
+  );
+  const ids: number[] = [], layers: number[] = [], routes: boolean[][] = [], gates: number[][] = [];
+  for (let i = 0; i < 12; i++) {
+    const id = argmax(step.logits);
+    ids.push(id);
+    layers.push(step.layers);
+    routes.push(step.runs);
+    gates.push(step.gates);
+    step = ref.step(id, prompt.length + i, cache, refOpts);
+    assertClose(
+      await engine.logitsAfter(0, [id], prompt.length + i),
+      step.logits,
+      { atol: 3e-4, rtol: 3e-4 },
+      `step ${i}`,
+    );
+  }
+  const gen = await model.generate({ ids: prompt }, {
+    maxTokens: 12,
+    threshold: refOpts.threshold,
+    fullDepth: refOpts.fullDepth,
+  }).collect();
+  // A route may flip only where the gate sits on the threshold within rounding.
+  let flips = 0;
+  gen.tokens.forEach((t, i) =>
+    t.routes.forEach((r, k) => {
+      if (r !== routes[i][k]) {
+        flips++;
+        ok(
+          Math.abs(gates[i][k] - (refOpts.threshold ?? 0.5)) < 1e-5,
+          `route flip far from the threshold at ${i}/${k}`,
+        );
+      }
+    })
+  );
+  if (flips) console.log(`  ${flips} route flips within rounding of the threshold`);
+  assertEquals(gen.tokens.map((t) => t.id), ids);
+  if (!flips) assertEquals(gen.tokens.map((t) => t.layers), layers);
+  assertEquals(gen.summary.promptLayers, promptLayers);
+  return { routes, promptLayers };
+}
+
+for (const family of await families()) {
+  Deno.test(`flexidepth (${family}): mixed routing on a demo ddllama matches the reference (routes, logits, counts)`, async () => {
+    const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {});
+    const flat = routes.flat();
+    ok(flat.some((r) => r) && flat.some((r) => !r), "the demo routers should both run and skip");
+  });
+
+  Deno.test(`flexidepth (${family}): all kept (threshold 0), all skipped (threshold 1), full depth`, async () => {
+    const dir = await demo(`thresholds-${family}`);
+    const allKept = await compareRouted(dir, family, { threshold: 0 });
+    ok(allKept.routes.flat().every((r) => r));
+    const allSkipped = await compareRouted(dir, family, { threshold: 1 });
+    ok(allSkipped.routes.flat().every((r) => !r));
+    assertEquals(allSkipped.promptLayers.every((l) => l === 1), true);
+    await compareRouted(dir, family, { fullDepth: true });
+  });
+}
+
+Deno.test("flexidepth: skipped tokens write K/V that later kept tokens attend to", async () => {
+  // With threshold 0.5 on the mixed demo, some prompt tokens skip layers that later tokens keep. The GPU
+  // must match the reference that writes skipped tokens' K/V, and differ from one that does not.
+  const dir = await demo("kvfill");
+  const ck = await openCheckpoint(dir);
+  const ref = await ReferenceModel.load(ck);
+  const engine = await Engine.load(await testGpu("fast"), ck, { progress: false });
+  const prompt = [5, 77, 300, 12, 599, 42, 8, 9, 10];
+  const run = (o: RefOptions) => {
+    const cache = ref.newCache();
+    let last = ref.step(prompt[0], 0, cache, o);
+    const runs = [last.runs];
+    for (let p = 1; p < prompt.length; p++) runs.push((last = ref.step(prompt[p], p, cache, o)).runs);
+    return { logits: last.logits, runs };
+  };
+  const right = run({}), wrong = run({ noKvForSkipped: true });
+  const skippedThenKept = right.runs.some((r, p) =>
+    r.some((kept, k) => !kept && right.runs.slice(p + 1).some((q) => q[k]))
+  );
+  ok(skippedThenKept, "the prompt should have a skipped token followed by a kept one in the same layer");
+  notDeepStrictEqual(Array.from(right.logits), Array.from(wrong.logits));
+  const gpu = await engine.logitsAfter(0, prompt, 0);
+  assertClose(gpu, right.logits, { atol: 3e-4, rtol: 3e-4 }, "GPU vs reference with K/V of skipped tokens");
+});
+
+Deno.test("flexidepth: prefill and decode give the same routes for the same tokens; BF16 gates", async () => {
+  const dir = await demo("prefill-decode", { dtype: "BF16" });
+  const model = await Model.load(dir, { gpu: await testGpu("fast"), progress: false, maxRows: 16, slots: 2 });
+  const gen = await model.generate({ ids: [3, 4, 5] }, { maxTokens: 10 }).collect();
+  const all = [...gen.summary.promptIds, ...gen.tokens.map((t) => t.id)];
+  // The same sequence as one prefill: position p's layers in prefill = the count of the pass over p.
+  const again = await model.generate({ ids: all.slice(0, -1) }, { maxTokens: 1 }).collect();
+  const decodeCounts = [...gen.summary.promptLayers.slice(0, -1), ...gen.tokens.map((t) => t.layers)];
+  assertEquals(again.summary.promptLayers.slice(0, decodeCounts.length), decodeCounts);
+});

@@ -1,0 +1,192 @@
+/**
+ * Matmul kernels (GEMV, native-f16 GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
+ * family and weight dtype, on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
+ */
+
+import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import type { GpuContext } from "../src/gpu/device.ts";
+import { KernelCache } from "../src/gpu/kernels.ts";
+import { bufferFrom, readBuffer, rowStrideFor, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
+import { decodeToF32, type DType, DTYPE_BYTES, encodeFromF32 } from "../src/model/dtype.ts";
+import { mulberry32, randomNormal } from "../src/util/random.ts";
+import { assertClose, families, testGpu } from "./harness.ts";
+
+const DTYPES: DType[] = ["F32", "F16", "BF16"];
+const KS = [7, 64, 100, 257];
+const MS = [1, 5, 33, 130];
+const TOL = { atol: 1e-4, rtol: 1e-3 };
+
+interface Case {
+  N: number;
+  K: number;
+  M: number;
+  dtype: DType;
+  opts: MatmulOptions;
+  /** Split the matrix into parts of this many rows. */
+  partRows?: number;
+  yOffset?: number;
+}
+
+let seed = 1;
+
+/** Runs all cases in one submit (reads overlap), then checks each against the reference. */
+async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): Promise<void> {
+  const device = gpu.device;
+  const enc = device.createCommandEncoder();
+  const checks: Array<{ label: string; y: GPUBuffer; expected: Float32Array; mm: Matmul }> = [];
+  const pass = enc.beginComputePass();
+  for (const c of cases) {
+    const { N, K, M, dtype } = c;
+    const wVals = randomNormal(seed++, M * K, 1 / Math.sqrt(K));
+    const raw = encodeFromF32(dtype, wVals) as Uint8Array<ArrayBuffer>;
+    const wDec = decodeToF32(dtype, raw);
+    const maxBinding = c.partRows
+      ? c.partRows * rowStrideFor(dtype, K) * DTYPE_BYTES[dtype]
+      : gpu.limits.maxStorageBufferBindingSize;
+    const w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding);
+    if (c.partRows && w.parts.length < 3) throw new Error(`expected ≥3 parts, got ${w.parts.length}`);
+    const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
+    const yOffset = c.yOffset ?? 0;
+    const yStride = yOffset + M + 3;
+    const y0 = randomNormal(seed++, N * yStride) as Float32Array<ArrayBuffer>;
+    const rnd = mulberry32(seed++);
+    const scale = new Float32Array(N).map(() => rnd());
+    const x = storageBuffer(device, "x", N * K * 4);
+    device.queue.writeBuffer(x, 0, xVals);
+    const y = bufferFrom(device, "y", y0);
+    const rowScale = bufferFrom(device, "row_scale", scale);
+    const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
+    const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, c.opts);
+    mm.encode(pass, N);
+
+    const ref = Matmul.referenceMatmul(xVals, N, K, wDec, M);
+    const expected = y0.slice();
+    const alpha = c.opts.alpha ?? 1;
+    for (let n = 0; n < N; n++) {
+      const s = c.opts.scaleMode === 1 ? scale[n] : c.opts.scaleMode === 2 ? 1 - scale[n] : 1;
+      for (let m = 0; m < M; m++) {
+        const v = ref[n * M + m] * alpha * s;
+        const i = n * yStride + yOffset + m;
+        expected[i] = c.opts.accumulate ? y0[i] + v : v;
+      }
+    }
+    const label = `${dtype} N=${N} K=${K} M=${M} ${JSON.stringify(c.opts)}${
+      c.partRows ? ` parts=${w.parts.length}` : ""
+    } [${mm.describe()}]`;
+    checks.push({ label, y, expected, mm });
+  }
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  await kernels.checkErrors();
+  const outs = await Promise.all(checks.map((c) => readBuffer(device, c.y, c.expected.byteLength)));
+  checks.forEach((c, i) => assertClose(new Float32Array(outs[i]), c.expected, TOL, c.label));
+}
+
+/**
+ * Accumulate and scale mode are pipeline constants, so they follow K (one pipeline per kernel and K keeps
+ * llvmpipe's compile time down): K 7 plain store, 64 accumulate × row_scale, 100 store × (1 − row_scale),
+ * 257 accumulate (K 7 and 257 also take the unaligned-x path). Alpha and y offsets (uniforms) cycle with i.
+ */
+function flavour(K: number, i: number): { opts: MatmulOptions; yOffset: number } {
+  const combos: Record<number, [boolean, 0 | 1 | 2]> = {
+    4: [false, 0],
+    7: [false, 0],
+    64: [true, 1],
+    100: [false, 2],
+    257: [true, 0],
+  };
+  const [accumulate, scaleMode] = combos[K];
+  const alpha = i % 5 === 4 ? 0.5 : undefined;
+  return { opts: { accumulate, scaleMode, alpha }, yOffset: i % 4 === 1 ? 2 : 0 };
+}
+
+function gemvCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
+  const cases: Case[] = [];
+  let i = 0;
+  for (const K of KS) {
+    for (const M of MS) {
+      for (const N of [1, 2, 3, 6]) {
+        const f = flavour(K, i++);
+        // N = 6 with gemvMaxRows 8: two blocks of activation rows in the GEMV grid.
+        const opts = { ...f.opts, ...variant, gemvMaxRows: 8 };
+        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset });
+      }
+    }
+  }
+  return cases;
+}
+
+function gemmCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
+  const cases: Case[] = [];
+  let i = 0;
+  for (const K of KS) {
+    for (const M of MS) {
+      for (const N of [5, 17, 70]) {
+        const f = flavour(K, i++);
+        cases.push({ N, K, M, dtype, opts: { ...f.opts, ...variant, gemvMaxRows: 1 }, yOffset: f.yOffset });
+      }
+    }
+  }
+  return cases;
+}
+
+function splitCases(dtype: DType, variants: Partial<MatmulOptions>[]): Case[] {
+  const cases: Case[] = [];
+  let i = 0;
+  for (const K of [64, 257]) {
+    for (const N of [1, 3, 70]) {
+      for (const v of variants) {
+        const f = flavour(K, i++);
+        const opts: MatmulOptions = { ...f.opts, ...v, gemvMaxRows: v.gemv ? 70 : 0 };
+        cases.push({ N, K, M: 130, dtype, opts, partRows: 40, yOffset: f.yOffset + 1 });
+      }
+    }
+  }
+  return cases;
+}
+
+const name = (v: Partial<MatmulOptions>) =>
+  Object.entries(v).map(([k, val]) => (typeof val === "boolean" ? (val ? k : `no-${k}`) : val)).join(" ");
+
+for (const family of await families()) {
+  Deno.test(`matmul (${family} family)`, async (t) => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const sg = gpu.hasSubgroups ? [true, false] : [false];
+    for (const dtype of DTYPES) {
+      const gemvs: Partial<MatmulOptions>[] = [];
+      const gemms: Partial<MatmulOptions>[] = [{ gemm: "tiled" }];
+      for (const gemv of ["coop", "row"] as const) {
+        gemvs.push({ gemv, nativeF16: false });
+        if (dtype === "F16" && gpu.hasF16) gemvs.push({ gemv, nativeF16: true });
+      }
+      for (const subgroups of sg) {
+        gemvs.push({ gemv: "direct", subgroups });
+        gemms.push({ gemm: "direct", subgroups });
+      }
+      for (const v of gemvs) {
+        await t.step(`GEMV ${dtype} ${name(v)}`, () => runCases(gpu, kernels, gemvCases(dtype, v)));
+      }
+      for (const v of gemms) {
+        await t.step(`GEMM ${dtype} ${name(v)}`, () => runCases(gpu, kernels, gemmCases(dtype, v)));
+      }
+      if (dtype === "F32") {
+        // More than 65535 workgroups of 8 rows: the grid wraps into z.
+        const wrap: Case = { N: 2, K: 4, M: 600_000, dtype, opts: { gemv: "coop", gemvMaxRows: 8 } };
+        await t.step("GEMV grid wrap (600000 rows)", () => runCases(gpu, kernels, [wrap]));
+      }
+      await t.step(
+        `split matrix ${dtype}`,
+        () => runCases(gpu, kernels, splitCases(dtype, [...gemvs, ...gemms])),
+      );
+    }
+  });
+}
+
+Deno.test("matmul: referenceMatmul", () => {
+  // [2, 3] · [2, 3]ᵀ
+  const x = new Float32Array([1, 2, 3, -1, 0, 2]);
+  const w = new Float32Array([1, 0, 1, 0.5, 0.5, 0.5]);
+  const y = Matmul.referenceMatmul(x, 2, 3, w, 2);
+  assertClose(y, [4, 3, 1, 0.5], { atol: 1e-6, rtol: 0 }, "reference");
+});
