@@ -27,6 +27,8 @@ export interface GenerateOptions {
   fullDepth?: boolean;
   /** Keep going past end-of-sequence tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** Stops generation at the next token (stop reason "aborted"); what was generated is kept. */
+  signal?: AbortSignal;
   /** Decode steps kept in flight: a number (1 = wait for every token) or "auto". */
   window?: number | "auto";
 }
@@ -43,7 +45,7 @@ export interface TokenEvent {
   routes: boolean[];
 }
 
-export type StopReason = "eos" | "stop" | "max_tokens" | "context";
+export type StopReason = "eos" | "stop" | "max_tokens" | "context" | "aborted";
 
 export interface GenerationSummary {
   promptIds: number[];
@@ -216,7 +218,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
     let maxDepth = depth;
 
     while (stopReason === null) {
-      while (inFlight.length < depth && submitted < budget) submitDecode();
+      while (inFlight.length < depth && submitted < budget && !opts.signal?.aborted) submitDecode();
       const p = inFlight.shift()!;
       const readback = await engine.await(p);
       if (readback.routesOfRows) countLayers(readback.routesOfRows);
@@ -256,6 +258,10 @@ export class Generation implements AsyncIterable<TokenEvent> {
         } else {
           release = pendingText.slice(0, pendingText.length - heldForStop(pendingText, stops));
         }
+      }
+      if (stopReason === null && opts.signal?.aborted) {
+        stopReason = "aborted";
+        release = pendingText + decoder.flush();
       }
       pendingText = pendingText.slice(release.length);
       text += release;
