@@ -5,6 +5,8 @@
 
 import { describeError } from "./src/errors.ts";
 import { RUN_HELP, runCommand } from "./src/cli/run.ts";
+import { CHAT_HELP, chatCommand } from "./src/cli/chat.ts";
+import { EXPERIMENT_HELP, experimentCommand } from "./src/cli/experiment.ts";
 
 const HELP = `flexidepth — FlexiDepth LLMs on your GPU, every token annotated with the layers it used
 
@@ -12,6 +14,8 @@ Usage: flexidepth <command> [options]
 
 Commands:
   run [PROMPT]     generate from a prompt (argument or stdin)
+  chat             multi-turn chat through the chat template, KV cache kept across turns
+  experiment       layers per token across tasks (the paper's study): table, tokens.jsonl, report.html
   help [COMMAND]   help for a command
 
 Run 'flexidepth <command> --help' for a command's options.
@@ -23,6 +27,8 @@ Examples:
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   run: { run: runCommand, help: RUN_HELP },
+  chat: { run: chatCommand, help: CHAT_HELP },
+  experiment: { run: experimentCommand, help: EXPERIMENT_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,6 +8,8 @@ import { parseArgs } from "node:util";
 import { describeAdapter, openGpu } from "../src/gpu/device.ts";
 import { Model } from "../src/engine/model.ts";
 import { ensureDefaultDemoModel } from "../src/model/demo.ts";
+import { weightBytesPerToken } from "../src/engine/traffic.ts";
+import type { TokenEvent } from "../src/engine/generate.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -25,13 +27,33 @@ const gpu = await openGpu({ features: flags["plain-kernels"] ? "none" : "auto" }
 const adapter = describeAdapter(gpu);
 console.log(`adapter: ${adapter}`);
 
+const FLEXI = new URL("../../shared/models/stories260K-flexidepth", import.meta.url).pathname;
 const models: { name: string; dir: string }[] = flags.model?.map((dir) => ({ name: dir, dir })) ?? [
   { name: "stories260K", dir: STORIES },
+  { name: "stories260K-flexidepth", dir: FLEXI },
   { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
 ];
 
+/** Fraction of tokens that ran each routed layer. */
+function keepRates(tokens: TokenEvent[], routed: number): number[] {
+  return Array.from({ length: routed }, (_, k) => tokens.filter((t) => t.routes[k]).length / Math.max(1, tokens.length));
+}
+
+interface Routing {
+  mean_layers: number;
+  of_layers: number;
+  routed_ms_per_token: number;
+  full_depth_ms_per_token: number;
+  measured_speedup: number;
+  ideal_speedup: number;
+  measured_over_ideal: number;
+  bytes_per_token_routed: number;
+  bytes_per_token_full: number;
+}
+
 interface Row {
   model: string;
+  routing?: Routing;
   prefill_tokens: number;
   prefill_tokens_per_s: number;
   decode: {
@@ -72,6 +94,34 @@ for (const m of models) {
       ms_per_token: 1000 / s.decodeTokensPerSec,
       readback_wait_ms: s.readbackWaitMs,
     });
+  }
+  const cfg = model.engine.config;
+  if (cfg.routingLayers.length) {
+    // Same prompt and token count with routing and at full depth (the base model), automatic window.
+    const timed = async (fullDepth: boolean) => {
+      const r = await model.generate({ ids: prompt.slice(0, 16) }, {
+        maxTokens: decodeTokens,
+        fullDepth,
+        ignoreEos: true,
+      }).collect();
+      return { ms: 1000 / r.summary.decodeTokensPerSec, tokens: r.tokens, mean: r.summary.meanLayers };
+    };
+    const routedRun = await timed(false), full = await timed(true);
+    const w = model.engine.weights;
+    const bytesRouted = weightBytesPerToken(w, keepRates(routedRun.tokens, cfg.routingLayers.length));
+    const bytesFull = weightBytesPerToken(w, [], true);
+    const measured = full.ms / routedRun.ms, ideal = bytesFull / bytesRouted;
+    row.routing = {
+      mean_layers: routedRun.mean,
+      of_layers: cfg.numLayers,
+      routed_ms_per_token: routedRun.ms,
+      full_depth_ms_per_token: full.ms,
+      measured_speedup: measured,
+      ideal_speedup: ideal,
+      measured_over_ideal: measured / ideal,
+      bytes_per_token_routed: bytesRouted,
+      bytes_per_token_full: bytesFull,
+    };
   }
   rows.push(row);
   console.log(`\n${m.name}`);

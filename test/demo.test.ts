@@ -158,11 +158,11 @@ Deno.test("ensureDemoModel generates once into a hashed cache folder and leaves 
   });
 });
 
-Deno.test("the default demo model is the small BF16 Llama the CLI runs", () => {
+Deno.test("the default demo model is the small BF16 FlexiDepth Llama the CLI runs, routed on its last half", () => {
   const o = { ...defaultDemoOptions(), ...DEFAULT_DEMO_MODEL };
   assert.deepEqual(
     [o.layers, o.hidden, o.heads, o.kvHeads, o.headDim, o.intermediate, o.dtype, o.vocabSize],
     [4, 128, 4, 2, 32, 352, "BF16", 128256],
   );
-  assert.deepEqual(o.routingLayers, []);
+  assert.deepEqual(o.routingLayers, [2, 3]);
 });

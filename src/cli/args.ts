@@ -11,7 +11,11 @@ export function parseFlags<O extends OptionSpec>(command: string, argv: string[]
   try {
     return parseArgs(config);
   } catch (e) {
-    const msg = (e as Error).message.split("\n")[0].replace(/^.*?: /, "");
+    // Node appends advice about "--" to unknown-option messages: drop it, the hint says where to look.
+    const msg = (e as Error).message.split("\n")[0].replace(/^.*?: /, "").replace(
+      /\. To specify a positional.*$/,
+      "",
+    );
     throw new UsageError(`${command}: ${msg}`, `see 'flexidepth ${command} --help'`);
   }
 }

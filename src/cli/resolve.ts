@@ -1,6 +1,12 @@
-/** Which checkpoint a command uses: --model DIR, else $FLEXIDEPTH_MODEL, else the demo model. */
+/**
+ * Which checkpoint a command uses: --model, else $FLEXIDEPTH_MODEL, else the demo model. The model is
+ * a local checkpoint folder, or a Hugging Face repo id `ORG/NAME[@REVISION]` looked up in the standard
+ * Hugging Face cache (so models fetched by `flexidepth pull`, huggingface-cli or transformers are reused).
+ * A path that exists wins over a repo id of the same spelling.
+ */
 
 import { ensureDefaultDemoModel } from "../model/demo.ts";
+import { parseRepoRef, requireCachedSnapshot } from "../hub/cache.ts";
 
 export interface ResolvedModel {
   dir: string;
@@ -8,10 +14,23 @@ export interface ResolvedModel {
   demo: boolean;
 }
 
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function resolveModel(flag: string | undefined): Promise<ResolvedModel> {
   const given = flag ?? Deno.env.get("FLEXIDEPTH_MODEL");
-  if (given) return { dir: given, demo: false };
-  return { dir: await ensureDefaultDemoModel(), demo: true };
+  if (!given) return { dir: await ensureDefaultDemoModel(), demo: true };
+  if (await pathExists(given)) return { dir: given, demo: false };
+  const ref = parseRepoRef(given);
+  // Not a repo id: a folder that does not exist, which opening the checkpoint reports with its fix.
+  if (!ref) return { dir: given, demo: false };
+  return { dir: await requireCachedSnapshot(ref), demo: false };
 }
 
 export const DEMO_NOTICE =

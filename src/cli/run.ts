@@ -1,6 +1,14 @@
 /** `flexidepth run`: a prompt in, annotated tokens out. */
 
-import { choiceFlag, numberFlag, parseFlags } from "./args.ts";
+import { choiceFlag, parseFlags } from "./args.ts";
+import {
+  GENERATE_OPTIONS,
+  generateHelp,
+  generateOptionsFromFlags,
+  loadOptionsFromFlags,
+  MODEL_HELP,
+  MODEL_OPTIONS,
+} from "./generate_flags.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
 import { type Format, makeRenderer } from "./render.ts";
 import { Model } from "../engine/model.ts";
@@ -14,21 +22,11 @@ Usage:
   echo "PROMPT" | flexidepth run [options]
 
 Options:
-  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the demo model)
+${MODEL_HELP}
   --format F           ansi | plain | jsonl (default: ansi on a terminal, plain in a pipe)
   --raw                do not apply the chat template (always raw for models without one)
   --system TEXT        system message (chat template only)
-  --max-tokens N       tokens to generate (default 256)
-  --temperature T      0 = greedy (default 0)
-  --top-k K            keep the K most likely tokens (0 = off)
-  --top-p P            nucleus sampling mass (1 = off)
-  --seed S             sampling seed (default 0)
-  --stop TEXT          stop at this text (repeatable)
-  --threshold G        FlexiDepth: run a routed layer when its gate g > G (default 0.5, as released)
-  --full-depth         FlexiDepth: run every routed layer in full (the base model), for comparison
-  --window N|auto      decode steps kept in flight (default auto; 1 = wait for each token)
-  --context N          positions of KV cache (default: model's, at most 4096)
-  --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)
+${generateHelp()}
   --profile            time every kernel with GPU timestamps and print a table on stderr
   -h, --help           this help
 
@@ -39,21 +37,11 @@ Examples:
 `;
 
 const OPTIONS = {
-  model: { type: "string" },
+  ...MODEL_OPTIONS,
+  ...GENERATE_OPTIONS,
   format: { type: "string" },
   raw: { type: "boolean" },
   system: { type: "string" },
-  "max-tokens": { type: "string" },
-  temperature: { type: "string" },
-  "top-k": { type: "string" },
-  "top-p": { type: "string" },
-  seed: { type: "string" },
-  stop: { type: "string", multiple: true },
-  window: { type: "string" },
-  context: { type: "string" },
-  "plain-kernels": { type: "boolean" },
-  threshold: { type: "string" },
-  "full-depth": { type: "boolean" },
   profile: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -75,32 +63,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     ["ansi", "plain", "jsonl"],
     Deno.stdout.isTerminal() ? "ansi" : "plain",
   );
-  const window = v.window === undefined || v.window === "auto"
-    ? "auto" as const
-    : numberFlag(v.window, "--window", 1, { min: 1, max: 64, integer: true });
-  const gen = {
-    maxTokens: numberFlag(v["max-tokens"], "--max-tokens", 256, { min: 1, integer: true }),
-    temperature: numberFlag(v.temperature, "--temperature", 0, { min: 0 }),
-    topK: numberFlag(v["top-k"], "--top-k", 0, { min: 0, integer: true }),
-    topP: numberFlag(v["top-p"], "--top-p", 1, { min: 0, max: 1 }),
-    seed: numberFlag(v.seed, "--seed", 0, { min: 0, max: 2 ** 32 - 1, integer: true }),
-    stop: v.stop ?? [],
-    window,
-    threshold: numberFlag(v.threshold, "--threshold", 0.5, { min: 0, max: 1 }),
-    fullDepth: v["full-depth"] ?? false,
-  };
-  const context = v.context === undefined
-    ? undefined
-    : numberFlag(v.context, "--context", 0, { min: 2, integer: true });
+  const gen = generateOptionsFromFlags(v);
+  const loadOptions = loadOptionsFromFlags(v);
 
   const prompt = positionals[0] ?? await readStdin();
   const resolved = await resolveModel(v.model);
   if (resolved.demo) console.error(DEMO_NOTICE);
-  const model = await Model.load(resolved.dir, {
-    context,
-    features: v["plain-kernels"] ? "none" : "auto",
-    profile: v.profile ?? false,
-  });
+  const model = await Model.load(resolved.dir, { ...loadOptions, profile: v.profile ?? false });
 
   let input: PromptInput = prompt;
   if (!v.raw && model.tokenizer.hasChatTemplate) {

@@ -393,13 +393,17 @@ export class ForwardPass {
         continue;
       }
       const L = layer.routed;
-      // Router: g per row; the gate kernel writes the kept and skipped row lists.
+      // Router: g per row; the gate kernel writes the kept and skipped row lists (full depth: all kept, g = 1).
       run(L.inputNorm, nRows);
-      L.enc.encode(pass, nRows);
-      run(L.routerNorm, nRows);
-      L.dec.encode(pass, nRows);
-      L.head.encode(pass, nRows);
-      run(this.routing.fullDepth ? L.gate.fullDepth : L.gate.routed, 1);
+      if (this.routing.fullDepth) {
+        run(L.gate.fullDepth, 1);
+      } else {
+        L.enc.encode(pass, nRows);
+        run(L.routerNorm, nRows);
+        L.dec.encode(pass, nRows);
+        L.head.encode(pass, nRows);
+        run(L.gate.routed, 1);
+      }
       // Every row writes its K/V, kept or skipped.
       L.k.encode(pass, nRows);
       L.v.encode(pass, nRows);

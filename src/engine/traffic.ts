@@ -1,0 +1,38 @@
+/**
+ * Weight bytes one decode token reads — the quantity that bounds batch-1 decode speed
+ * (tokens/s ≤ memory bandwidth / bytes per token). A kept routed layer reads its router and the whole
+ * layer; a skipped one reads only its router, K/V projections and adapter. Used by the benchmark to
+ * state the ideal speed-up that skipped layers allow.
+ */
+
+import type { GpuMatrix } from "../gpu/tensor.ts";
+import type { LayerWeights, ModelWeights } from "./weights.ts";
+
+const sum = (ms: GpuMatrix[]) => ms.reduce((s, m) => s + m.bytes, 0);
+
+/** Bytes of the parts of a layer that only kept tokens read. */
+function keptOnlyBytes(L: LayerWeights): number {
+  return sum([L.q, L.o, L.gate, L.up, L.down]);
+}
+
+/**
+ * Weight bytes per decode token given the fraction of tokens that run each routed layer
+ * (`keepRate[k]` for the k-th routed layer). `fullDepth` = every routed layer runs with no router.
+ */
+export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDepth = false): number {
+  let bytes = w.embed.bytes / w.embed.rows + w.lmHead.bytes;
+  let k = 0;
+  for (const L of w.layers) {
+    const always = sum([L.k, L.v]);
+    if (!L.router || fullDepth) {
+      bytes += always + keptOnlyBytes(L);
+      if (L.router) k++;
+      continue;
+    }
+    const R = L.router;
+    const p = keepRate[k++] ?? 1;
+    bytes += always + sum([R.enc, R.dec, R.head]) + p * keptOnlyBytes(L) +
+      (1 - p) * sum([R.adapterGate, R.adapterDown, R.adapterUp]);
+  }
+  return bytes;
+}
