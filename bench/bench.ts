@@ -36,7 +36,10 @@ const models: { name: string; dir: string }[] = flags.model?.map((dir) => ({ nam
 
 /** Fraction of tokens that ran each routed layer. */
 function keepRates(tokens: TokenEvent[], routed: number): number[] {
-  return Array.from({ length: routed }, (_, k) => tokens.filter((t) => t.routes[k]).length / Math.max(1, tokens.length));
+  return Array.from(
+    { length: routed },
+    (_, k) => tokens.filter((t) => t.routes[k]).length / Math.max(1, tokens.length),
+  );
 }
 
 interface Routing {
