@@ -4,7 +4,8 @@
 // each thread owning head dims d = lid, lid + WG, ... of the accumulator. K and V are read once.
 // Grid: (n_heads, n_rows).
 
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
+// q is read from rows of stride q_stride (the projection output it shares with k and v).
+struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, pad1: u32, pad2: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 struct Row { slot: u32, pos: u32 }
 
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let n_pos = row.pos + 1u;
   let base = row.slot * params.ctx * kv_dim + kvh * hd;
 
-  for (var d = lid.x; d < hd; d += WG) { q_s[d] = q[(r * params.n_heads + h) * hd + d]; }
+  for (var d = lid.x; d < hd; d += WG) { q_s[d] = q[r * params.q_stride + h * hd + d]; }
   workgroupBarrier();
 
   var m = NEG_BIG;

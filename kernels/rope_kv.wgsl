@@ -1,11 +1,12 @@
 // Rotary position embedding (rotate-half, as Hugging Face Llama) on q in place, and on k while
-// writing k and v into this layer's KV cache at (slot, pos) of each row.
+// writing k and v into this layer's KV cache at (slot, pos) of each row. q, k and v are columns of one
+// projection output `qkv` (row stride `stride`; q at q_off, k at k_off, v at v_off).
 // DO_Q / DO_KV select the parts: a routed layer writes K/V for every row but rotates q only for the
 // rows it keeps (a gathered block with its own rows and count).
 // cos/sin come from a host-computed table [ctx, head_dim/2] (exact for any position and scaling).
 // Grid: (n_rows). Workgroup: WG threads striding over the work of one row.
 
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32 }
+struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, stride: u32, q_off: u32, k_off: u32, v_off: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 struct Row { slot: u32, pos: u32 }
 
@@ -13,11 +14,9 @@ struct Row { slot: u32, pos: u32 }
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> cos_sin: array<vec2<f32>>;
-@group(0) @binding(4) var<storage, read_write> q: array<f32>;
-@group(0) @binding(5) var<storage, read> k: array<f32>;
-@group(0) @binding(6) var<storage, read> v: array<f32>;
-@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> qkv: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 
 const WG: u32 = 64u;
 override DO_Q: bool = true;
@@ -31,30 +30,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let half = hd / 2u;
   let row = rows[r];
   let table = row.pos * half;
-  let q_dim = params.n_heads * hd;
   let kv_dim = params.n_kv * hd;
+  let base = r * params.stride;
   let cache = (row.slot * params.ctx + row.pos) * kv_dim;
 
   for (var idx = lid.x; DO_Q && idx < params.n_heads * half; idx += WG) {
     let i = idx % half;
-    let b = r * q_dim + (idx / half) * hd + i;
+    let b = base + params.q_off + (idx / half) * hd + i;
     let cs = cos_sin[table + i];
-    let x1 = q[b];
-    let x2 = q[b + half];
-    q[b] = x1 * cs.x - x2 * cs.y;
-    q[b + half] = x2 * cs.x + x1 * cs.y;
+    let x1 = qkv[b];
+    let x2 = qkv[b + half];
+    qkv[b] = x1 * cs.x - x2 * cs.y;
+    qkv[b + half] = x2 * cs.x + x1 * cs.y;
   }
   for (var idx = lid.x; DO_KV && idx < params.n_kv * half; idx += WG) {
     let i = idx % half;
     let off = (idx / half) * hd + i;
-    let b = r * kv_dim + off;
+    let b = base + params.k_off + off;
     let cs = cos_sin[table + i];
-    let x1 = k[b];
-    let x2 = k[b + half];
+    let x1 = qkv[b];
+    let x2 = qkv[b + half];
     k_cache[cache + off] = x1 * cs.x - x2 * cs.y;
     k_cache[cache + off + half] = x2 * cs.x + x1 * cs.y;
   }
   for (var idx = lid.x; DO_KV && idx < kv_dim; idx += WG) {
-    v_cache[cache + idx] = v[r * kv_dim + idx];
+    v_cache[cache + idx] = qkv[base + params.v_off + idx];
   }
 }

@@ -100,21 +100,32 @@ for (const family of await families()) {
     const nH = 6, nKV = 3, hd = 10, ctx = 40, slots = 2, n = 5;
     const cfg = { headDim: hd, ropeTheta: 10000, ropeScaling: null } as unknown as ModelConfig;
     const rows = [[0, 0], [0, 1], [1, 39], [1, 7], [0, 20]];
-    const q = randomNormal(4, n * nH * hd),
-      k = randomNormal(5, n * nKV * hd),
-      v = randomNormal(6, n * nKV * hd);
-    const qb = bufferFrom(device, "q", q);
-    const kvDim = nKV * hd;
+    const kvDim = nKV * hd, qDim = nH * hd, stride = qDim + 2 * kvDim + 3; // [q | k | v | pad] per row
+    const q = randomNormal(4, n * qDim), k = randomNormal(5, n * kvDim), v = randomNormal(6, n * kvDim);
+    const qkv = new Float32Array(n * stride);
+    for (let r = 0; r < n; r++) {
+      qkv.set(q.subarray(r * qDim, (r + 1) * qDim), r * stride);
+      qkv.set(k.subarray(r * kvDim, (r + 1) * kvDim), r * stride + qDim);
+      qkv.set(v.subarray(r * kvDim, (r + 1) * kvDim), r * stride + qDim + kvDim);
+    }
+    const qb = bufferFrom(device, "qkv", qkv);
     const kc = storageBuffer(device, "kc", slots * ctx * kvDim * 4),
       vc = storageBuffer(device, "vc", slots * ctx * kvDim * 4);
     await run(kernels, "rope_kv", {}, [
-      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx]]),
+      u(device, [
+        ["u32", nH],
+        ["u32", nKV],
+        ["u32", hd],
+        ["u32", ctx],
+        ["u32", stride],
+        ["u32", 0],
+        ["u32", qDim],
+        ["u32", qDim + kvDim],
+      ]),
       bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
       bufferFrom(device, "cs", ropeTable(cfg, ctx)),
       qb,
-      bufferFrom(device, "k", k),
-      bufferFrom(device, "v", v),
       kc,
       vc,
     ], [n]);
@@ -124,7 +135,10 @@ for (const family of await families()) {
       for (let h = 0; h < nH; h++) rope(qe, (r * nH + h) * hd, hd, pos, invFreq);
       for (let h = 0; h < nKV; h++) rope(ke, (r * nKV + h) * hd, hd, pos, invFreq);
     });
-    assertClose(await f32(device, qb, q.length), qe, TOL, "rope q");
+    const out = await f32(device, qb, qkv.length);
+    const qOut = new Float32Array(n * qDim);
+    for (let r = 0; r < n; r++) qOut.set(out.subarray(r * stride, r * stride + qDim), r * qDim);
+    assertClose(qOut, qe, TOL, "rope q");
     const kcs = await f32(device, kc, slots * ctx * kvDim), vcs = await f32(device, vc, slots * ctx * kvDim);
     rows.forEach(([slot, pos], r) => {
       const at = (slot * ctx + pos) * kvDim;
@@ -152,11 +166,12 @@ for (const family of await families()) {
     const kc = randomNormal(7, slots * ctx * kvDim), vc = randomNormal(8, slots * ctx * kvDim);
     const rows = [[0, 0], [1, 63], [0, 64], [1, 149], [0, 100]];
     const n = rows.length;
-    const q = randomNormal(9, n * nH * hd);
+    const qStride = nH * hd + 5; // q rows inside a wider projection output
+    const q = randomNormal(9, n * qStride);
     const out = storageBuffer(device, "out", n * nH * hd * 4);
     const scale = 1 / Math.sqrt(hd);
     await run(kernels, "attention", {}, [
-      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale]]),
+      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale], ["u32", qStride]]),
       bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
       bufferFrom(device, "q", q),
@@ -172,7 +187,7 @@ for (const family of await families()) {
         for (let t = 0; t <= pos; t++) {
           let d = 0;
           for (let i = 0; i < hd; i++) {
-            d += q[(r * nH + h) * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
+            d += q[r * qStride + h * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
           }
           s.push(d * scale);
         }
@@ -194,15 +209,18 @@ for (const family of await families()) {
     const kernels = new KernelCache(gpu);
     const device = gpu.device;
     const width = 301, n = 3;
-    const g = randomNormal(10, n * width, 2), up = randomNormal(11, n * width);
-    const gb = bufferFrom(device, "g", g);
+    const gu = randomNormal(10, n * 2 * width, 2); // rows of [gate | up]
+    const act = storageBuffer(device, "act", n * width * 4);
     await run(kernels, "swiglu", {}, [
       u(device, [["u32", width]]),
       bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
-      gb,
-      bufferFrom(device, "up", up),
+      bufferFrom(device, "gu", gu),
+      act,
     ], [Math.ceil(width / 256), n]);
-    const expected = g.map((x, i) => silu(x) * up[i]);
-    assertClose(await f32(device, gb, n * width), expected, TOL, "swiglu");
+    const expected = new Float32Array(n * width);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < width; c++) expected[r * width + c] = silu(gu[r * 2 * width + c]) * gu[r * 2 * width + width + c];
+    }
+    assertClose(await f32(device, act, n * width), expected, TOL, "swiglu");
   });
 }

@@ -70,15 +70,12 @@ interface Dispatch {
 /** The kernels of one layer, in the order they run. */
 interface PlainLayer {
   inputNorm: Dispatch;
-  q: Matmul;
-  k: Matmul;
-  v: Matmul;
+  qkv: Matmul;
   ropeKv: Dispatch;
   attention: Dispatch;
   o: Matmul;
   postNorm: Dispatch;
-  gate: Matmul;
-  up: Matmul;
+  gateUp: Matmul;
   swiglu: Dispatch;
   down: Matmul;
 }
@@ -92,8 +89,7 @@ interface RoutedLayer {
   head: Matmul;
   gate: { routed: Dispatch; fullDepth: Dispatch };
   // every row: K/V into the cache
-  k: Matmul;
-  v: Matmul;
+  kv: Matmul;
   kvWrite: Dispatch;
   // kept rows: the full layer, MLP × g
   keptGather: Dispatch[];
@@ -102,16 +98,14 @@ interface RoutedLayer {
   attention: Dispatch;
   o: Matmul;
   postNorm: Dispatch;
-  mlpGate: Matmul;
-  mlpUp: Matmul;
+  mlpGateUp: Matmul;
   swiglu: Dispatch;
   mlpDown: Matmul;
   keptScatter: Dispatch;
   // skipped rows: x += (1 − g) · Adapter(post_attention_layernorm(x))
   skipGather: Dispatch;
   adapterNorm: Dispatch;
-  adapterGate: Matmul;
-  adapterDown: Matmul;
+  adapterGateDown: Matmul;
   adapterAct: Dispatch;
   adapterUp: Matmul;
   skipScatter: Dispatch;
@@ -162,9 +156,10 @@ export class ForwardPass {
     };
     // Activations of the step's rows.
     const x = f32("x", maxRows * H), xn = f32("xn", maxRows * H);
-    const q = f32("q", maxRows * qDim), k = f32("k", maxRows * kvDim), v = f32("v", maxRows * kvDim);
+    // Stacked projection outputs: [q | k | v] per row (plain layers) or [k | v] (routed layers).
+    const qkv = f32("qkv", maxRows * (qDim + 2 * kvDim));
     const att = f32("att", maxRows * qDim);
-    const gate = f32("gate", maxRows * I), up = f32("up", maxRows * I);
+    const gu = f32("gate_up", maxRows * 2 * I), act = f32("act", maxRows * I);
     const hn = f32("hn", maxOut * H);
 
     const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
@@ -190,8 +185,8 @@ export class ForwardPass {
       opts: MatmulOptions = {},
       scale?: GPUBuffer,
     ) => new Matmul(kernels, w, { x: src, y: dst, yStride: w.rows, step, rowScale: scale }, opts);
-    const swiglu = (g: GPUBuffer, u: GPUBuffer, step: GPUBuffer, width: number) =>
-      dispatch("swiglu", {}, [uniform("swiglu", [["u32", width]]), step, g, u]);
+    const swiglu = (step: GPUBuffer, width: number) =>
+      dispatch("swiglu", {}, [uniform("swiglu", [["u32", width]]), step, gu, act]);
     const headParams: Array<["u32" | "f32", number]> = [
       ["u32", cfg.numHeads],
       ["u32", cfg.numKvHeads],
@@ -199,21 +194,32 @@ export class ForwardPass {
       ["u32", kv.context],
     ];
     const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
-    const rope = (l: number, step: GPUBuffer, rows: GPUBuffer, part: "q" | "kv" | "both") =>
-      dispatch("rope_kv", { DO_Q: part === "kv" ? 0 : 1, DO_KV: part === "q" ? 0 : 1 }, [
-        uniform("rope_kv", headParams),
+    /** RoPE and the KV write over a projection output whose rows hold q, k, v at these columns. */
+    const rope = (
+      l: number,
+      step: GPUBuffer,
+      rows: GPUBuffer,
+      src: GPUBuffer,
+      at: { stride: number; q?: number; k?: number; v?: number },
+    ) =>
+      dispatch("rope_kv", { DO_Q: at.q === undefined ? 0 : 1, DO_KV: at.k === undefined ? 0 : 1 }, [
+        uniform("rope_kv", [
+          ...headParams,
+          ["u32", at.stride],
+          ["u32", at.q ?? 0],
+          ["u32", at.k ?? 0],
+          ["u32", at.v ?? 0],
+        ]),
         step,
         rows,
         cosSin,
-        q,
-        k,
-        v,
+        src,
         kv.k[l],
         kv.v[l],
       ]);
-    const attention = (l: number, step: GPUBuffer, rows: GPUBuffer) =>
+    const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) =>
       dispatch("attention", {}, [
-        uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)]]),
+        uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)], ["u32", qStride]]),
         step,
         rows,
         q,
@@ -235,19 +241,17 @@ export class ForwardPass {
       ])
     );
 
+    const qkvStride = qDim + 2 * kvDim;
     const plainLayer = (L: LayerWeights, l: number): PlainLayer => ({
       inputNorm: norm(L.inputNorm, x, xn, b.step),
-      q: mm(L.q, xn, q, b.step),
-      k: mm(L.k, xn, k, b.step),
-      v: mm(L.v, xn, v, b.step),
-      ropeKv: rope(l, b.step, b.rows, "both"),
-      attention: attention(l, b.step, b.rows),
+      qkv: mm(L.qkv, xn, qkv, b.step),
+      ropeKv: rope(l, b.step, b.rows, qkv, { stride: qkvStride, q: 0, k: qDim, v: qDim + kvDim }),
+      attention: attention(l, b.step, b.rows, qkv, qkvStride),
       o: mm(L.o, att, x, b.step, { accumulate: true }),
       postNorm: norm(L.postNorm, x, xn, b.step),
-      gate: mm(L.gate, xn, gate, b.step),
-      up: mm(L.up, xn, up, b.step),
-      swiglu: swiglu(gate, up, b.step, I),
-      down: mm(L.down, gate, x, b.step, { accumulate: true }),
+      gateUp: mm(L.gateUp, xn, gu, b.step),
+      swiglu: swiglu(b.step, I),
+      down: mm(L.down, act, x, b.step, { accumulate: true }),
     });
 
     // Routed layers share their scratch: the router's, the kept/skipped row lists, the gathered blocks.
@@ -263,6 +267,7 @@ export class ForwardPass {
       const keptG = f32("kept_g", maxRows), skipG = f32("skip_g", maxRows);
       const xb = f32("x_block", maxRows * H), xnb = f32("xn_block", maxRows * H);
       const rowsK = storageBuffer(device, "rows_kept", maxRows * 8);
+      const q = f32("q", maxRows * qDim);
       const gatherRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, width: number) =>
         dispatch("gather", {}, [uniform("gather", [["u32", width]]), count, idx, src, dst]);
       const scatterRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer) =>
@@ -295,7 +300,7 @@ export class ForwardPass {
             FULL_DEPTH: fullDepth ? 1 : 0,
             FIRST_ROUTED: nth === 0 ? 1 : 0,
           }, gateBuffers);
-        const A = R.adapterGate.rows;
+        const A = R.adapterUp.cols;
         return {
           inputNorm: norm(L.inputNorm, x, xn, b.step),
           enc: mm(R.enc, xn, renc, b.step),
@@ -303,30 +308,27 @@ export class ForwardPass {
           dec: mm(R.dec, rt, rdec, b.step),
           head: mm(R.head, rdec, logit, b.step),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
-          k: mm(L.k, xn, k, b.step),
-          v: mm(L.v, xn, v, b.step),
-          kvWrite: rope(l, b.step, b.rows, "kv"),
+          kv: mm(L.qkv, xn, qkv, b.step),
+          kvWrite: rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
           keptGather: [
             gatherRows(keptStep, keptIdx, x, xb, H),
             gatherRows(keptStep, keptIdx, xn, xnb, H),
             gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
           ],
-          q: mm(L.q, xnb, q, keptStep),
-          ropeQ: rope(l, keptStep, rowsK, "q"),
-          attention: attention(l, keptStep, rowsK),
+          q: mm(L.q!, xnb, q, keptStep),
+          ropeQ: rope(l, keptStep, rowsK, q, { stride: qDim, q: 0 }),
+          attention: attention(l, keptStep, rowsK, q, qDim),
           o: mm(L.o, att, xb, keptStep, { accumulate: true }),
           postNorm: norm(L.postNorm, xb, xnb, keptStep),
-          mlpGate: mm(L.gate, xnb, gate, keptStep),
-          mlpUp: mm(L.up, xnb, up, keptStep),
-          swiglu: swiglu(gate, up, keptStep, I),
-          mlpDown: mm(L.down, gate, xb, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
+          mlpGateUp: mm(L.gateUp, xnb, gu, keptStep),
+          swiglu: swiglu(keptStep, I),
+          mlpDown: mm(L.down, act, xb, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
           keptScatter: scatterRows(keptStep, keptIdx, xb, x),
           skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
           adapterNorm: norm(L.postNorm, xb, xnb, skipStep),
-          adapterGate: mm(R.adapterGate, xnb, gate, skipStep),
-          adapterDown: mm(R.adapterDown, xnb, up, skipStep),
-          adapterAct: swiglu(gate, up, skipStep, A),
-          adapterUp: mm(R.adapterUp, gate, xb, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
+          adapterGateDown: mm(R.adapterGateDown, xnb, gu, skipStep),
+          adapterAct: swiglu(skipStep, A),
+          adapterUp: mm(R.adapterUp, act, xb, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
           skipScatter: scatterRows(skipStep, skipIdx, xb, x),
         };
       };
@@ -378,16 +380,13 @@ export class ForwardPass {
         const L = layer.plain;
         // Attention block: x += o_proj(attention(rope(q), K, V)), this step's K/V written to the cache.
         run(L.inputNorm, nRows);
-        L.q.encode(pass, nRows);
-        L.k.encode(pass, nRows);
-        L.v.encode(pass, nRows);
+        L.qkv.encode(pass, nRows);
         run(L.ropeKv, nRows);
         run(L.attention, cfg.numHeads, nRows);
         L.o.encode(pass, nRows);
-        // MLP block: x += down(silu(gate(xn)) * up(xn)).
+        // MLP block: x += down(silu(gate(xn)) * up(xn)), gate and up in one stacked matmul.
         run(L.postNorm, nRows);
-        L.gate.encode(pass, nRows);
-        L.up.encode(pass, nRows);
+        L.gateUp.encode(pass, nRows);
         run(L.swiglu, perRow(I, 256), nRows);
         L.down.encode(pass, nRows);
         continue;
@@ -405,8 +404,7 @@ export class ForwardPass {
         run(L.gate.routed, 1);
       }
       // Every row writes its K/V, kept or skipped.
-      L.k.encode(pass, nRows);
-      L.v.encode(pass, nRows);
+      L.kv.encode(pass, nRows);
       run(L.kvWrite, nRows);
       // Kept rows (dense block): x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
       for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
@@ -415,16 +413,14 @@ export class ForwardPass {
       run(L.attention, cfg.numHeads, nRows);
       L.o.encode(pass, nRows);
       run(L.postNorm, nRows);
-      L.mlpGate.encode(pass, nRows);
-      L.mlpUp.encode(pass, nRows);
+      L.mlpGateUp.encode(pass, nRows);
       run(L.swiglu, perRow(I, 256), nRows);
       L.mlpDown.encode(pass, nRows);
       run(L.keptScatter, perRow(H, 64), nRows);
       // Skipped rows (dense block): x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
       run(L.skipGather, perRow(H, 64), nRows);
       run(L.adapterNorm, nRows);
-      L.adapterGate.encode(pass, nRows);
-      L.adapterDown.encode(pass, nRows);
+      L.adapterGateDown.encode(pass, nRows);
       run(L.adapterAct, perRow(I, 256), nRows);
       L.adapterUp.encode(pass, nRows);
       run(L.skipScatter, perRow(H, 64), nRows);

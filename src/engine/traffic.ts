@@ -10,9 +10,9 @@ import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 const sum = (ms: GpuMatrix[]) => ms.reduce((s, m) => s + m.bytes, 0);
 
-/** Bytes of the parts of a layer that only kept tokens read. */
+/** Bytes of the parts of a layer that only kept tokens read (on a plain layer q is inside qkv). */
 function keptOnlyBytes(L: LayerWeights): number {
-  return sum([L.q, L.o, L.gate, L.up, L.down]);
+  return sum([...(L.q ? [L.q] : []), L.o, L.gateUp, L.down]);
 }
 
 /**
@@ -23,7 +23,7 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
   let bytes = w.embed.bytes / w.embed.rows + w.lmHead.bytes;
   let k = 0;
   for (const L of w.layers) {
-    const always = sum([L.k, L.v]);
+    const always = L.qkv.bytes; // [k; v] on a routed layer, [q; k; v] on a plain one
     if (!L.router || fullDepth) {
       bytes += always + keptOnlyBytes(L);
       if (L.router) k++;
@@ -32,7 +32,7 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
     const R = L.router;
     const p = keepRate[k++] ?? 1;
     bytes += always + sum([R.enc, R.dec, R.head]) + p * keptOnlyBytes(L) +
-      (1 - p) * sum([R.adapterGate, R.adapterDown, R.adapterUp]);
+      (1 - p) * sum([R.adapterGateDown, R.adapterUp]);
   }
   return bytes;
 }

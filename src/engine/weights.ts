@@ -6,20 +6,25 @@
 import { type Checkpoint, routerTensorNames } from "../model/checkpoint.ts";
 import { readTensorBytes } from "../model/safetensors.ts";
 import { decodeToF32 } from "../model/dtype.ts";
-import { bufferFrom, type GpuMatrix, uploadMatrix } from "../gpu/tensor.ts";
+import { bufferFrom, createMatrix, type GpuMatrix, uploadMatrix, writeRows } from "../gpu/tensor.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import { GpuError } from "../errors.ts";
 import { ProgressBar } from "../ui/progress.ts";
 
+/**
+ * Projections that read the same input are stacked into one matrix, so one matmul pass computes them:
+ * [q; k; v] on a plain layer; on a routed layer q runs only for kept rows, so it stays apart from [k; v].
+ * The MLP's [gate; up] and the adapter's [gate; down] likewise.
+ */
 export interface LayerWeights {
   inputNorm: GPUBuffer;
-  q: GpuMatrix;
-  k: GpuMatrix;
-  v: GpuMatrix;
+  /** [q; k; v] (plain layer) or [k; v] (routed layer). */
+  qkv: GpuMatrix;
+  /** q alone, on routed layers. */
+  q: GpuMatrix | null;
   o: GpuMatrix;
   postNorm: GPUBuffer;
-  gate: GpuMatrix;
-  up: GpuMatrix;
+  gateUp: GpuMatrix;
   down: GpuMatrix;
   /** FlexiDepth router and adapter, on routed layers only. */
   router: RouterWeights | null;
@@ -31,8 +36,8 @@ export interface RouterWeights {
   norm: GPUBuffer;
   dec: GpuMatrix;
   head: GpuMatrix;
-  adapterGate: GpuMatrix;
-  adapterDown: GpuMatrix;
+  /** [gate_proj; down_proj] of the adapter (its names are swapped: both read the input). */
+  adapterGateDown: GpuMatrix;
   adapterUp: GpuMatrix;
 }
 
@@ -73,6 +78,23 @@ export async function uploadWeights(
     bar?.advance(info.byteLength);
     return m;
   };
+  /** Several matrices with the same columns, stacked by rows, streamed in one by one. */
+  const stacked = async (label: string, names: string[]): Promise<GpuMatrix> => {
+    const infos = names.map((n) => ck.tensors.get(n)!);
+    const dtype = infos[0].dtype, cols = infos[0].shape[1];
+    if (infos.some((t) => t.dtype !== dtype || t.shape.length !== 2 || t.shape[1] !== cols)) {
+      throw new GpuError(`tensors ${names.join(", ")} differ in dtype or columns; they cannot be stacked`);
+    }
+    const m = createMatrix(device, label, dtype, infos.reduce((s, t) => s + t.shape[0], 0), cols, maxBinding);
+    let row = 0;
+    for (const t of infos) {
+      writeRows(device, m, row, await readTensorBytes(t));
+      row += t.shape[0];
+      bar?.advance(t.byteLength);
+    }
+    bytes += m.bytes;
+    return m;
+  };
   const vector = async (name: string): Promise<GPUBuffer> => {
     const info = ck.tensors.get(name)!;
     const values = decodeToF32(info.dtype, await readTensorBytes(info));
@@ -88,8 +110,7 @@ export async function uploadWeights(
       norm: await vector(n.norm),
       dec: await matrix(n.dec),
       head: await matrix(n.head),
-      adapterGate: await matrix(n.gate),
-      adapterDown: await matrix(n.down),
+      adapterGateDown: await stacked(`${n.gate}+down`, [n.gate, n.down]),
       adapterUp: await matrix(n.up),
     };
   };
@@ -98,17 +119,17 @@ export async function uploadWeights(
   const layers: LayerWeights[] = [];
   for (let i = 0; i < ck.config.numLayers; i++) {
     const p = `model.layers.${i}.`;
+    const routed = ck.config.routingLayers.includes(i);
+    const a = p + "self_attn.";
     layers.push({
       inputNorm: await vector(p + "input_layernorm.weight"),
-      q: await matrix(p + "self_attn.q_proj.weight"),
-      k: await matrix(p + "self_attn.k_proj.weight"),
-      v: await matrix(p + "self_attn.v_proj.weight"),
-      o: await matrix(p + "self_attn.o_proj.weight"),
+      q: routed ? await matrix(a + "q_proj.weight") : null,
+      qkv: await stacked(`${a}qkv`, [...(routed ? [] : [a + "q_proj.weight"]), a + "k_proj.weight", a + "v_proj.weight"]),
+      o: await matrix(a + "o_proj.weight"),
       postNorm: await vector(p + "post_attention_layernorm.weight"),
-      gate: await matrix(p + "mlp.gate_proj.weight"),
-      up: await matrix(p + "mlp.up_proj.weight"),
+      gateUp: await stacked(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
       down: await matrix(p + "mlp.down_proj.weight"),
-      router: ck.config.routingLayers.includes(i) ? await router(i) : null,
+      router: routed ? await router(i) : null,
     });
   }
   const norm = await vector("model.norm.weight");

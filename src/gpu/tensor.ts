@@ -38,6 +38,52 @@ export function rowsPerPart(dtype: DType, cols: number, maxBindingBytes: number)
   return Math.max(1, Math.floor(maxBindingBytes / rowBytes));
 }
 
+/** Allocates a matrix [rows, cols] of `dtype` on the GPU, split into parts that each fit a binding. */
+export function createMatrix(
+  device: GPUDevice,
+  name: string,
+  dtype: DType,
+  rows: number,
+  cols: number,
+  maxBindingBytes: number,
+): GpuMatrix {
+  const stride = rowStrideFor(dtype, cols);
+  const rowBytes = stride * DTYPE_BYTES[dtype];
+  const per = rowsPerPart(dtype, cols, maxBindingBytes);
+  const parts: WeightPart[] = [];
+  for (let first = 0; first < rows; first += per) {
+    const n = Math.min(per, rows - first);
+    const buffer = device.createBuffer({
+      label: `${name}[${first}:${first + n}]`,
+      size: Math.max(16, n * rowBytes),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    parts.push({ buffer, firstRow: first, rows: n });
+  }
+  return { name, dtype, rows, cols, rowStride: stride, parts, bytes: rows * rowBytes };
+}
+
+/**
+ * Writes raw checkpoint rows (n × cols × dtype bytes, unpadded) into the matrix from row `firstRow` on,
+ * padding each row to the stride and crossing part boundaries as needed.
+ */
+export function writeRows(device: GPUDevice, m: GpuMatrix, firstRow: number, raw: Uint8Array<ArrayBuffer>): void {
+  const eb = DTYPE_BYTES[m.dtype];
+  const srcRowBytes = m.cols * eb, dstRowBytes = m.rowStride * eb;
+  const n = raw.byteLength / srcRowBytes;
+  for (const part of m.parts) {
+    const from = Math.max(firstRow, part.firstRow), to = Math.min(firstRow + n, part.firstRow + part.rows);
+    if (from >= to) continue;
+    const src = raw.subarray((from - firstRow) * srcRowBytes, (to - firstRow) * srcRowBytes);
+    let data = src;
+    if (m.rowStride !== m.cols) {
+      data = new Uint8Array((to - from) * dstRowBytes);
+      for (let r = 0; r < to - from; r++) data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
+    }
+    device.queue.writeBuffer(part.buffer, (from - part.firstRow) * dstRowBytes, data);
+  }
+}
+
 /**
  * Uploads a row-major matrix given as raw checkpoint bytes (rows × cols × dtype bytes, unpadded).
  * `maxBindingBytes` is the device's maxStorageBufferBindingSize (tests pass a small value to force splits).
@@ -51,29 +97,9 @@ export function uploadMatrix(
   raw: Uint8Array<ArrayBuffer>,
   maxBindingBytes: number,
 ): GpuMatrix {
-  const eb = DTYPE_BYTES[dtype];
-  const stride = rowStrideFor(dtype, cols);
-  const rowBytes = stride * eb;
-  const per = rowsPerPart(dtype, cols, maxBindingBytes);
-  const parts: WeightPart[] = [];
-  for (let first = 0; first < rows; first += per) {
-    const n = Math.min(per, rows - first);
-    const buffer = device.createBuffer({
-      label: `${name}[${first}:${first + n}]`,
-      size: Math.max(16, n * rowBytes),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-    });
-    const src = raw.subarray(first * cols * eb, (first + n) * cols * eb);
-    if (stride === cols) {
-      device.queue.writeBuffer(buffer, 0, src);
-    } else {
-      const padded = new Uint8Array(n * rowBytes);
-      for (let r = 0; r < n; r++) padded.set(src.subarray(r * cols * eb, (r + 1) * cols * eb), r * rowBytes);
-      device.queue.writeBuffer(buffer, 0, padded);
-    }
-    parts.push({ buffer, firstRow: first, rows: n });
-  }
-  return { name, dtype, rows, cols, rowStride: stride, parts, bytes: rows * rowBytes };
+  const m = createMatrix(device, name, dtype, rows, cols, maxBindingBytes);
+  writeRows(device, m, 0, raw);
+  return m;
 }
 
 export type BufferUse = "storage" | "uniform";
