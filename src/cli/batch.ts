@@ -72,7 +72,10 @@ async function readInput(file: string): Promise<string> {
     return await Deno.readTextFile(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`input file ${file} not found`, "give the path of a file with one prompt per line");
+      throw new InputError(
+        `input file ${file} not found`,
+        "give the path of a file with one prompt per line",
+      );
     }
     throw new InputError(`cannot read ${file} (${(e as Error).message})`);
   }
@@ -101,7 +104,9 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const finished = await readFinished(output);
   const todo = items.filter((it) => !finished.has(idKey(it.id)));
   const skipped = items.length - todo.length;
-  if (skipped > 0) console.error(`batch: ${skipped} of ${items.length} prompts already in ${output}, skipping them`);
+  if (skipped > 0) {
+    console.error(`batch: ${skipped} of ${items.length} prompts already in ${output}, skipping them`);
+  }
 
   let written = 0;
   let interrupted = false;
@@ -128,7 +133,10 @@ export async function batchCommand(argv: string[]): Promise<number> {
         let input = itemInput(item, chat);
         if (Array.isArray(input) && item.prompt !== undefined) input = [...system, ...input];
         try {
-          const { tokens, summary } = await model.generate(input, { ...item.options, signal: controller.signal }, session)
+          const { tokens, summary } = await model.generate(input, {
+            ...item.options,
+            signal: controller.signal,
+          }, session)
             .collect();
           if (interrupted) break; // cut short: not a result; it runs again next time
           writer.write(resultRecord(item.id, tokens, summary));
@@ -156,6 +164,10 @@ export async function batchCommand(argv: string[]): Promise<number> {
     );
     return 130;
   }
-  console.error(`batch: ${written} results written to ${output}${skipped ? `, ${skipped} were there already` : ""}${failed}`);
+  console.error(
+    `batch: ${written} results written to ${output}${
+      skipped ? `, ${skipped} were there already` : ""
+    }${failed}`,
+  );
   return errors.length ? 1 : 0;
 }

@@ -36,7 +36,10 @@ const LINE_KEYS = ["id", "prompt", "messages", "options"];
 
 function parseMessages(v: unknown, where: string): ChatMessage[] {
   if (!Array.isArray(v) || v.length === 0) {
-    throw new InputError(`${where}: "messages" must be a non-empty list`, `e.g. [{"role": "user", "content": "Hi"}]`);
+    throw new InputError(
+      `${where}: "messages" must be a non-empty list`,
+      `e.g. [{"role": "user", "content": "Hi"}]`,
+    );
   }
   return v.map((m, i) => {
     const ok = typeof m === "object" && m !== null && typeof m.role === "string" &&
@@ -110,7 +113,10 @@ export function parseBatchInput(
       const key = idKey(item.id);
       const first = seen.get(key);
       if (first !== undefined) {
-        throw new InputError(`line ${line}: id ${key} is already used on line ${first}`, "give every line its own id");
+        throw new InputError(
+          `line ${line}: id ${key} is already used on line ${first}`,
+          "give every line its own id",
+        );
       }
       seen.set(key, line);
       items.push(item);
@@ -129,7 +135,11 @@ export function itemInput(item: BatchItem, chat: boolean): PromptInput {
 }
 
 /** One result line. */
-export function resultRecord(id: BatchId, tokens: TokenEvent[], s: GenerationSummary): Record<string, unknown> {
+export function resultRecord(
+  id: BatchId,
+  tokens: TokenEvent[],
+  s: GenerationSummary,
+): Record<string, unknown> {
   return {
     id,
     prompt_tokens: s.promptTokens,

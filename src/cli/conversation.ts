@@ -9,8 +9,7 @@ import type { GenerateOptions, Generation, GenerationSummary, Session } from "..
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
-import { selectChatTemplate } from "../tokenizer/chat.ts";
-import { dirname, join } from "node:path";
+import { checkpointHasChatTemplate } from "./model_info.ts";
 
 function noTemplate(name: string): InputError {
   return new InputError(
@@ -19,20 +18,9 @@ function noTemplate(name: string): InputError {
   );
 }
 
-/**
- * Fails fast — before any weight is uploaded — when the checkpoint has no chat template
- * (tokenizer_config.json's chat_template, or chat_template.jinja / .json beside tokenizer.json).
- */
+/** Fails fast — before any weight is uploaded — when the checkpoint has no chat template. */
 export async function requireChatTemplate(dir: string): Promise<void> {
-  const ck = await openCheckpoint(dir);
-  if (selectChatTemplate(ck.tokenizerConfig.chat_template) !== null) return;
-  for (const f of ["chat_template.jinja", "chat_template.json"]) {
-    try {
-      await Deno.stat(join(dirname(ck.tokenizerJsonPath), f));
-      return;
-    } catch { /* not there */ }
-  }
-  throw noTemplate(dir);
+  if (!(await checkpointHasChatTemplate(await openCheckpoint(dir)))) throw noTemplate(dir);
 }
 
 export interface Turn {

@@ -48,8 +48,7 @@ function summaryTable(s: ExperimentSummary): string {
 function legend(min: number, max: number): string {
   const cells = [];
   for (let l = min; l <= max; l++) {
-    const c = layerRgb(l, min, max);
-    cells.push(`<span class="t" style="background:${c.bg};color:${c.fg}">${l}</span>`);
+    cells.push(`<span class="t l${l}">${l}</span>`);
   }
   return `<p class="legend">layers used: ${cells.join("")}</p>`;
 }
@@ -132,17 +131,23 @@ function histogram(t: TaskStats, min: number, max: number): string {
     `aria-label="histogram of layers per token, ${escapeHtml(t.task)}">${parts.join("")}</svg>`;
 }
 
-function heatRow(r: SampleRecord, min: number, max: number, routingLayers: number[]): string {
-  const toks = r.tokens.map((t) => {
-    const c = layerRgb(t.layers, min, max);
-    const ran = routingLayers.filter((_, k) => t.routes[k] === 1);
-    const title = `token ${t.i} · id ${t.id} · ${t.layers} layers · routed layers run: ${
-      ran.join(" ") || "none"
-    }`;
-    const text = t.text === "" ? "" : escapeHtml(t.text);
-    return `<span class="t${t.text === "" ? " empty" : ""}" style="background:${c.bg};color:${c.fg}" ` +
-      `data-layers="${t.layers}" title="${escapeHtml(title)}">${text}</span>`;
-  });
+/** One class per layer count (`.l4`), so a token's span carries no inline style. */
+function layerClasses(min: number, max: number): string {
+  const rules = [];
+  for (let l = min; l <= max; l++) {
+    const c = layerRgb(l, min, max);
+    rules.push(`.l${l}{background:${c.bg};color:${c.fg}}`);
+  }
+  return rules.join("");
+}
+
+/** Tokens as `<span class="t l4" data-r="011">text</span>`: layer class, run bit per routed layer. */
+function heatRow(r: SampleRecord): string {
+  const toks = r.tokens.map((t) =>
+    `<span class="t l${t.layers}${t.text === "" ? " empty" : ""}" data-r="${t.routes.join("")}">${
+      escapeHtml(t.text)
+    }</span>`
+  );
   const verdict = r.correct === undefined
     ? ""
     : r.correct
@@ -173,23 +178,32 @@ svg .grid{stroke:#e5e5e5}svg .axis{stroke:#999}
 #info{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:4px 0;min-height:1.4em;color:#333;font-size:12px}
 `;
 
-const SCRIPT = `
+/** Hovering a token shows its layers and which routed layers ran. */
+function script(routingLayers: number[]): string {
+  return `
 (function () {
+  var routed = ${JSON.stringify(routingLayers)};
   var info = document.getElementById("info");
   document.addEventListener("mouseover", function (e) {
     var el = e.target;
-    if (el && el.classList && el.classList.contains("t") && el.title) info.textContent = el.title;
+    if (!el || !el.classList || !el.classList.contains("t") || !el.hasAttribute("data-r")) return;
+    var bits = el.getAttribute("data-r"), ran = [];
+    for (var k = 0; k < bits.length; k++) if (bits[k] === "1") ran.push(routed[k]);
+    var layers = /\\bl(\\d+)\\b/.exec(el.className);
+    info.textContent = JSON.stringify(el.textContent) + " · " + (layers ? layers[1] : "?") +
+      " layers · routed layers run: " + (ran.length ? ran.join(" ") : "none");
   });
   document.body.setAttribute("data-script", "ok");
 })();
 `;
+}
 
 export function renderReport(s: ExperimentSummary, records: SampleRecord[]): string {
   const { minLayers: min, numLayers: max, routingLayers } = s.model;
   const st = s.settings;
   const sections = s.tasks.map((t) => {
     const rows = records.filter((r) => r.task === t.task).sort((a, b) => a.sample - b.sample)
-      .map((r) => heatRow(r, min, max, routingLayers));
+      .map(heatRow);
     const acc = t.accuracy ? ` · accuracy ${t.accuracy.correct}/${t.accuracy.total}` : "";
     return `<section class="task" id="task-${escapeHtml(t.task)}"><h3>${
       escapeHtml(t.task)
@@ -200,7 +214,7 @@ export function renderReport(s: ExperimentSummary, records: SampleRecord[]): str
   });
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>flexidepth experiment — layers per token</title><style>${CSS}</style></head>
+<title>flexidepth experiment — layers per token</title><style>${CSS}${layerClasses(min, max)}</style></head>
 <body>
 <h1>Layers per token: the layer-allocation study</h1>
 <p class="meta">model <code>${
@@ -223,7 +237,7 @@ ${layerUsageChart(s)}
 ${legend(min, max)}
 <div id="info">Hover a token for its layers.</div>
 ${sections.join("\n")}
-<script>${SCRIPT}</script>
+<script>${script(routingLayers)}</script>
 </body></html>
 `;
 }

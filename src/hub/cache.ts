@@ -95,7 +95,8 @@ async function isDir(path: string): Promise<boolean> {
 export async function findCachedSnapshot(ref: RepoRef, cacheDir = hubCacheDir()): Promise<string | null> {
   const storage = repoCacheDir(ref.repo, cacheDir);
   const revision = ref.revision ?? "main";
-  const commit = (await readRef(join(storage, "refs", revision))) ?? (isCommitHash(revision) ? revision : null);
+  const commit = (await readRef(join(storage, "refs", revision))) ??
+    (isCommitHash(revision) ? revision : null);
   if (!commit) return null;
   const snapshot = join(storage, "snapshots", commit);
   return await isDir(snapshot) ? snapshot : null;

@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
 import { HubApiError, modelInfo } from "@huggingface/hub";
 import { ProgressBar } from "../ui/progress.ts";
-import { hfHome, HubError, hubCacheDir, isCommitHash, repoCacheDir } from "./cache.ts";
+import { hfHome, hubCacheDir, HubError, isCommitHash, repoCacheDir } from "./cache.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -92,7 +92,7 @@ async function defaultToken(): Promise<string> {
   }
 }
 
-function fmtBytes(n: number): string {
+export function formatBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
@@ -143,6 +143,14 @@ async function linkIntoSnapshot(blob: string, pointer: string): Promise<void> {
   }
 }
 
+/** A CACHEDIR.TAG (https://bford.info/cachedir/) so backup tools skip the cache, as huggingface_hub writes. */
+async function tagCacheDir(cacheDir: string): Promise<void> {
+  const text = "Signature: 8a477f597d28d172789f06886806bc55\n" +
+    "# This file is a cache directory tag (the Hugging Face cache; written by flexidepth pull).\n" +
+    "# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n";
+  await Deno.writeTextFile(join(cacheDir, "CACHEDIR.TAG"), text, { createNew: true }).catch(() => {});
+}
+
 interface HubContext {
   repo: string;
   revision: string;
@@ -167,7 +175,13 @@ function hubFetch(ctx: HubContext): typeof fetch {
 }
 
 /** A failed hub answer, as the error a user can act on. */
-function httpError(ctx: HubContext, status: number, what: string, errorCode?: string | null, detail?: string) {
+function httpError(
+  ctx: HubContext,
+  status: number,
+  what: string,
+  errorCode?: string | null,
+  detail?: string,
+) {
   const id = ctx.repo;
   const said = detail ? ` (${detail.slice(0, 200)})` : "";
   if (status === 401) {
@@ -188,7 +202,10 @@ function httpError(ctx: HubContext, status: number, what: string, errorCode?: st
     );
   }
   if (status === 404 && errorCode === "RevisionNotFound") {
-    return new HubError(`${id} has no revision "${ctx.revision}"`, "check --revision (a branch, tag or commit)");
+    return new HubError(
+      `${id} has no revision "${ctx.revision}"`,
+      "check --revision (a branch, tag or commit)",
+    );
   }
   if (status === 404) {
     return new HubError(`${what} not found on ${ctx.endpoint} (HTTP 404)${said}`, "check the repo name");
@@ -200,7 +217,10 @@ function httpError(ctx: HubContext, status: number, what: string, errorCode?: st
 }
 
 /** The commit and file list of the repo at a revision (`@huggingface/hub` modelInfo). */
-async function listRepo(ctx: HubContext, fetcher: typeof fetch): Promise<{ commit: string; files: string[] }> {
+async function listRepo(
+  ctx: HubContext,
+  fetcher: typeof fetch,
+): Promise<{ commit: string; files: string[] }> {
   let failed: Response | null = null;
   const recording: typeof fetch = async (input, init) => {
     const res = await fetcher(input, init);
@@ -225,7 +245,13 @@ async function listRepo(ctx: HubContext, fetcher: typeof fetch): Promise<{ commi
   } catch (err) {
     if (err instanceof HubApiError) {
       const res = failed as Response | null;
-      throw httpError(ctx, err.statusCode, ctx.repo, res?.headers.get("X-Error-Code"), err.message.split(". URL:")[0]);
+      throw httpError(
+        ctx,
+        err.statusCode,
+        ctx.repo,
+        res?.headers.get("X-Error-Code"),
+        err.message.split(". URL:")[0],
+      );
     }
     if (err instanceof HubError) throw err;
     throw new HubError(
@@ -244,7 +270,12 @@ interface FileMeta {
 }
 
 /** HEAD resolve/{commit}/{file}, not following the redirect to the CDN (it carries X-Linked-*). */
-async function fileMeta(ctx: HubContext, fetcher: typeof fetch, commit: string, path: string): Promise<FileMeta> {
+async function fileMeta(
+  ctx: HubContext,
+  fetcher: typeof fetch,
+  commit: string,
+  path: string,
+): Promise<FileMeta> {
   const url = `${ctx.endpoint}/${ctx.repo}/resolve/${commit}/${encodePath(path)}`;
   let target = url;
   let res = await fetcher(target, {
@@ -252,17 +283,28 @@ async function fileMeta(ctx: HubContext, fetcher: typeof fetch, commit: string, 
     redirect: "manual",
     headers: { "Accept-Encoding": "identity" },
   });
-  // Relative redirects stay on the hub (a renamed repo); follow those, as huggingface_hub does.
+  // Redirects that stay on the hub (a renamed repo) are followed, as huggingface_hub does; the one to
+  // the CDN is not: the hub's answer carries the X-Linked-* headers.
   for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400; hops++) {
     const location = res.headers.get("Location");
-    if (!location || !location.startsWith("/")) break;
-    target = new URL(location, target).href;
-    res = await fetcher(target, { method: "HEAD", redirect: "manual", headers: { "Accept-Encoding": "identity" } });
+    const next = location ? new URL(location, target) : null;
+    if (!next || next.origin !== new URL(target).origin) break;
+    target = next.href;
+    res = await fetcher(target, {
+      method: "HEAD",
+      redirect: "manual",
+      headers: { "Accept-Encoding": "identity" },
+    });
   }
-  if (res.status >= 400) throw httpError(ctx, res.status, `${ctx.repo}/${path}`, res.headers.get("X-Error-Code"));
+  if (res.status >= 400) {
+    throw httpError(ctx, res.status, `${ctx.repo}/${path}`, res.headers.get("X-Error-Code"));
+  }
   const linked = normalizeEtag(res.headers.get("X-Linked-Etag"));
   const etag = linked ?? normalizeEtag(res.headers.get("ETag"));
-  const size = Number(res.headers.get("X-Linked-Size") ?? res.headers.get("Content-Length"));
+  const redirected = res.status >= 300 && res.status < 400;
+  const size = Number(
+    res.headers.get("X-Linked-Size") ?? (redirected ? null : res.headers.get("Content-Length")),
+  );
   const repoCommit = res.headers.get("X-Repo-Commit");
   if (!etag || !/^[A-Za-z0-9_.-]+$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
     throw new HubError(
@@ -329,26 +371,31 @@ async function downloadOnce(
       if (res.status !== 206 || start !== have) {
         await res.body?.cancel();
         await Deno.remove(incomplete);
-        throw new Interrupted(`the server answered a resume with the wrong range; the partial file was removed`);
+        throw new Interrupted(
+          `the server answered a resume with the wrong range; the partial file was removed`,
+        );
       }
     }
   }
   if (have > 0) await hashPrefix(hash, incomplete);
-  if (res?.body) {
-    using file = await Deno.open(incomplete, { write: true, create: true, append: true });
+  using file = await Deno.open(incomplete, { write: true, create: true, append: true });
+  const reader = res?.body?.getReader();
+  while (reader) {
+    let next: ReadableStreamReadResult<Uint8Array>;
     try {
-      for await (const chunk of res.body) {
-        await writeAll(file, chunk);
-        hash.update(chunk);
-        received += chunk.length;
-        onBytes(chunk.length);
-      }
+      next = await reader.read();
     } catch (err) {
+      // Only a failed read is an interruption to resume; a failed write (disk full) is thrown as is.
       throw new Interrupted((err as Error).message);
     }
+    if (next.done) break;
+    await writeAll(file, next.value);
+    hash.update(next.value);
+    received += next.value.length;
+    onBytes(next.value.length);
   }
   const total = have + received;
-  if (total < meta.size) throw new Interrupted(`the connection closed after ${fmtBytes(total)}`);
+  if (total < meta.size) throw new Interrupted(`the connection closed after ${formatBytes(total)}`);
   return { received, digest: hash.digest("hex") };
 }
 
@@ -393,13 +440,15 @@ async function downloadBlob(
       const have = (await sizeOf(incomplete)) ?? 0;
       if (attempt >= retries) {
         throw new HubError(
-          `download of ${ctx.repo}/${meta.path} was interrupted after ${fmtBytes(have)} of ${fmtBytes(meta.size)} ` +
+          `download of ${ctx.repo}/${meta.path} was interrupted after ${formatBytes(have)} of ${
+            formatBytes(meta.size)
+          } ` +
             `(${err.message})`,
           `run the same pull again to resume from there: flexidepth pull ${ctx.repo}` +
             (ctx.revision !== "main" ? ` --revision ${ctx.revision}` : ""),
         );
       }
-      log(`  ${meta.path}: interrupted at ${fmtBytes(have)} (${err.message}); resuming`);
+      log(`  ${meta.path}: interrupted at ${formatBytes(have)} (${err.message}); resuming`);
       await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
     }
   }
@@ -439,6 +488,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   const blobs = join(storage, "blobs");
   await Deno.mkdir(blobs, { recursive: true });
   await Deno.mkdir(snapshotDir, { recursive: true });
+  await tagCacheDir(dirname(storage));
 
   // What is there already: a pointer in this snapshot (no request, as huggingface_hub), or the blob.
   const files: PulledFile[] = [];
@@ -449,7 +499,13 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     if ((await sizeOf(pointer)) !== null) {
       const target = await Deno.realPath(pointer);
       const etag = target.startsWith(await Deno.realPath(blobs)) ? target.split(/[\\/]/).pop()! : "";
-      files.push({ path, size: (await sizeOf(pointer))!, etag, lfs: /^[0-9a-f]{64}$/.test(etag), downloaded: false });
+      files.push({
+        path,
+        size: (await sizeOf(pointer))!,
+        etag,
+        lfs: /^[0-9a-f]{64}$/.test(etag),
+        downloaded: false,
+      });
       continue;
     }
     const meta = await fileMeta(ctx, fetcher, commit, path);
@@ -467,14 +523,16 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   log(
     `pull ${ctx.repo}@${commit.slice(0, 10)}: ${wanted.length} files, ` +
       (todo.length
-        ? `${fmtBytes(total - partial)} to download${partial ? ` (resuming ${fmtBytes(partial)} already here)` : ""}`
+        ? `${formatBytes(total - partial)} to download${
+          partial ? ` (resuming ${formatBytes(partial)} already here)` : ""
+        }`
         : "all in the cache already"),
   );
   const bar = new ProgressBar(`pull ${ctx.repo}`, total, "bytes");
   if (partial) bar.advance(partial);
   let bytesDownloaded = 0;
   for (const meta of todo) {
-    log(`  ${meta.path} (${fmtBytes(meta.size)})`);
+    log(`  ${meta.path} (${formatBytes(meta.size)})`);
     const blob = join(blobs, meta.etag);
     // (The bar only counts up; after a rare restart from 0 — a server ignoring Range — it runs ahead.)
     bytesDownloaded += await downloadBlob(ctx, fetcher, meta, blob, opts.retries ?? 3, (n) => {

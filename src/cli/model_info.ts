@@ -1,0 +1,209 @@
+/**
+ * What `flexidepth info` reports: a checkpoint's architecture, size and memory needs (from its headers
+ * alone — no weight is read), and the GPU adapter with the features and limits that matter here.
+ */
+
+import { dirname, join } from "node:path";
+import type { Checkpoint } from "../model/checkpoint.ts";
+import { selectChatTemplate } from "../tokenizer/chat.ts";
+import { describeAdapter, type GpuContext } from "../gpu/device.ts";
+
+/** Default context the engine allocates: the model's, at most 4096 (as Engine.load). */
+export function defaultContext(ck: Checkpoint, context?: number): number {
+  return Math.min(context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
+}
+
+/** True when the checkpoint ships a chat template (tokenizer_config.json, or chat_template.jinja / .json). */
+export async function checkpointHasChatTemplate(ck: Checkpoint): Promise<boolean> {
+  if (selectChatTemplate(ck.tokenizerConfig.chat_template) !== null) return true;
+  for (const f of ["chat_template.jinja", "chat_template.json"]) {
+    try {
+      await Deno.stat(join(dirname(ck.tokenizerJsonPath), f));
+      return true;
+    } catch { /* not there */ }
+  }
+  return false;
+}
+
+export interface ModelInfo {
+  dir: string;
+  architecture: string;
+  model_type: string;
+  layers: number;
+  routed_layers: number[];
+  hidden_size: number;
+  intermediate_size: number;
+  heads: number;
+  kv_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  max_positions: number;
+  rope_theta: number;
+  rope_scaling: string | null;
+  tied_embeddings: boolean;
+  chat_template: boolean;
+  parameters: number;
+  /** Router and adapter parameters of the routed layers (included in `parameters`). */
+  router_parameters: number;
+  dtype: string;
+  weight_bytes: number;
+  context: number;
+  /** K and V in f32 for one sequence of `context` positions. */
+  kv_cache_bytes: number;
+  /** weights + KV cache (activations are small beside them). */
+  memory_bytes: number;
+}
+
+export async function modelInfo(ck: Checkpoint, context?: number): Promise<ModelInfo> {
+  const c = ck.config;
+  let parameters = 0;
+  let routerParameters = 0;
+  for (const t of ck.tensors.values()) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    parameters += n;
+    if (/\.router(_proj)?\./.test(t.name)) routerParameters += n;
+  }
+  const ctx = defaultContext(ck, context);
+  const kv = 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * 4;
+  return {
+    dir: ck.dir,
+    architecture: c.routingLayers.length > 0 ? "FlexiDepth Llama" : "Llama",
+    model_type: c.modelType,
+    layers: c.numLayers,
+    routed_layers: c.routingLayers,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    heads: c.numHeads,
+    kv_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    vocab_size: c.vocabSize,
+    max_positions: c.maxPositions,
+    rope_theta: c.ropeTheta,
+    rope_scaling: c.ropeScaling?.type ?? null,
+    tied_embeddings: c.tieWordEmbeddings,
+    chat_template: await checkpointHasChatTemplate(ck),
+    parameters,
+    router_parameters: routerParameters,
+    dtype: ck.dtype,
+    weight_bytes: ck.totalBytes,
+    context: ctx,
+    kv_cache_bytes: kv,
+    memory_bytes: ck.totalBytes + kv,
+  };
+}
+
+export interface GpuInfo {
+  adapter: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+const LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupsPerDimension",
+];
+
+export function gpuInfo(gpu: GpuContext): GpuInfo {
+  const i = gpu.adapterInfo;
+  const limits: Record<string, number> = {};
+  for (const k of LIMITS) {
+    const v = (gpu.limits as unknown as Record<string, number>)[k];
+    if (typeof v === "number") limits[k] = v;
+  }
+  return {
+    adapter: describeAdapter(gpu),
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+    features: [...gpu.device.features].map(String).sort(),
+    limits,
+  };
+}
+
+/** Problems the limits would cause, each with the fix. */
+export function fitWarnings(m: ModelInfo, gpu: GpuInfo): string[] {
+  const out: string[] = [];
+  const binding = gpu.limits.maxStorageBufferBindingSize;
+  const perLayer = m.kv_cache_bytes / (2 * m.layers);
+  if (binding && perLayer > binding) {
+    const fit = Math.floor(binding / (m.kv_heads * m.head_dim * 4));
+    out.push(
+      `the KV cache needs ${
+        formatBytes(perLayer)
+      } per layer, over maxStorageBufferBindingSize — use --context ${fit} or fewer`,
+    );
+  }
+  return out;
+}
+
+/** Bytes for people: 1.5 GiB, 12.3 MiB, 840 KiB, 12 B. */
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** Parameter counts for people: 8.03 B, 260.1 K. */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
+  return String(n);
+}
+
+/** The report as aligned text lines. */
+export function infoText(m: ModelInfo, demo: boolean, gpu: GpuInfo | null, gpuError: string | null): string {
+  const rows: [string, string][] = [
+    ["model", `${m.dir}${demo ? " (built-in demo model: random weights)" : ""}`],
+    ["architecture", `${m.architecture} (${m.model_type})`],
+    [
+      "layers",
+      `${m.layers}${
+        m.routed_layers.length
+          ? `, ${m.routed_layers.length} routed: ${m.routed_layers.join(", ")} (a token uses ${
+            m.layers - m.routed_layers.length
+          }–${m.layers})`
+          : ", none routed"
+      }`,
+    ],
+    ["hidden", `${m.hidden_size} (MLP ${m.intermediate_size})`],
+    ["heads", `${m.heads} query, ${m.kv_heads} KV, head dim ${m.head_dim}`],
+    ["vocabulary", String(m.vocab_size)],
+    [
+      "positions",
+      `${m.max_positions} (RoPE θ ${m.rope_theta}${m.rope_scaling ? `, ${m.rope_scaling} scaling` : ""})`,
+    ],
+    ["chat template", m.chat_template ? "yes" : "no (use run --raw)"],
+    [
+      "parameters",
+      `${formatCount(m.parameters)}${
+        m.router_parameters ? ` (${formatCount(m.router_parameters)} in routers and adapters)` : ""
+      }`,
+    ],
+    ["weights", `${m.dtype}, ${formatBytes(m.weight_bytes)}`],
+    ["KV cache", `${formatBytes(m.kv_cache_bytes)} for ${m.context} positions (f32)`],
+    ["memory needed", `${formatBytes(m.memory_bytes)} (weights + KV cache)`],
+  ];
+  if (gpu) {
+    rows.push(["GPU", `${gpu.adapter} (WebGPU does not report its memory size)`]);
+    rows.push(["features", gpu.features.join(", ") || "(none)"]);
+    for (const [k, v] of Object.entries(gpu.limits)) {
+      rows.push([k, /Size$/.test(k) ? `${v} (${formatBytes(v)})` : String(v)]);
+    }
+    for (const w of fitWarnings(m, gpu)) rows.push(["warning", w]);
+  } else {
+    rows.push(["GPU", `unavailable: ${gpuError}`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
