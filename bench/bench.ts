@@ -137,6 +137,24 @@ for (const m of models) {
         } ms/token`,
     );
   }
+  const r = row.routing;
+  if (r) {
+    console.log(
+      `  routing: ${r.routed_ms_per_token.toFixed(2)} ms/token at ${
+        r.mean_layers.toFixed(2)
+      } of ${r.of_layers} layers; ` +
+        `full depth ${r.full_depth_ms_per_token.toFixed(2)} ms/token`,
+    );
+    console.log(
+      `  speed-up ${r.measured_speedup.toFixed(3)}× measured, ${
+        r.ideal_speedup.toFixed(3)
+      }× ideal from weight bytes ` +
+        `(${(r.bytes_per_token_routed / 2 ** 20).toFixed(3)} vs ${
+          (r.bytes_per_token_full / 2 ** 20).toFixed(3)
+        } ` +
+        `MiB/token): measured ÷ ideal = ${r.measured_over_ideal.toFixed(2)}`,
+    );
+  }
 }
 
 const out = flags.out ?? "bench-results.json";

@@ -219,7 +219,9 @@ for (const family of await families()) {
     ], [Math.ceil(width / 256), n]);
     const expected = new Float32Array(n * width);
     for (let r = 0; r < n; r++) {
-      for (let c = 0; c < width; c++) expected[r * width + c] = silu(gu[r * 2 * width + c]) * gu[r * 2 * width + width + c];
+      for (let c = 0; c < width; c++) {
+        expected[r * width + c] = silu(gu[r * 2 * width + c]) * gu[r * 2 * width + width + c];
+      }
     }
     assertClose(await f32(device, act, n * width), expected, TOL, "swiglu");
   });

@@ -124,7 +124,11 @@ export async function uploadWeights(
     layers.push({
       inputNorm: await vector(p + "input_layernorm.weight"),
       q: routed ? await matrix(a + "q_proj.weight") : null,
-      qkv: await stacked(`${a}qkv`, [...(routed ? [] : [a + "q_proj.weight"]), a + "k_proj.weight", a + "v_proj.weight"]),
+      qkv: await stacked(`${a}qkv`, [
+        ...(routed ? [] : [a + "q_proj.weight"]),
+        a + "k_proj.weight",
+        a + "v_proj.weight",
+      ]),
       o: await matrix(a + "o_proj.weight"),
       postNorm: await vector(p + "post_attention_layernorm.weight"),
       gateUp: await stacked(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),

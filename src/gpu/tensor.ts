@@ -67,7 +67,12 @@ export function createMatrix(
  * Writes raw checkpoint rows (n × cols × dtype bytes, unpadded) into the matrix from row `firstRow` on,
  * padding each row to the stride and crossing part boundaries as needed.
  */
-export function writeRows(device: GPUDevice, m: GpuMatrix, firstRow: number, raw: Uint8Array<ArrayBuffer>): void {
+export function writeRows(
+  device: GPUDevice,
+  m: GpuMatrix,
+  firstRow: number,
+  raw: Uint8Array<ArrayBuffer>,
+): void {
   const eb = DTYPE_BYTES[m.dtype];
   const srcRowBytes = m.cols * eb, dstRowBytes = m.rowStride * eb;
   const n = raw.byteLength / srcRowBytes;
@@ -78,7 +83,9 @@ export function writeRows(device: GPUDevice, m: GpuMatrix, firstRow: number, raw
     let data = src;
     if (m.rowStride !== m.cols) {
       data = new Uint8Array((to - from) * dstRowBytes);
-      for (let r = 0; r < to - from; r++) data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
+      for (let r = 0; r < to - from; r++) {
+        data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
+      }
     }
     device.queue.writeBuffer(part.buffer, (from - part.firstRow) * dstRowBytes, data);
   }
