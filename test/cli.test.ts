@@ -1,7 +1,8 @@
 /**
  * The CLI as a user runs it: `main.ts` in a subprocess, stdin piped, on stories260K(-flexidepth) and a
  * small demo checkpoint. run in every format (tokens equal the in-process API's), chat across turns with
- * the KV cache reused, batch killed and resumed, info, and the one-line errors with their exit codes.
+ * the KV cache reused, run and batch interrupted (Ctrl-C, SIGKILL) and resumed, info, and the one-line errors
+ * with their exit codes.
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
@@ -11,6 +12,7 @@ import { BATCH_HELP } from "../src/cli/batch.ts";
 import { CHAT_HELP } from "../src/cli/chat.ts";
 import { INFO_HELP } from "../src/cli/info.ts";
 import { RUN_HELP } from "../src/cli/run.ts";
+import { mulberry32 } from "../src/util/random.ts";
 import { testGpu } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -99,6 +101,43 @@ Deno.test("cli: run in every format through a pipe; jsonl tokens equal the in-pr
   ok(/24 tokens · .* tokens\/s · mean [\d.]+ of 5 layers/.test(ansi.stdout), ansi.stdout);
   const visible = ansi.stdout.replace(new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g"), "");
   ok(visible.includes(expected.summary.text), visible);
+});
+
+Deno.test("cli: Ctrl-C during run writes the tokens so far and the summary, then exits 130", async () => {
+  const child = spawn([
+    "run",
+    "--model",
+    BASE,
+    "--max-tokens",
+    "100000",
+    "--format",
+    "jsonl",
+    "Once upon a time",
+  ]);
+  const stderr = new Response(child.stderr).text();
+  let text = "";
+  let interruptedAt = -1;
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    // The header and at least one token are out: interrupt.
+    if (interruptedAt < 0 && text.split("\n").length > 2) {
+      interruptedAt = text.split("\n").length - 1;
+      child.kill("SIGINT");
+    }
+  }
+  const { code } = await child.status;
+  assertEquals(code, 130, await stderr);
+  ok(interruptedAt > 0, "interrupted after the first token");
+  const records = jsonLines(text);
+  assertEquals(records[0].type, "header");
+  const summary = records.at(-1);
+  assertEquals(summary.type, "summary");
+  assertEquals(summary.stop_reason, "aborted");
+  const tokens = records.slice(1, -1);
+  assertEquals(summary.generated_tokens, tokens.length);
+  ok(tokens.length >= interruptedAt - 1 && tokens.length < 400, `${tokens.length} tokens`);
+  assertEquals(tokens.map((t) => t.i), tokens.map((_, i) => i));
+  assertEquals((await stderr).trim(), "");
 });
 
 Deno.test("cli: chat through a pipe keeps the KV cache across turns; /stats, /save, /reset", async () => {
@@ -233,6 +272,75 @@ Deno.test("cli: batch killed mid-run and resumed equals an uninterrupted run; a 
   // Everything done: nothing runs, nothing is written twice.
   const again = await cli(args(out));
   assertEquals(again.code, 1);
+  assertEquals(strip(await Deno.readTextFile(out)), expected);
+});
+
+Deno.test("cli: batch after Ctrl-C (exit 130) and SIGKILLs at seeded random moments resumes to the full output", async () => {
+  const prompts = [
+    "Once upon a time",
+    JSON.stringify({ id: "dog", prompt: "A dog", options: { temperature: 0.8, top_k: 30, seed: 3 } }),
+    "Lily and Ben",
+    JSON.stringify({ id: "ball", prompt: "Tom had a red ball", options: { max_tokens: 5 } }),
+    "The sun was",
+    JSON.stringify({ prompt: "One day", options: { temperature: 1, seed: 11 } }),
+    "The little bird",
+    "Mom said",
+  ];
+  const input = `${tmp}/kill-prompts.jsonl`;
+  await Deno.writeTextFile(input, prompts.join("\n") + "\n");
+  const args = (out: string) => ["batch", input, "-o", out, "--model", FLEXI, "--max-tokens", "12"];
+  const strip = (text: string) => jsonLines(text).map(({ timings: _, ...rest }) => rest);
+
+  const full = `${tmp}/kill-full.jsonl`;
+  const t0 = performance.now();
+  const whole = await cli(args(full));
+  const wholeMs = performance.now() - t0;
+  assertEquals(whole.code, 0, whole.stderr);
+  const expected = strip(await Deno.readTextFile(full));
+  assertEquals(expected.length, prompts.length);
+
+  // Ctrl-C once the first result is on disk: the result being written is finished, exit 130.
+  const out = `${tmp}/kill-resumed.jsonl`;
+  const child = spawn(args(out));
+  const exited = child.output();
+  while (!(await Deno.readTextFile(out).catch(() => "")).includes("\n")) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill("SIGINT");
+  const stopped = await exited;
+  const stderr = new TextDecoder().decode(stopped.stderr);
+  assertEquals(stopped.code, 130, stderr);
+  ok(/batch: interrupted after \d+ results — run the same command again/.test(stderr), stderr);
+  const afterSigint = await Deno.readTextFile(out);
+  ok(afterSigint.endsWith("\n"), "whole lines only");
+  assertEquals(strip(afterSigint), expected.slice(0, jsonLines(afterSigint).length));
+
+  // Kill at random moments of a run (startup and model loading included), resume, repeat; then finish.
+  const rng = mulberry32(2024);
+  let midway = 0, partial = 0;
+  for (let k = 0; k < 5; k++) {
+    const child = spawn(args(out));
+    const exited = child.output();
+    // Within the first half of a whole run: often in startup or loading, else between or during results.
+    const delay = 100 + rng() * wholeMs / 2;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      exited.then(() => true),
+      new Promise<false>((r) => timer = setTimeout(() => r(false), delay)),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      child.kill("SIGKILL");
+      midway++;
+    }
+    await exited;
+    const done = jsonLines(await Deno.readTextFile(out).catch(() => "")).length;
+    ok(done <= prompts.length, `${done} results after kill ${k}`);
+    if (!finished && done > 0 && done < prompts.length) partial++;
+  }
+  ok(midway >= 3 && partial >= 1, `${midway} of 5 kills landed mid-run, ${partial} between results`);
+  const last = await cli(args(out));
+  assertEquals(last.code, 0, last.stderr);
   assertEquals(strip(await Deno.readTextFile(out)), expected);
 });
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { CheckpointError, InputError } from "../src/errors.ts";
-import { renderChatTemplate, selectChatTemplate } from "../src/tokenizer/chat.ts";
+import { renderChatTemplate, selectChatTemplate, TEMPLATE_LIMITS } from "../src/tokenizer/chat.ts";
 import { StreamDecoder } from "../src/tokenizer/detokenizer.ts";
 import { TextTokenizer } from "../src/tokenizer/tokenizer.ts";
 
@@ -240,6 +240,54 @@ Deno.test("template errors → InputError naming the template, with the fix", ()
     renderChatTemplate("{{ add_generation_prompt }}", msgs, { addGenerationPrompt: false }),
     "false",
   );
+});
+
+Deno.test("hostile templates are stopped with an InputError, quickly and in bounded memory", () => {
+  const msgs = [{ role: "user", content: "hi" }];
+  const opts = { templateName: "evil" };
+  const rss = Deno.memoryUsage().rss;
+  const cases: [string, string][] = [
+    ["{{ range(10**9) }}", "range() of 1000000000 elements"],
+    ["{% for i in range(10**9) %}x{% endfor %}", "over the limit"],
+    ["{{ range(2**53, 2**53 + 3) | length }}", "range() takes integers"],
+    ["{% for i in range(10**5) %}{% for j in range(10**5) %}{% endfor %}{% endfor %}", "steps"],
+    [
+      "{% set s = namespace(a='x') %}{% for i in range(40) %}{% set s.a = s.a + s.a %}{% endfor %}",
+      "characters",
+    ],
+    [
+      "{% set s = namespace(l=[]) %}{% for i in range(99) %}{% set s.l = s.l + range(9999) %}{% endfor %}",
+      "list of",
+    ],
+  ];
+  for (const [template, needle] of cases) {
+    const t0 = performance.now();
+    assertInputError(() => renderChatTemplate(template, msgs, opts), "evil", "was stopped", needle, "--raw");
+    assert.ok(performance.now() - t0 < 4000, `${template} took ${performance.now() - t0} ms`);
+  }
+  assert.ok(Deno.memoryUsage().rss - rss < 512 * 2 ** 20, "memory stays bounded");
+  // The time limit, lowered so the test is quick: a filter doing heavy work in few steps.
+  const ms = TEMPLATE_LIMITS.ms;
+  TEMPLATE_LIMITS.ms = 200;
+  try {
+    const t0 = performance.now();
+    assertInputError(
+      () =>
+        renderChatTemplate(
+          "{% set big = range(10**5) %}{% for i in range(10**5) %}{{ big | join(',') | length }}{% endfor %}",
+          msgs,
+          opts,
+        ),
+      "longer than 0.2 s",
+    );
+    assert.ok(performance.now() - t0 < 2000);
+  } finally {
+    TEMPLATE_LIMITS.ms = ms;
+  }
+  // Ordinary uses of range() and loops still render; the limits apply only while rendering.
+  assert.equal(renderChatTemplate("{{ range(10, 0, -3) | join(',') }}", msgs), "10,7,4,1");
+  const long = Array.from({ length: 2000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: "w" }));
+  assert.equal(llama.renderChat(long).split("<|eot_id|>").length, 2001);
 });
 
 Deno.test("bad tokenizer files → CheckpointError", async () => {

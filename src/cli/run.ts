@@ -21,6 +21,8 @@ Usage:
   flexidepth run [PROMPT] [options]
   echo "PROMPT" | flexidepth run [options]
 
+Ctrl-C stops generating: the text so far and the closing summary are still written (exit code 130).
+
 Options:
 ${MODEL_HELP}
   --format F           ansi | plain | jsonl (default: ansi on a terminal, plain in a pipe)
@@ -75,21 +77,33 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!v.raw && model.tokenizer.hasChatTemplate) {
     input = [...(v.system ? [{ role: "system", content: v.system }] : []), { role: "user", content: prompt }];
   }
-  const generation = model.generate(input, gen);
+  // Ctrl-C stops at the next token: what was generated and the summary are still written (exit 130).
+  // A second Ctrl-C quits at once.
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    if (interrupt.signal.aborted) Deno.exit(130);
+    interrupt.abort();
+  };
+  const generation = model.generate(input, { ...gen, signal: interrupt.signal });
   const renderer = makeRenderer(format);
   const cfg = model.engine.config;
   let started = false;
-  for await (const t of generation) {
-    if (!started) {
-      renderer.start({
-        model: resolved.dir,
-        numLayers: cfg.numLayers,
-        minLayers: cfg.numLayers - cfg.routingLayers.length,
-        promptIds: generation.promptIds ?? undefined,
-      });
-      started = true;
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    for await (const t of generation) {
+      if (!started) {
+        renderer.start({
+          model: resolved.dir,
+          numLayers: cfg.numLayers,
+          minLayers: cfg.numLayers - cfg.routingLayers.length,
+          promptIds: generation.promptIds ?? undefined,
+        });
+        started = true;
+      }
+      renderer.token(t);
     }
-    renderer.token(t);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
   }
   const summary = await generation.summary;
   if (!started) {
@@ -106,5 +120,5 @@ export async function runCommand(argv: string[]): Promise<number> {
       `\nGPU time per step (${summary.generatedTokens} steps):\n${profiler.table(summary.generatedTokens)}`,
     );
   }
-  return 0;
+  return summary.stopReason === "aborted" ? 130 : 0;
 }

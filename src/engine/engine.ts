@@ -8,7 +8,14 @@
 
 import type { Checkpoint } from "../model/checkpoint.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { GpuContext } from "../gpu/device.ts";
+import {
+  describeLimits,
+  type FitLimits,
+  formatBytes,
+  type GpuContext,
+  gpuMessage,
+  withLimits,
+} from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/tensor.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
@@ -30,6 +37,8 @@ export interface EngineOptions {
   progress?: boolean;
   /** Time every kernel with timestamp queries (steps then run one at a time). */
   profile?: boolean;
+  /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
+  limits?: Partial<FitLimits>;
 }
 
 /** One row of a step. */
@@ -95,28 +104,37 @@ export class Engine {
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
   }
 
-  static async load(gpu: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
+  static async load(base: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
+    const gpu = withLimits(base, opts.limits);
     const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
     const weights = await uploadWeights(gpu, ck, { maxBindingBytes: maxBinding, progress: opts.progress });
     const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");
-    const engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, {
-      slots: opts.slots ?? 1,
-      context,
-    });
+    let engine: Engine | null = null;
+    let failure: unknown = null;
+    try {
+      engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, { slots: opts.slots ?? 1, context });
+    } catch (e) {
+      failure = e;
+    }
     const invalid = await gpu.device.popErrorScope();
     const oom = await gpu.device.popErrorScope();
+    if (failure) throw failure;
+    const c = ck.config;
+    const kvBytes = 2 * c.numLayers * (opts.slots ?? 1) * context * c.numKvHeads * c.headDim * 4;
+    const sizes = `${formatBytes(weights.bytes)} of weights and a ${formatBytes(kvBytes)} KV cache of ` +
+      `${context} positions (${describeLimits(gpu.limits)})`;
     if (oom) {
       throw new GpuError(
-        `out of GPU memory for the KV cache and activations: ${oom.message}`,
-        "lower --context",
+        `out of GPU memory for the KV cache and activations after the weights: ${sizes}: ${gpuMessage(oom)}`,
+        `lower --context (now ${context}) or use a smaller model`,
       );
     }
-    if (invalid) throw new GpuError(`GPU setup failed: ${invalid.message}`);
-    await engine.kernels.checkErrors();
-    if (opts.profile) engine.profiler = new GpuProfiler(gpu);
-    return engine;
+    if (invalid) throw new GpuError(`GPU setup failed for ${sizes}: ${gpuMessage(invalid)}`);
+    await engine!.kernels.checkErrors();
+    if (opts.profile) engine!.profiler = new GpuProfiler(gpu);
+    return engine!;
   }
 
   get context(): number {
@@ -185,22 +203,26 @@ export class Engine {
     if (routeBytes) enc.copyBufferToBuffer(b.routes, 0, buffer, resultBytes, routeBytes);
     q.submit([enc.finish()]);
     const words = this.resultWords, rw = this.routeWords, numLayers = this.config.numLayers;
-    const done = buffer.mapAsync(GPUMapMode.READ, 0, resultBytes + routeBytes).then(() => {
-      const data = new Uint32Array(buffer.getMappedRange(0, resultBytes + routeBytes).slice(0));
-      buffer.unmap();
-      this.stagingBusy[index] = false;
-      const results: StepResult[] = [];
-      for (let j = 0; j < nOut; j++) {
-        const w = data.subarray(j * words, (j + 1) * words);
-        results.push({
-          id: w[0],
-          layers: routed ? w[1] : numLayers,
-          routes: routed ? Array.from(w.subarray(2, 2 + rw)) : [],
-        });
-      }
-      const routesOfRows = routeBytes ? data.slice(resultBytes / 4) : null;
-      return { results, routesOfRows };
-    });
+    const done: Promise<StepReadback> = buffer.mapAsync(GPUMapMode.READ, 0, resultBytes + routeBytes).then(
+      () => {
+        const data = new Uint32Array(buffer.getMappedRange(0, resultBytes + routeBytes).slice(0));
+        buffer.unmap();
+        this.stagingBusy[index] = false;
+        const results: StepResult[] = [];
+        for (let j = 0; j < nOut; j++) {
+          const w = data.subarray(j * words, (j + 1) * words);
+          results.push({
+            id: w[0],
+            layers: routed ? w[1] : numLayers,
+            routes: routed ? Array.from(w.subarray(2, 2 + rw)) : [],
+          });
+        }
+        const routesOfRows = routeBytes ? data.slice(resultBytes / 4) : null;
+        return { results, routesOfRows };
+      },
+    );
+    // Steps computed past a stop may never be awaited: a GPU fault must not become an unhandled rejection.
+    done.catch(() => {});
     return { nOut, done };
   }
 
@@ -216,14 +238,60 @@ export class Engine {
     pass.end();
   }
 
-  /** Waits for a pending step, counting the wait. */
+  /** Waits for a pending step, counting the wait; a lost device or a GPU error fails it with a GpuError. */
   async await(p: PendingStep): Promise<StepReadback> {
     const t = performance.now();
-    const r = await p.done;
+    let r: StepReadback | null = null;
+    let cause: unknown = null;
+    try {
+      // A lost device may leave a readback pending forever: whichever settles first.
+      r = await Promise.race([p.done, this.gpu.device.lost.then(() => null)]);
+    } catch (e) {
+      cause = e;
+    }
     this.readbackWaitMs += performance.now() - t;
+    if (r === null) throw await this.fault(cause);
     await this.profiler?.collect();
-    if (this.gpu.lost) throw new GpuError(`GPU device lost: ${this.gpu.lost.message}`);
+    if (this.gpu.lost || this.gpu.uncaptured) throw await this.fault(null);
     return r;
+  }
+
+  /** The one-line error for a failed step: the device lost, an error no scope caught, or a failed readback. */
+  private async fault(cause: unknown): Promise<GpuError> {
+    if (!this.gpu.lost && !this.gpu.uncaptured) {
+      // The readback may fail a moment before the device reports itself lost.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.gpu.device.lost,
+        new Promise((resolve) => timer = setTimeout(resolve, 100)),
+      ]);
+      clearTimeout(timer);
+    }
+    const model = `a model of ${formatBytes(this.weights.bytes)} of weights and a ` +
+      `${formatBytes(this.kv.bytes)} KV cache of ${this.context} positions (${
+        describeLimits(this.gpu.limits)
+      })`;
+    const lost = this.gpu.lost;
+    if (lost) {
+      return new GpuError(
+        `the GPU device was lost (${lost.reason}${
+          lost.message ? `: ${gpuMessage(lost)}` : ""
+        }) while running ${model}`,
+        lost.reason === "destroyed"
+          ? "the device was closed while generating"
+          : "the GPU driver reset it (a watchdog timeout, or out of memory): run again; if it recurs, lower --context or use a smaller model",
+      );
+    }
+    if (this.gpu.uncaptured) {
+      return new GpuError(
+        `GPU error while running ${model}: ${gpuMessage({ message: this.gpu.uncaptured })}`,
+        "lower --context or use a smaller model; if it persists, report it with `flexidepth info`",
+      );
+    }
+    return new GpuError(
+      `reading results back from the GPU failed while running ${model}: ${gpuMessage(cause as Error)}`,
+      "run again; if it persists, report it with `flexidepth info`",
+    );
   }
 
   /** A free readback slot; the ring grows when every slot is still in flight. */

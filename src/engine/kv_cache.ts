@@ -7,6 +7,7 @@
 import { GpuError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { storageBuffer } from "../gpu/tensor.ts";
+import { formatBytes } from "../gpu/device.ts";
 
 export class KvCache {
   readonly k: GPUBuffer[] = [];
@@ -25,11 +26,10 @@ export class KvCache {
     const layerBytes = slots * context * this.kvDim * 4;
     if (layerBytes > maxBinding) {
       const fit = Math.floor(maxBinding / (slots * this.kvDim * 4));
+      const need = formatBytes(layerBytes), limit = formatBytes(maxBinding);
       throw new GpuError(
-        `a KV cache of ${context} positions × ${slots} sequences needs ${
-          (layerBytes / 2 ** 20).toFixed(0)
-        } MiB ` +
-          `per layer, over the GPU's ${(maxBinding / 2 ** 20).toFixed(0)} MiB binding limit`,
+        `a KV cache of ${context} positions × ${slots} sequences needs ${need} per layer, ` +
+          `over the GPU's binding limit of ${limit} (maxStorageBufferBindingSize)`,
         `use --context ${fit} or fewer`,
       );
     }

@@ -6,8 +6,16 @@
 import { type Checkpoint, routerTensorNames } from "../model/checkpoint.ts";
 import { readTensorBytes } from "../model/safetensors.ts";
 import { decodeToF32 } from "../model/dtype.ts";
-import { bufferFrom, createMatrix, type GpuMatrix, uploadMatrix, writeRows } from "../gpu/tensor.ts";
-import type { GpuContext } from "../gpu/device.ts";
+import {
+  bufferFrom,
+  createMatrix,
+  type GpuMatrix,
+  rowStrideFor,
+  uploadMatrix,
+  writeRows,
+} from "../gpu/tensor.ts";
+import { describeLimits, formatBytes, type GpuContext, gpuMessage } from "../gpu/device.ts";
+import { DTYPE_BYTES } from "../model/dtype.ts";
 import { GpuError } from "../errors.ts";
 import { ProgressBar } from "../ui/progress.ts";
 
@@ -58,16 +66,45 @@ export interface UploadOptions {
   progress?: boolean;
 }
 
+/** Bytes one GPU buffer of weights may hold: a binding, and never more than a buffer. */
+export function weightBufferLimit(gpu: GpuContext, maxBindingBytes?: number): number {
+  const l = gpu.limits;
+  return Math.min(maxBindingBytes ?? Infinity, l.maxStorageBufferBindingSize, l.maxBufferSize);
+}
+
+/**
+ * Checks, before anything is uploaded, that every tensor fits the GPU's buffers: matrices are split by
+ * rows, so one row must fit; vectors (stored as f32) must fit whole.
+ */
+export function checkWeightsFit(gpu: GpuContext, ck: Checkpoint, maxBindingBytes?: number): void {
+  const limit = weightBufferLimit(gpu, maxBindingBytes);
+  for (const t of ck.tensors.values()) {
+    const [unit, bytes] = t.shape.length === 2
+      ? ["rows", rowStrideFor(t.dtype, t.shape[1]) * DTYPE_BYTES[t.dtype]]
+      : ["values", t.shape.reduce((a, b) => a * b, 1) * 4];
+    if (bytes > limit) {
+      throw new GpuError(
+        `the model does not fit this GPU: tensor ${t.name} [${t.shape.join(", ")}] needs ${unit} of ` +
+          `${formatBytes(bytes)} in one buffer, over the GPU's limit of ${formatBytes(limit)} ` +
+          `(${describeLimits(gpu.limits)}); the model has ${formatBytes(ck.totalBytes)} of weights`,
+        "use a smaller model, or a GPU with larger buffers",
+      );
+    }
+  }
+}
+
 export async function uploadWeights(
   gpu: GpuContext,
   ck: Checkpoint,
   opts: UploadOptions = {},
 ): Promise<ModelWeights> {
   const device = gpu.device;
-  const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
+  checkWeightsFit(gpu, ck, opts.maxBindingBytes);
+  const maxBinding = weightBufferLimit(gpu, opts.maxBindingBytes);
   const bar = opts.progress === false ? null : new ProgressBar("loading weights", ck.totalBytes, "bytes");
   let bytes = 0;
   device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
 
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const info = ck.tensors.get(name)!;
@@ -140,11 +177,20 @@ export async function uploadWeights(
   const lmHead = ck.tensors.has("lm_head.weight") ? await matrix("lm_head.weight") : embed;
   bar?.finish();
 
+  const invalid = await device.popErrorScope();
   const oom = await device.popErrorScope();
   if (oom) {
     throw new GpuError(
-      `out of GPU memory loading ${(ck.totalBytes / 2 ** 30).toFixed(2)} GiB of weights (${oom.message})`,
-      "use a GPU with more memory or a smaller model",
+      `out of GPU memory loading the model's ${formatBytes(ck.totalBytes)} of weights ` +
+        `(${describeLimits(gpu.limits)}): ${gpuMessage(oom)}`,
+      "the model is larger than this GPU's memory: use a smaller model (or 16-bit weights), or free GPU memory",
+    );
+  }
+  if (invalid) {
+    throw new GpuError(
+      `the GPU refused the model's weights (${formatBytes(ck.totalBytes)}; ${describeLimits(gpu.limits)}): ` +
+        gpuMessage(invalid),
+      "use a smaller model",
     );
   }
   return { embed, layers, norm, lmHead, bytes };

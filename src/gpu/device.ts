@@ -19,6 +19,8 @@ export interface GpuContext {
   limits: GPUSupportedLimits;
   /** Set when the device is lost; checked by long-running loops. */
   lost: { reason: string; message: string } | null;
+  /** The first error no error scope caught (a failed dispatch, an allocation refused mid-run). */
+  uncaptured: string | null;
 }
 
 export interface GpuOptions {
@@ -83,11 +85,58 @@ export async function openGpu(opts: GpuOptions = {}): Promise<GpuContext> {
     hasTimestamps: device.features.has("timestamp-query"),
     limits: device.limits,
     lost: null,
+    uncaptured: null,
   };
   device.lost.then((info) => {
     ctx.lost = { reason: String(info.reason), message: info.message };
   });
+  // WebGPU drops uncaptured errors silently; keep the first so the engine can fail with it.
+  device.addEventListener("uncapturederror", (e) => {
+    ctx.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message;
+  });
   return ctx;
+}
+
+/** The limits that decide whether a model fits, lowered where `cap` asks (tests, a smaller GPU). */
+export interface FitLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** A view of `ctx` whose `limits` are at most `cap`'s (it still reads `lost` and `uncaptured` live). */
+export function withLimits(ctx: GpuContext, cap: Partial<FitLimits> = {}): GpuContext {
+  if (cap.maxBufferSize === undefined && cap.maxStorageBufferBindingSize === undefined) return ctx;
+  // A plain copy: GPUSupportedLimits' getters refuse any other `this`.
+  const limits: Record<string, number> = {};
+  for (const key in ctx.limits) {
+    const v = (ctx.limits as unknown as Record<string, number>)[key];
+    if (typeof v === "number") limits[key] = v;
+  }
+  limits.maxBufferSize = Math.min(limits.maxBufferSize, cap.maxBufferSize ?? Infinity);
+  limits.maxStorageBufferBindingSize = Math.min(
+    limits.maxStorageBufferBindingSize,
+    cap.maxStorageBufferBindingSize ?? Infinity,
+  );
+  return Object.create(ctx, { limits: { value: limits } }) as GpuContext;
+}
+
+/** A WebGPU error message on one line (drivers' messages may span several). */
+export function gpuMessage(err: { message: string }): string {
+  return err.message.replace(/\s+/g, " ").trim();
+}
+
+/** Bytes for people: 1.50 GiB, 12.3 MiB, 840.0 KiB, 12 B. */
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** "maxBufferSize 2.00 GiB, maxStorageBufferBindingSize 128.0 MiB": the limits a model must fit. */
+export function describeLimits(limits: FitLimits): string {
+  return `maxBufferSize ${formatBytes(limits.maxBufferSize)}, ` +
+    `maxStorageBufferBindingSize ${formatBytes(limits.maxStorageBufferBindingSize)}`;
 }
 
 /** One line describing the adapter, for logs and `info`. */

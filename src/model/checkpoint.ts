@@ -9,7 +9,7 @@ import { isAbsolute, join, normalize, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { type ModelConfig, parseConfig } from "./config.ts";
 import type { DType } from "./dtype.ts";
-import { readSafetensorsHeader, type TensorInfo } from "./safetensors.ts";
+import { clip, readSafetensorsHeader, type TensorInfo } from "./safetensors.ts";
 
 export interface Checkpoint {
   dir: string;
@@ -32,13 +32,17 @@ const SINGLE_FILE = "model.safetensors";
 const INDEX_FILE = "model.safetensors.index.json";
 const REDOWNLOAD = "download the checkpoint again";
 
+/** Whether `path` exists; a path the OS refuses (a file used as a folder, too long, a NUL byte) does not. */
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return false;
+    throw new CheckpointError(
+      `cannot read ${clip(path, 200)} (${clip((err as Error).message, 200)})`,
+      REDOWNLOAD,
+    );
   }
 }
 
@@ -69,13 +73,13 @@ async function readJsonObject(path: string): Promise<JsonObject> {
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    throw new CheckpointError(`cannot read ${path} (${(err as Error).message})`, REDOWNLOAD);
+    throw new CheckpointError(`cannot read ${path} (${clip((err as Error).message, 200)})`, REDOWNLOAD);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(`${path} is not valid JSON (${(err as Error).message})`, REDOWNLOAD);
+    throw new CheckpointError(`${path} is not valid JSON (${clip((err as Error).message, 160)})`, REDOWNLOAD);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new CheckpointError(`${path} is not a JSON object`, REDOWNLOAD);
@@ -91,7 +95,7 @@ async function readOptionalJson(path: string): Promise<JsonObject | null> {
 function shardPath(dir: string, indexPath: string, shard: string): string {
   const clean = normalize(shard);
   if (isAbsolute(shard) || clean.startsWith("..")) {
-    throw new CheckpointError(`${indexPath}: shard "${shard}" is outside the model folder`, REDOWNLOAD);
+    throw new CheckpointError(`${indexPath}: shard "${clip(shard)}" is outside the model folder`, REDOWNLOAD);
   }
   return join(dir, clean);
 }
@@ -106,7 +110,10 @@ async function readShardedTensors(dir: string): Promise<Map<string, TensorInfo>>
   const shardOf = new Map<string, string>();
   for (const [name, shard] of mapped) {
     if (typeof shard !== "string") {
-      throw new CheckpointError(`${indexPath}: weight_map entry "${name}" is not a file name`, REDOWNLOAD);
+      throw new CheckpointError(
+        `${indexPath}: weight_map entry "${clip(name)}" is not a file name`,
+        REDOWNLOAD,
+      );
     }
     shardOf.set(name, shardPath(dir, indexPath, shard));
   }
@@ -116,7 +123,7 @@ async function readShardedTensors(dir: string): Promise<Map<string, TensorInfo>>
   for (const file of new Set(shardOf.values())) {
     if (!(await exists(file))) {
       throw new CheckpointError(
-        `${indexPath} lists shard ${file}, which is missing`,
+        `${indexPath} lists shard ${clip(file, 200)}, which is missing`,
         "the download is incomplete; fetch every model-*.safetensors file of the checkpoint",
       );
     }
@@ -124,7 +131,10 @@ async function readShardedTensors(dir: string): Promise<Map<string, TensorInfo>>
       const other = tensors.get(t.name);
       const owner = shardOf.get(t.name);
       if (other && owner === undefined) {
-        throw new CheckpointError(`tensor "${t.name}" is in both ${other.file} and ${t.file}`, REDOWNLOAD);
+        throw new CheckpointError(
+          `tensor "${clip(t.name)}" is in both ${other.file} and ${t.file}`,
+          REDOWNLOAD,
+        );
       }
       if (!other || owner === t.file) tensors.set(t.name, t);
     }
@@ -132,7 +142,7 @@ async function readShardedTensors(dir: string): Promise<Map<string, TensorInfo>>
   for (const [name, file] of shardOf) {
     if (tensors.get(name)?.file !== file) {
       throw new CheckpointError(
-        `${indexPath} maps tensor "${name}" to ${file}, which does not hold it`,
+        `${indexPath} maps tensor "${clip(name)}" to ${clip(file, 200)}, which does not hold it`,
         REDOWNLOAD,
       );
     }

@@ -2,6 +2,7 @@
 
 import { CheckpointError } from "../errors.ts";
 import type { DType } from "./dtype.ts";
+import { clip, show } from "./safetensors.ts";
 
 export interface RopeScaling {
   /** "default" | "linear" | "llama3" */
@@ -52,7 +53,7 @@ function int(cfg: Json, key: string, where: string, fallback?: number): number {
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > 2 ** 31) {
     throw new CheckpointError(
-      `${where}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`,
+      `${where}: "${key}" must be a positive integer, got ${show(v)}`,
       "fix the value in config.json",
     );
   }
@@ -62,7 +63,7 @@ function int(cfg: Json, key: string, where: string, fallback?: number): number {
 function num(cfg: Json, key: string, where: string, fallback: number): number {
   const v = cfg[key] ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new CheckpointError(`${where}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+    throw new CheckpointError(`${where}: "${key}" must be a positive number, got ${show(v)}`);
   }
   return v;
 }
@@ -90,10 +91,12 @@ function parseRopeScaling(v: unknown, where: string): RopeScaling | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== "object") throw new CheckpointError(`${where}: "rope_scaling" must be an object`);
   const r = v as Json;
-  const type = String(r.rope_type ?? r.type ?? "default");
+  const given = r.rope_type ?? r.type ?? "default";
+  // Only strings: String() of a deeply nested array overflows the stack.
+  const type = typeof given === "string" ? given : show(given);
   if (!["default", "linear", "llama3"].includes(type)) {
     throw new CheckpointError(
-      `${where}: unsupported rope_scaling type "${type}"`,
+      `${where}: unsupported rope_scaling type "${clip(type)}"`,
       "supported: default, linear, llama3",
     );
   }
@@ -112,11 +115,15 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     throw new CheckpointError(`${where}: not a JSON object`);
   }
   const cfg = json as Json;
-  const modelType = String(cfg.model_type ?? "");
+  const modelType = typeof cfg.model_type === "string"
+    ? cfg.model_type
+    : cfg.model_type == null
+    ? ""
+    : show(cfg.model_type); // not String(): a deeply nested array overflows the stack
   const hasRouting = Array.isArray(cfg.routing_layers);
   if (!SUPPORTED_TYPES.has(modelType) && !hasRouting) {
     throw new CheckpointError(
-      `${where}: unsupported architecture "${modelType || "(none)"}"`,
+      `${where}: unsupported architecture "${clip(modelType) || "(none)"}"`,
       "flexidepth runs Llama-architecture checkpoints (model_type llama or ddllama)",
     );
   }
@@ -133,7 +140,7 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
   if (headDim % 2 !== 0) throw new CheckpointError(`${where}: head_dim ${headDim} must be even for RoPE`);
   if (cfg.hidden_act !== undefined && cfg.hidden_act !== "silu") {
     throw new CheckpointError(
-      `${where}: hidden_act "${cfg.hidden_act}" is not supported`,
+      `${where}: hidden_act ${show(cfg.hidden_act)} is not supported`,
       "only silu (SwiGLU)",
     );
   }
@@ -144,7 +151,7 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
   for (const l of routingLayers) {
     if (typeof l !== "number" || !Number.isInteger(l) || l < 0 || l >= numLayers) {
       throw new CheckpointError(
-        `${where}: routing_layers entry ${JSON.stringify(l)} is not a layer index in 0..${numLayers - 1}`,
+        `${where}: routing_layers entry ${show(l)} is not a layer index in 0..${numLayers - 1}`,
       );
     }
   }

@@ -87,6 +87,21 @@ async function readExactly(file: Deno.FsFile, into: Uint8Array, path: string, wh
   }
 }
 
+/** Text taken from a file, made fit for a one-line message: control characters escaped, cut to `max`. */
+export function clip(text: string, max = 80): string {
+  const safe = text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return safe.length > max ? `${safe.slice(0, max)}…` : safe;
+}
+
+/** A JSON value taken from a file, as short one-line text. */
+export function show(value: unknown, max = 80): string {
+  return clip(JSON.stringify(value) ?? String(value), max);
+}
+
 function isSafeCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
@@ -109,23 +124,23 @@ function parseEntry(
   dataStart: number,
   dataSize: number,
 ): TensorInfo {
-  const bad = (what: string) => new CheckpointError(`${path}: tensor "${name}" ${what}`, CORRUPT_HINT);
+  const bad = (what: string) => new CheckpointError(`${path}: tensor "${clip(name)}" ${what}`, CORRUPT_HINT);
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw bad("has no header object");
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (typeof dtype !== "string") throw bad(`has no dtype string (got ${JSON.stringify(dtype)})`);
+  if (typeof dtype !== "string") throw bad(`has no dtype string (got ${show(dtype)})`);
   if (!isDType(dtype)) {
     throw new CheckpointError(
-      `${path}: unsupported dtype ${dtype} for tensor "${name}"`,
+      `${path}: unsupported dtype ${clip(dtype, 40)} for tensor "${clip(name)}"`,
       KNOWN_UNSUPPORTED.has(dtype)
         ? "flexidepth runs F32, F16 and BF16 checkpoints; convert the weights to one of these (quantized checkpoints are not supported)"
         : CORRUPT_HINT,
     );
   }
   if (!Array.isArray(shape) || !shape.every(isSafeCount)) {
-    throw bad(`has a bad shape ${JSON.stringify(shape)} (expected an array of non-negative integers)`);
+    throw bad(`has a bad shape ${show(shape)} (expected an array of non-negative integers)`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSafeCount)) {
-    throw bad(`has bad data_offsets ${JSON.stringify(offsets)} (expected [start, end] integers)`);
+    throw bad(`has bad data_offsets ${show(offsets)} (expected [start, end] integers)`);
   }
   const [start, end] = offsets as [number, number];
   if (start > end) throw bad(`has data_offsets [${start}, ${end}] with start after end`);
@@ -136,7 +151,7 @@ function parseEntry(
   const expected = count === null ? null : count * DTYPE_BYTES[dtype];
   if (expected === null || !Number.isSafeInteger(expected) || expected !== end - start) {
     throw bad(
-      `has shape [${shape.join(", ")}] of ${dtype} (${expected ?? "too many"} bytes) ` +
+      `has shape ${show(shape)} of ${dtype} (${expected ?? "too many"} bytes) ` +
         `but its data_offsets span ${end - start} bytes (shape/size mismatch)`,
     );
   }
@@ -150,7 +165,7 @@ function checkNoOverlap(path: string, tensors: TensorInfo[]): void {
     if (t.byteLength === 0) continue;
     if (prev && t.offset < prev.offset + prev.byteLength) {
       throw new CheckpointError(
-        `${path}: tensors "${prev.name}" and "${t.name}" overlap in the data section`,
+        `${path}: tensors "${clip(prev.name)}" and "${clip(t.name)}" overlap in the data section`,
         CORRUPT_HINT,
       );
     }
@@ -190,7 +205,10 @@ export async function readSafetensorsHeader(path: string): Promise<TensorInfo[]>
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes));
   } catch (err) {
-    throw new CheckpointError(`${path}: header is not valid JSON (${(err as Error).message})`, CORRUPT_HINT);
+    throw new CheckpointError(
+      `${path}: header is not valid JSON (${clip((err as Error).message, 160)})`,
+      CORRUPT_HINT,
+    );
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     throw new CheckpointError(`${path}: header is not a JSON object`, CORRUPT_HINT);
