@@ -1,6 +1,6 @@
 // GEMM for many activation rows (prefill; on CPU software GPUs the direct variant serves every row count):
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
-// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (SCALE_MODE 0, 1, 2). Any N, M, K.
+// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2). Any N, M, K.
 //
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
 // of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
@@ -16,9 +16,6 @@
 //                  through subgroup shuffles.
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
-override ACCUMULATE: bool = false;
-override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
-override X_ALIGNED: bool = true; // K % 4 == 0
 override TILED: bool = true;
 override WG: u32 = 256u; // 256 when TILED, else 64
 override NT: u32 = 8u; // direct: activation rows per invocation, 1 ..= 8
@@ -30,7 +27,10 @@ struct Params {
   y_stride: u32,
   out_offset: u32,
   alpha: f32,
-  pad0: u32,
+  // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
+  // distinct pipeline of a module competes for a small cache of compiled variants.
+  flags: u32,
   pad1: u32,
 }
 
@@ -57,12 +57,28 @@ const MAXNT: u32 = 8u;
 var<workgroup> xt: array<vec4<f32>, 512>; // BK × 64
 var<workgroup> wt: array<vec4<f32>, 512>; // BK × 64
 
+fn accumulate() -> bool {
+  return (params.flags & 1u) != 0u;
+}
+
+fn scale_mode() -> u32 {
+  return (params.flags >> 1u) & 3u;
+}
+
+fn x_aligned() -> bool {
+  return (params.flags & 8u) != 0u;
+}
+
 fn xs(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
+  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
+  // (an unaligned 64×10 matmul took 11 ms).
+  let v = x[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
 fn x4(i: u32) -> vec4<f32> {
-  if (X_ALIGNED) {
+  if (x_aligned()) {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
@@ -112,16 +128,16 @@ fn store4(n: u32, m0: u32, acc: vec4<f32>) {
     return;
   }
   var s = params.alpha;
-  if (SCALE_MODE == 1u) {
+  if (scale_mode() == 1u) {
     s *= row_scale[n];
-  } else if (SCALE_MODE == 2u) {
+  } else if (scale_mode() == 2u) {
     s *= 1.0 - row_scale[n];
   }
   let base = n * params.y_stride + params.out_offset;
   for (var j = 0u; j < 4u; j++) {
     let m = m0 + j;
     if (m < params.rows) {
-      if (ACCUMULATE) {
+      if (accumulate()) {
         y[base + m] += acc[j] * s;
       } else {
         y[base + m] = acc[j] * s;

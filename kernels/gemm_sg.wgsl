@@ -1,6 +1,6 @@
 // Matmul for CPU software GPUs with subgroups (llvmpipe / lavapipe), any number of activation rows:
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
-// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (SCALE_MODE 0, 1, 2). Any N, M, K.
+// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2). Any N, M, K.
 //
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
 // of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
@@ -15,9 +15,6 @@
 // run time (`subgroup_size`), never assumed; every invocation runs the shuffles (no early return before them).
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
-override ACCUMULATE: bool = false;
-override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
-override X_ALIGNED: bool = true; // K % 4 == 0
 override WG: u32 = 64u;
 override NT: u32 = 4u; // activation rows per invocation, 1 ..= 8
 
@@ -28,7 +25,10 @@ struct Params {
   y_stride: u32,
   out_offset: u32,
   alpha: f32,
-  pad0: u32,
+  // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
+  // distinct pipeline of a module competes for a small cache of compiled variants.
+  flags: u32,
   pad1: u32,
 }
 
@@ -51,12 +51,28 @@ override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
 
 const MAXNT: u32 = 8u;
 
+fn accumulate() -> bool {
+  return (params.flags & 1u) != 0u;
+}
+
+fn scale_mode() -> u32 {
+  return (params.flags >> 1u) & 3u;
+}
+
+fn x_aligned() -> bool {
+  return (params.flags & 8u) != 0u;
+}
+
 fn xs(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
+  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
+  // (an unaligned 64×10 matmul took 11 ms).
+  let v = x[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
 fn x4(i: u32) -> vec4<f32> {
-  if (X_ALIGNED) {
+  if (x_aligned()) {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
@@ -208,16 +224,16 @@ fn main(
     if (j < nb) {
       let n = n0 + j;
       var s = params.alpha;
-      if (SCALE_MODE == 1u) {
+      if (scale_mode() == 1u) {
         s *= row_scale[n];
-      } else if (SCALE_MODE == 2u) {
+      } else if (scale_mode() == 2u) {
         s *= 1.0 - row_scale[n];
       }
       let base = n * params.y_stride + params.out_offset;
       for (var i = 0u; i < 4u; i++) {
         let m = m0 + i;
         if (m <= last_m) {
-          if (ACCUMULATE) {
+          if (accumulate()) {
             y[base + m] += acc[j][i] * s;
           } else {
             y[base + m] = acc[j][i] * s;

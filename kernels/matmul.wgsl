@@ -1,10 +1,10 @@
 // GEMV for a few activation rows (decode):
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
-// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (SCALE_MODE 0, 1, 2).
+// where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2).
 //
 // Bindings: 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K] row-major; buffer size a multiple of
 // 16 bytes), 3 w (one part of a matrix: rows of row_stride elements, 16-byte aligned), 4 y (f32 [N, y_stride]),
-// 5 row_scale (f32 [N]; any buffer when SCALE_MODE = 0).
+// 5 row_scale (f32 [N]; any buffer when the row scale is off).
 //
 // Grid: x = blocks of WG / TPR output rows (wrapping into z beyond 65535 blocks), y = ceil(N / 4): each
 // invocation handles up to 4 activation rows, so every weight it loads serves all of them.
@@ -16,11 +16,8 @@
 //             kernel of gemm.wgsl / gemm_sg.wgsl is faster (it reuses every load for several rows).
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
-override ACCUMULATE: bool = false; // y += result (fused residual add) instead of y = result
-override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
 override TPR: u32 = 1u; // threads per output row (power of two)
 override WG: u32 = 64u; // invocations per workgroup (a multiple of TPR)
-override X_ALIGNED: bool = true; // K % 4 == 0: rows of x start on 16-byte boundaries
 
 struct Params {
   K: u32,
@@ -29,7 +26,10 @@ struct Params {
   y_stride: u32,
   out_offset: u32,
   alpha: f32,
-  pad0: u32,
+  // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
+  // distinct pipeline of a module competes for a small cache of compiled variants.
+  flags: u32,
   pad1: u32,
 }
 
@@ -54,13 +54,29 @@ override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 
+fn accumulate() -> bool {
+  return (params.flags & 1u) != 0u;
+}
+
+fn scale_mode() -> u32 {
+  return (params.flags >> 1u) & 3u;
+}
+
+fn x_aligned() -> bool {
+  return (params.flags & 8u) != 0u;
+}
+
 fn xs(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
+  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
+  // (an unaligned 64×10 matmul took 11 ms).
+  let v = x[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
 // x[i .. i + 4] by flat element index.
 fn x4(i: u32) -> vec4<f32> {
-  if (X_ALIGNED) {
+  if (x_aligned()) {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
@@ -192,13 +208,13 @@ fn main(
   for (var j = 0u; j < nb; j++) {
     let n = n0 + j;
     var v = s[j] * params.alpha;
-    if (SCALE_MODE == 1u) {
+    if (scale_mode() == 1u) {
       v *= row_scale[n];
-    } else if (SCALE_MODE == 2u) {
+    } else if (scale_mode() == 2u) {
       v *= 1.0 - row_scale[n];
     }
     let o = n * params.y_stride + params.out_offset + m;
-    if (ACCUMULATE) {
+    if (accumulate()) {
       y[o] += v;
     } else {
       y[o] = v;

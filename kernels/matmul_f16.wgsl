@@ -12,11 +12,8 @@
 
 enable f16;
 
-override ACCUMULATE: bool = false;
-override SCALE_MODE: u32 = 0u; // 0 none, 1 × row_scale[n], 2 × (1 − row_scale[n])
 override TPR: u32 = 1u; // threads per output row (power of two)
 override WG: u32 = 64u; // invocations per workgroup (a multiple of TPR)
-override X_ALIGNED: bool = true; // K % 4 == 0
 
 struct Params {
   K: u32,
@@ -25,7 +22,10 @@ struct Params {
   y_stride: u32,
   out_offset: u32,
   alpha: f32,
-  pad0: u32,
+  // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
+  // distinct pipeline of a module competes for a small cache of compiled variants.
+  flags: u32,
   pad1: u32,
 }
 
@@ -47,12 +47,28 @@ override RPW: u32 = WG / TPR;
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 
+fn accumulate() -> bool {
+  return (params.flags & 1u) != 0u;
+}
+
+fn scale_mode() -> u32 {
+  return (params.flags >> 1u) & 3u;
+}
+
+fn x_aligned() -> bool {
+  return (params.flags & 8u) != 0u;
+}
+
 fn xs(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
+  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
+  // (an unaligned 64×10 matmul took 11 ms).
+  let v = x[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
 fn x4(i: u32) -> vec4<f32> {
-  if (X_ALIGNED) {
+  if (x_aligned()) {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
@@ -139,13 +155,13 @@ fn main(
   for (var j = 0u; j < nb; j++) {
     let n = n0 + j;
     var v = s[j] * params.alpha;
-    if (SCALE_MODE == 1u) {
+    if (scale_mode() == 1u) {
       v *= row_scale[n];
-    } else if (SCALE_MODE == 2u) {
+    } else if (scale_mode() == 2u) {
       v *= 1.0 - row_scale[n];
     }
     let o = n * params.y_stride + params.out_offset + m;
-    if (ACCUMULATE) {
+    if (accumulate()) {
       y[o] += v;
     } else {
       y[o] = v;

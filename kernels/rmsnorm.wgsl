@@ -4,7 +4,8 @@
 // TANH = true applies tanh after the weight (the FlexiDepth router's tanh(RMSNorm_r(·))).
 // Grid: (rows). Workgroup: WG threads, tree reduction in workgroup memory.
 
-struct Params { hidden: u32, eps: f32, pad0: u32, pad1: u32 }
+// flags: bit 0 GATHER, bit 1 TANH — runtime flags rather than overrides (fewer distinct pipelines).
+struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -14,8 +15,6 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> out_rows: array<u32>;
 
-override GATHER: bool = false;
-override TANH: bool = false;
 const WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
@@ -24,10 +23,11 @@ var<workgroup> partial: array<f32, WG>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let j = wid.x;
   var n = step.n_rows;
-  if (GATHER) { n = step.n_out; }
+  let gather = (params.flags & 1u) != 0u;
+  if (gather) { n = step.n_out; }
   if (j >= n) { return; }
   var src = j;
-  if (GATHER) { src = out_rows[j]; }
+  if (gather) { src = out_rows[j]; }
   let h = params.hidden;
   let xb = src * h;
   var s = 0.0;
@@ -44,6 +44,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let scale = inverseSqrt(partial[0] / f32(h) + params.eps);
   for (var i = lid.x; i < h; i += WG) {
     let v = x[xb + i] * scale * weight[i];
-    y[j * h + i] = select(v, tanh(v), TANH);
+    y[j * h + i] = select(v, tanh(v), (params.flags & 2u) != 0u);
   }
 }

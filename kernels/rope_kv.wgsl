@@ -6,7 +6,11 @@
 // cos/sin come from a host-computed table [ctx, head_dim/2] (exact for any position and scaling).
 // Grid: (n_rows). Workgroup: WG threads striding over the work of one row.
 
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, stride: u32, q_off: u32, k_off: u32, v_off: u32 }
+// flags: bit 0 DO_Q, bit 1 DO_KV — runtime flags rather than overrides (fewer distinct pipelines).
+struct Params {
+  n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, stride: u32, q_off: u32, k_off: u32, v_off: u32,
+  flags: u32, pad0: u32, pad1: u32, pad2: u32,
+}
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 struct Row { slot: u32, pos: u32 }
 
@@ -19,8 +23,6 @@ struct Row { slot: u32, pos: u32 }
 @group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 
 const WG: u32 = 64u;
-override DO_Q: bool = true;
-override DO_KV: bool = true;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -32,9 +34,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let table = row.pos * half;
   let kv_dim = params.n_kv * hd;
   let base = r * params.stride;
+  let do_q = (params.flags & 1u) != 0u;
+  let do_kv = (params.flags & 2u) != 0u;
   let cache = (row.slot * params.ctx + row.pos) * kv_dim;
 
-  for (var idx = lid.x; DO_Q && idx < params.n_heads * half; idx += WG) {
+  for (var idx = lid.x; do_q && idx < params.n_heads * half; idx += WG) {
     let i = idx % half;
     let b = base + params.q_off + (idx / half) * hd + i;
     let cs = cos_sin[table + i];
@@ -43,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     qkv[b] = x1 * cs.x - x2 * cs.y;
     qkv[b + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; DO_KV && idx < params.n_kv * half; idx += WG) {
+  for (var idx = lid.x; do_kv && idx < params.n_kv * half; idx += WG) {
     let i = idx % half;
     let off = (idx / half) * hd + i;
     let b = base + params.k_off + off;
@@ -53,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     k_cache[cache + off] = x1 * cs.x - x2 * cs.y;
     k_cache[cache + off + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; DO_KV && idx < kv_dim; idx += WG) {
+  for (var idx = lid.x; do_kv && idx < kv_dim; idx += WG) {
     v_cache[cache + idx] = qkv[base + params.v_off + idx];
   }
 }

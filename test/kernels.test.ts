@@ -77,8 +77,8 @@ for (const family of await families()) {
     const outRows = [6, 0, 3];
     for (const gather of [false, true]) {
       const y = storageBuffer(device, "y", n * H * 4);
-      await run(kernels, "rmsnorm", { GATHER: gather ? 1 : 0 }, [
-        u(device, [["u32", H], ["f32", eps]]),
+      await run(kernels, "rmsnorm", {}, [
+        u(device, [["u32", H], ["f32", eps], ["u32", gather ? 1 : 0]]),
         bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),
         bufferFrom(device, "x", xs),
         bufferFrom(device, "w", w),
@@ -121,6 +121,7 @@ for (const family of await families()) {
         ["u32", 0],
         ["u32", qDim],
         ["u32", qDim + kvDim],
+        ["u32", 3],
       ]),
       bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
       bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
@@ -157,52 +158,56 @@ for (const family of await families()) {
     });
   });
 
-  Deno.test(`attention (${family}): causal GQA over the cache, lengths across tile edges`, async () => {
-    const gpu = await testGpu(family);
-    const kernels = new KernelCache(gpu);
-    const device = gpu.device;
-    const nH = 4, nKV = 2, hd = 12, ctx = 150, slots = 2;
-    const kvDim = nKV * hd;
-    const kc = randomNormal(7, slots * ctx * kvDim), vc = randomNormal(8, slots * ctx * kvDim);
-    const rows = [[0, 0], [1, 63], [0, 64], [1, 149], [0, 100]];
-    const n = rows.length;
-    const qStride = nH * hd + 5; // q rows inside a wider projection output
-    const q = randomNormal(9, n * qStride);
-    const out = storageBuffer(device, "out", n * nH * hd * 4);
-    const scale = 1 / Math.sqrt(hd);
-    await run(kernels, "attention", {}, [
-      u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale], ["u32", qStride]]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
-      bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
-      bufferFrom(device, "q", q),
-      bufferFrom(device, "kc", kc),
-      bufferFrom(device, "vc", vc),
-      out,
-    ], [nH, n]);
-    const expected = new Float32Array(n * nH * hd);
-    rows.forEach(([slot, pos], r) => {
-      for (let h = 0; h < nH; h++) {
-        const kvh = Math.floor(h / (nH / nKV));
-        const s: number[] = [];
-        for (let t = 0; t <= pos; t++) {
-          let d = 0;
-          for (let i = 0; i < hd; i++) {
-            d += q[r * qStride + h * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
+  for (
+    const [kernel, constants, groups] of [["attention", {}, 4], ["attention_serial", { WG: 8 }, 1]] as const
+  ) {
+    Deno.test(`${kernel} (${family}): causal GQA over the cache, lengths across tile edges`, async () => {
+      const gpu = await testGpu(family);
+      const kernels = new KernelCache(gpu);
+      const device = gpu.device;
+      const nH = 4, nKV = 2, hd = 12, ctx = 150, slots = 2;
+      const kvDim = nKV * hd;
+      const kc = randomNormal(7, slots * ctx * kvDim), vc = randomNormal(8, slots * ctx * kvDim);
+      const rows = [[0, 0], [1, 63], [0, 64], [1, 149], [0, 100]];
+      const n = rows.length;
+      const qStride = nH * hd + 5; // q rows inside a wider projection output
+      const q = randomNormal(9, n * qStride);
+      const out = storageBuffer(device, "out", n * nH * hd * 4);
+      const scale = 1 / Math.sqrt(hd);
+      await run(kernels, kernel, constants, [
+        u(device, [["u32", nH], ["u32", nKV], ["u32", hd], ["u32", ctx], ["f32", scale], ["u32", qStride]]),
+        bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
+        bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
+        bufferFrom(device, "q", q),
+        bufferFrom(device, "kc", kc),
+        bufferFrom(device, "vc", vc),
+        out,
+      ], [groups, n]);
+      const expected = new Float32Array(n * nH * hd);
+      rows.forEach(([slot, pos], r) => {
+        for (let h = 0; h < nH; h++) {
+          const kvh = Math.floor(h / (nH / nKV));
+          const s: number[] = [];
+          for (let t = 0; t <= pos; t++) {
+            let d = 0;
+            for (let i = 0; i < hd; i++) {
+              d += q[r * qStride + h * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
+            }
+            s.push(d * scale);
           }
-          s.push(d * scale);
+          const m = Math.max(...s);
+          const p = s.map((x) => Math.exp(x - m));
+          const sum = p.reduce((a, b) => a + b, 0);
+          for (let i = 0; i < hd; i++) {
+            let a = 0;
+            for (let t = 0; t <= pos; t++) a += p[t] * vc[(slot * ctx + t) * kvDim + kvh * hd + i];
+            expected[(r * nH + h) * hd + i] = a / sum;
+          }
         }
-        const m = Math.max(...s);
-        const p = s.map((x) => Math.exp(x - m));
-        const sum = p.reduce((a, b) => a + b, 0);
-        for (let i = 0; i < hd; i++) {
-          let a = 0;
-          for (let t = 0; t <= pos; t++) a += p[t] * vc[(slot * ctx + t) * kvDim + kvh * hd + i];
-          expected[(r * nH + h) * hd + i] = a / sum;
-        }
-      }
+      });
+      assertClose(await f32(device, out, n * nH * hd), expected, TOL, "attention");
     });
-    assertClose(await f32(device, out, n * nH * hd), expected, TOL, "attention");
-  });
+  }
 
   Deno.test(`swiglu (${family})`, async () => {
     const gpu = await testGpu(family);

@@ -16,7 +16,7 @@ import { bufferFrom, type GpuMatrix, storageBuffer, uniformData } from "../gpu/t
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 import type { LayerWeights, ModelWeights, RouterWeights } from "./weights.ts";
 import type { KvCache } from "./kv_cache.ts";
-import { Matmul, type MatmulOptions } from "./matmul.ts";
+import { isSoftwareGpu, Matmul, type MatmulOptions } from "./matmul.ts";
 import { GpuSampler } from "./sampling.ts";
 import { ropeTable } from "./rope.ts";
 
@@ -61,6 +61,9 @@ export interface RoutingMode {
   /** Every routed layer runs in full with g = 1: the base model. */
   fullDepth: boolean;
 }
+
+/** Heads per workgroup of the serial attention kernel (software GPUs). */
+const SERIAL_HEADS = 8;
 
 interface Dispatch {
   kernel: GPUComputePipeline;
@@ -126,6 +129,8 @@ export class ForwardPass {
   private readonly stepResult: Dispatch | null;
   private readonly thresholdParams: GPUBuffer[] = [];
   private appliedThreshold = 0.5;
+  /** Workgroups per row of the attention kernel: one per head, or heads in groups of 8 (serial kernel). */
+  private readonly attentionGroups: number;
 
   constructor(
     private readonly kernels: KernelCache,
@@ -168,9 +173,17 @@ export class ForwardPass {
       const kn = kernels.get(name, constants);
       return { kernel: kn.pipeline, group: kn.bind(bufs) };
     };
-    const norm = (weight: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, step: GPUBuffer, width = H, opts = {}) =>
-      dispatch("rmsnorm", opts, [
-        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps]]),
+    const normFlags = (o: { gather?: boolean; tanh?: boolean }) => (o.gather ? 1 : 0) | (o.tanh ? 2 : 0);
+    const norm = (
+      weight: GPUBuffer,
+      src: GPUBuffer,
+      dst: GPUBuffer,
+      step: GPUBuffer,
+      width = H,
+      opts: { gather?: boolean; tanh?: boolean } = {},
+    ) =>
+      dispatch("rmsnorm", {}, [
+        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps], ["u32", normFlags(opts)]]),
         step,
         src,
         weight,
@@ -194,6 +207,7 @@ export class ForwardPass {
       ["u32", kv.context],
     ];
     const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
+    this.attentionGroups = isSoftwareGpu(kernels.gpu) ? Math.ceil(cfg.numHeads / SERIAL_HEADS) : cfg.numHeads;
     /** RoPE and the KV write over a projection output whose rows hold q, k, v at these columns. */
     const rope = (
       l: number,
@@ -202,13 +216,14 @@ export class ForwardPass {
       src: GPUBuffer,
       at: { stride: number; q?: number; k?: number; v?: number },
     ) =>
-      dispatch("rope_kv", { DO_Q: at.q === undefined ? 0 : 1, DO_KV: at.k === undefined ? 0 : 1 }, [
+      dispatch("rope_kv", {}, [
         uniform("rope_kv", [
           ...headParams,
           ["u32", at.stride],
           ["u32", at.q ?? 0],
           ["u32", at.k ?? 0],
           ["u32", at.v ?? 0],
+          ["u32", (at.q === undefined ? 0 : 1) | (at.k === undefined ? 0 : 2)],
         ]),
         step,
         rows,
@@ -217,16 +232,22 @@ export class ForwardPass {
         kv.k[l],
         kv.v[l],
       ]);
+    // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers.
+    const serialAttention = isSoftwareGpu(kernels.gpu);
     const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) =>
-      dispatch("attention", {}, [
-        uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)], ["u32", qStride]]),
-        step,
-        rows,
-        q,
-        kv.k[l],
-        kv.v[l],
-        att,
-      ]);
+      dispatch(
+        serialAttention ? "attention_serial" : "attention",
+        serialAttention ? { WG: SERIAL_HEADS } : {},
+        [
+          uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)], ["u32", qStride]]),
+          step,
+          rows,
+          q,
+          kv.k[l],
+          kv.v[l],
+          att,
+        ],
+      );
 
     this.embed = weights.embed.parts.map((part) =>
       dispatch("embed", { W_DTYPE: DTYPE_CODE[weights.embed.dtype] }, [
@@ -304,7 +325,7 @@ export class ForwardPass {
         return {
           inputNorm: norm(L.inputNorm, x, xn, b.step),
           enc: mm(R.enc, xn, renc, b.step),
-          routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { TANH: 1 }),
+          routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { tanh: true }),
           dec: mm(R.dec, rt, rdec, b.step),
           head: mm(R.head, rdec, logit, b.step),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
@@ -337,7 +358,7 @@ export class ForwardPass {
       L.router && routedLayer ? { routed: routedLayer(L, l) } : { plain: plainLayer(L, l) }
     );
 
-    this.finalNorm = norm(weights.norm, x, hn, b.step, H, { GATHER: 1 });
+    this.finalNorm = norm(weights.norm, x, hn, b.step, H, { gather: true });
     this.lmHead = mm(weights.lmHead, hn, b.logits, b.outStep);
     this.sampler = new GpuSampler(kernels, {
       vocab: cfg.vocabSize,
@@ -382,7 +403,7 @@ export class ForwardPass {
         run(L.inputNorm, nRows);
         L.qkv.encode(pass, nRows);
         run(L.ropeKv, nRows);
-        run(L.attention, cfg.numHeads, nRows);
+        run(L.attention, this.attentionGroups, nRows);
         L.o.encode(pass, nRows);
         // MLP block: x += down(silu(gate(xn)) * up(xn)), gate and up in one stacked matmul.
         run(L.postNorm, nRows);
@@ -410,7 +431,7 @@ export class ForwardPass {
       for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
       L.q.encode(pass, nRows);
       run(L.ropeQ, nRows);
-      run(L.attention, cfg.numHeads, nRows);
+      run(L.attention, this.attentionGroups, nRows);
       L.o.encode(pass, nRows);
       run(L.postNorm, nRows);
       L.mlpGateUp.encode(pass, nRows);

@@ -90,6 +90,8 @@ const ROW_WG = 64;
 /** Activation rows per invocation of the direct kernel: as GEMV, as GEMM. */
 const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
+/** Matrices smaller than this (elements) take the direct kernel without subgroups. */
+const SUBGROUP_MIN_ELEMENTS = 1 << 20;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
 
@@ -155,17 +157,16 @@ export class Matmul {
     this.gemmVariant = gm === "auto" ? (software ? "direct" : "tiled") : gm;
     this.gemvMaxRows = opts.gemvMaxRows ?? (software ? DIRECT_NT_GEMV : 8);
 
-    const common = {
-      ACCUMULATE: opts.accumulate ? 1 : 0,
-      SCALE_MODE: scaleMode,
-      X_ALIGNED: w.cols % 4 === 0 ? 1 : 0,
-    };
+    // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
+    const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0);
     const dtype = DTYPE_CODE[w.dtype];
-    const useSg = gpu.hasSubgroups && (opts.subgroups ?? true);
+    // Subgroup sharing of x pays off on large matrices only: on lavapipe it doubles the fixed cost of a
+    // small dispatch (64×64: 200 vs 110 µs) while it wins on large ones (4096²: 36 vs 52 ms).
+    const useSg = gpu.hasSubgroups && (opts.subgroups ?? w.rows * w.cols >= SUBGROUP_MIN_ELEMENTS);
     const direct = (nt: number): Plan => ({
       kernel: useSg
-        ? kernels.get("gemm_sg", { ...common, W_DTYPE: dtype, WG: ROW_WG, NT: nt })
-        : kernels.get("gemm", { ...common, W_DTYPE: dtype, TILED: 0, WG: ROW_WG, NT: nt }),
+        ? kernels.get("gemm_sg", { W_DTYPE: dtype, WG: ROW_WG, NT: nt })
+        : kernels.get("gemm", { W_DTYPE: dtype, TILED: 0, WG: ROW_WG, NT: nt }),
       rowsPerGroup: ROW_WG * 4,
       nPerGroup: nt,
       dispatch: [],
@@ -179,15 +180,15 @@ export class Matmul {
       const nativeF16 = w.dtype === "F16" && gpu.hasF16 && (opts.nativeF16 ?? true);
       this.gemv = {
         kernel: nativeF16
-          ? kernels.get("matmul_f16", { ...common, TPR: tpr, WG: wg })
-          : kernels.get("matmul", { ...common, W_DTYPE: dtype, TPR: tpr, WG: wg }),
+          ? kernels.get("matmul_f16", { TPR: tpr, WG: wg })
+          : kernels.get("matmul", { W_DTYPE: dtype, TPR: tpr, WG: wg }),
         rowsPerGroup: wg / tpr,
         nPerGroup: GEMV_NB,
         dispatch: [],
       };
     }
     this.gemm = this.gemmVariant === "direct" ? direct(DIRECT_NT_GEMM) : {
-      kernel: kernels.get("gemm", { ...common, W_DTYPE: dtype, TILED: 1, WG: 256 }),
+      kernel: kernels.get("gemm", { W_DTYPE: dtype, TILED: 1, WG: 256 }),
       rowsPerGroup: 64,
       nPerGroup: 64,
       dispatch: [],
@@ -203,6 +204,7 @@ export class Matmul {
       u[3] = io.yStride;
       u[4] = yOffset + part.firstRow;
       new Float32Array(data)[5] = opts.alpha ?? 1;
+      u[6] = flags;
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
         size: 32,
@@ -213,7 +215,7 @@ export class Matmul {
       const buffers = [params, io.step, io.x, part.buffer, io.y, rowScale];
       for (const plan of [this.gemv, this.gemm]) {
         plan.dispatch.push({
-          bind: plan.kernel.bind(buffers),
+          bind: plan.kernel.bind(buffers, `${plan.kernel.name} ${w.name}`),
           ...grid(Math.ceil(part.rows / plan.rowsPerGroup)),
         });
       }

@@ -30,10 +30,13 @@ export type Constants = Record<string, number>;
 export class Kernel {
   constructor(readonly name: string, readonly pipeline: GPUComputePipeline, private device: GPUDevice) {}
 
-  /** Bind group for group 0; `buffers[i]` goes to binding i. Create once and reuse: never per token. */
-  bind(buffers: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
+  /**
+   * Bind group for group 0; `buffers[i]` goes to binding i. Create once and reuse: never per token.
+   * The label names the dispatch in profiles (e.g. the weight matrix it reads).
+   */
+  bind(buffers: (GPUBuffer | GPUBufferBinding)[], label = this.name): GPUBindGroup {
     return this.device.createBindGroup({
-      label: this.name,
+      label,
       layout: this.pipeline.getBindGroupLayout(0),
       entries: buffers.map((b, i) => ({ binding: i, resource: "buffer" in b ? b : { buffer: b } })),
     });

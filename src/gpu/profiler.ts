@@ -26,6 +26,9 @@ export class GpuProfiler {
   private labels: string[] = [];
   private readonly totals = new Map<string, KernelTiming>();
 
+  /** Label timings by bind group (e.g. the matrix a matmul reads) rather than by kernel. */
+  byDispatch = false;
+
   constructor(private readonly gpu: GpuContext, readonly capacity = 2048) {
     if (!gpu.hasTimestamps) {
       throw new GpuError("this GPU adapter offers no timestamp queries", "run without --profile");
@@ -45,11 +48,13 @@ export class GpuProfiler {
   /** A pass stand-in on `encoder`; call `finish(encoder)` before submitting it. */
   pass(encoder: GPUCommandEncoder): ComputeRecorder {
     let pipeline: GPUComputePipeline | null = null;
+    let label = "";
     const groups = new Map<number, GPUBindGroup>();
     return {
       setPipeline: (p: GPUComputePipeline) => void (pipeline = p),
       setBindGroup: ((index: number, group: GPUBindGroup | null) => {
         if (group) groups.set(index, group);
+        if (group && index === 0) label = group.label;
       }) as GPUComputePassEncoder["setBindGroup"],
       dispatchWorkgroups: (x: number, y?: number, z?: number) => {
         const i = this.labels.length;
@@ -65,7 +70,7 @@ export class GpuProfiler {
         for (const [idx, g] of groups) p.setBindGroup(idx, g);
         p.dispatchWorkgroups(x, y, z);
         p.end();
-        this.labels.push(pipeline!.label || "unnamed");
+        this.labels.push(this.byDispatch ? label || pipeline!.label : pipeline!.label || "unnamed");
       },
     };
   }
@@ -105,11 +110,11 @@ export class GpuProfiler {
     const rows = this.report();
     const total = rows.reduce((s, r) => s + r.totalMs, 0);
     const lines = rows.map((r) =>
-      `${r.kernel.padEnd(18)} ${String(r.calls).padStart(6)} calls ${
+      `${r.kernel.padEnd(40)} ${String(r.calls).padStart(6)} calls ${
         (r.totalMs / steps).toFixed(3).padStart(9)
       } ms/step ` +
       `${((100 * r.totalMs) / total).toFixed(1).padStart(5)}%`
     );
-    return [...lines, `${"total".padEnd(18)} ${(total / steps).toFixed(3).padStart(22)} ms/step`].join("\n");
+    return [...lines, `${"total".padEnd(40)} ${(total / steps).toFixed(3).padStart(22)} ms/step`].join("\n");
   }
 }
