@@ -1,6 +1,6 @@
 /** `flexidepth chat`: a multi-turn conversation through the model's chat template, KV cache kept across turns. */
 
-import { choiceFlag, parseFlags } from "./args.ts";
+import { parseFlags } from "./args.ts";
 import {
   GENERATE_OPTIONS,
   generateHelp,
@@ -10,7 +10,7 @@ import {
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
-import { type Format, layerColor } from "./render.ts";
+import { type Format, formatFromFlag, layerColor } from "./render.ts";
 import { Conversation, requireChatTemplate, statsLine, summaryJson } from "./conversation.ts";
 import { readLines, writeAll } from "./io.ts";
 import { Model } from "../engine/model.ts";
@@ -72,12 +72,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     );
   }
   const interactive = Deno.stdin.isTerminal();
-  const format = choiceFlag<Format>(
-    v.format,
-    "--format",
-    ["ansi", "plain", "jsonl"],
-    Deno.stdout.isTerminal() ? "ansi" : "plain",
-  );
+  const format = formatFromFlag(v.format);
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
 

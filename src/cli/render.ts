@@ -7,8 +7,19 @@
  */
 
 import type { GenerationSummary, TokenEvent } from "../engine/generate.ts";
+import { choiceFlag } from "./args.ts";
 
 export type Format = "ansi" | "plain" | "jsonl";
+
+/** --format: ansi on a terminal, plain in a pipe, unless given. */
+export function formatFromFlag(value: string | undefined): Format {
+  return choiceFlag<Format>(
+    value,
+    "--format",
+    ["ansi", "plain", "jsonl"],
+    Deno.stdout.isTerminal() ? "ansi" : "plain",
+  );
+}
 
 export interface RenderContext {
   model: string;
@@ -16,6 +27,8 @@ export interface RenderContext {
   /** Smallest possible layer count (non-routed layers). */
   minLayers: number;
   promptIds?: number[];
+  /** A raw (untemplated) prompt; the ansi renderer shows it dimmed before its continuation. */
+  rawPrompt?: string;
 }
 
 const enc = new TextEncoder();
@@ -100,6 +113,7 @@ export function makeRenderer(
             steps.push(`${layerColor(l, c.minLayers, c.numLayers)} ${l} \x1b[0m`);
           }
           write(`\x1b[2mlayers used:\x1b[0m ${steps.join("")}\n\n`);
+          if (c.rawPrompt) write(`\x1b[2m${c.rawPrompt}\x1b[0m`);
         },
         token: (t) => {
           if (t.text) write(`${layerColor(t.layers, ctx.minLayers, ctx.numLayers)}${t.text}\x1b[0m`);

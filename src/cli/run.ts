@@ -1,6 +1,6 @@
 /** `flexidepth run`: a prompt in, annotated tokens out. */
 
-import { choiceFlag, parseFlags } from "./args.ts";
+import { parseFlags } from "./args.ts";
 import {
   GENERATE_OPTIONS,
   generateHelp,
@@ -10,7 +10,7 @@ import {
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
-import { type Format, makeRenderer } from "./render.ts";
+import { formatFromFlag, makeRenderer } from "./render.ts";
 import { Model } from "../engine/model.ts";
 import type { PromptInput } from "../engine/generate.ts";
 import { UsageError } from "../errors.ts";
@@ -59,12 +59,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError("run: give the prompt as one argument (quote it)");
-  const format = choiceFlag<Format>(
-    v.format,
-    "--format",
-    ["ansi", "plain", "jsonl"],
-    Deno.stdout.isTerminal() ? "ansi" : "plain",
-  );
+  const format = formatFromFlag(v.format);
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
 
@@ -87,17 +82,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   const generation = model.generate(input, { ...gen, signal: interrupt.signal });
   const renderer = makeRenderer(format);
   const cfg = model.engine.config;
+  const context = {
+    model: resolved.dir,
+    numLayers: cfg.numLayers,
+    minLayers: cfg.numLayers - cfg.routingLayers.length,
+    // A raw prompt is continued: show it, so the continuation reads whole.
+    rawPrompt: typeof input === "string" ? prompt : undefined,
+  };
   let started = false;
   Deno.addSignalListener("SIGINT", onSigint);
   try {
     for await (const t of generation) {
       if (!started) {
-        renderer.start({
-          model: resolved.dir,
-          numLayers: cfg.numLayers,
-          minLayers: cfg.numLayers - cfg.routingLayers.length,
-          promptIds: generation.promptIds ?? undefined,
-        });
+        renderer.start({ ...context, promptIds: generation.promptIds ?? undefined });
         started = true;
       }
       renderer.token(t);
@@ -107,11 +104,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const summary = await generation.summary;
   if (!started) {
-    renderer.start({
-      model: resolved.dir,
-      numLayers: cfg.numLayers,
-      minLayers: cfg.numLayers - cfg.routingLayers.length,
-    });
+    renderer.start(context);
   }
   renderer.end(summary);
   const profiler = model.engine.profiler;

@@ -392,7 +392,7 @@ export class ForwardPass {
       pass.setBindGroup(0, d.group);
       pass.dispatchWorkgroups(gx, gy);
     };
-    const cfg = this.cfg, H = this.cfg.hiddenSize, I = this.cfg.intermediateSize;
+    const H = this.cfg.hiddenSize, I = this.cfg.intermediateSize;
     const perRow = (width: number, wg: number) => Math.ceil(width / wg);
 
     for (const part of this.embed) run(part, nRows);
