@@ -426,11 +426,33 @@ Deno.test("cli: every command has --help with examples", async () => {
 });
 
 Deno.test("cli: --profile times every kernel of the routed model with GPU timestamps", async () => {
-  const r = await cli(["run", "--model", FLEXI, "--raw", "--max-tokens", "4", "--profile", "--format", "plain"], "Once");
+  const r = await cli([
+    "run",
+    "--model",
+    FLEXI,
+    "--raw",
+    "--max-tokens",
+    "4",
+    "--profile",
+    "--format",
+    "plain",
+  ], "Once");
   assertEquals(r.code, 0, r.stderr);
   ok(/GPU time per step \(4 steps\)/.test(r.stderr), r.stderr);
   // One row per kernel the routed forward uses, and a total.
-  for (const kernel of ["embed", "rmsnorm", "gemm", "rope_kv", "route_gate", "gather", "scatter", "sample", "total"]) {
+  for (
+    const kernel of [
+      "embed",
+      "rmsnorm",
+      "gemm",
+      "rope_kv",
+      "route_gate",
+      "gather",
+      "scatter",
+      "sample",
+      "total",
+    ]
+  ) {
     ok(new RegExp(`^${kernel}\\b.*ms/step`, "m").test(r.stderr), `${kernel} missing from:\n${r.stderr}`);
   }
 });
