@@ -78,6 +78,15 @@ export class Engine {
   private readonly stagingBusy: boolean[] = [];
   private nextStaging = 0;
   private readonly freeSlots: number[];
+  /** Host-side scratch for a step's inputs (no allocation per step). */
+  private readonly scratch: {
+    step: Uint32Array<ArrayBuffer>;
+    outStep: Uint32Array<ArrayBuffer>;
+    rows: Uint32Array<ArrayBuffer>;
+    tokens: Uint32Array<ArrayBuffer>;
+    outRows: Uint32Array<ArrayBuffer>;
+    positions: Uint32Array<ArrayBuffer>;
+  };
   /** Per-kernel timings when the engine was loaded with `profile`. */
   profiler: GpuProfiler | null = null;
   /** Time spent waiting for readbacks (ms), for the summary. */
@@ -102,6 +111,14 @@ export class Engine {
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
+    this.scratch = {
+      step: new Uint32Array(4),
+      outStep: new Uint32Array(4),
+      rows: new Uint32Array(2 * maxRows),
+      tokens: new Uint32Array(maxRows),
+      outRows: new Uint32Array(opts.slots),
+      positions: new Uint32Array(opts.slots),
+    };
   }
 
   static async load(base: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
@@ -175,19 +192,7 @@ export class Engine {
     const n = rows.length;
     const nOut = outRows.length;
     const q = device.queue;
-    q.writeBuffer(b.step, 0, new Uint32Array([n, nOut, 0, 0]));
-    q.writeBuffer(b.outStep, 0, new Uint32Array([nOut, 0, 0, 0]));
-    const rowData = new Uint32Array(n * 2);
-    rows.forEach((r, i) => {
-      rowData[2 * i] = r.slot;
-      rowData[2 * i + 1] = r.pos;
-    });
-    q.writeBuffer(b.rows, 0, rowData);
-    if (tokens) q.writeBuffer(b.tokens, 0, Uint32Array.from(tokens));
-    if (nOut) {
-      q.writeBuffer(b.outRows, 0, Uint32Array.from(outRows));
-      q.writeBuffer(b.positions, 0, Uint32Array.from(outRows, (r) => rows[r].pos));
-    }
+    this.writeInputs(rows, outRows, tokens);
 
     const enc = device.createCommandEncoder();
     this.record(enc, (pass) => this.forward.encode(pass, n, nOut));
@@ -224,6 +229,39 @@ export class Engine {
     // Steps computed past a stop may never be awaited: a GPU fault must not become an unhandled rejection.
     done.catch(() => {});
     return { nOut, done };
+  }
+
+  /**
+   * Writes a step's inputs: counts, rows, host tokens (prefill; decode rows read the sampled ids), the
+   * output rows and their RNG positions. Queue-ordered, so a step in flight keeps the inputs it was
+   * submitted with; the arrays are views of scratch allocated once.
+   */
+  private writeInputs(rows: StepRow[], outRows: number[], tokens?: ArrayLike<number>): void {
+    const q = this.gpu.device.queue;
+    const b = this.forward.buffers;
+    const s = this.scratch;
+    const n = rows.length, nOut = outRows.length;
+    s.step.set([n, nOut]);
+    q.writeBuffer(b.step, 0, s.step);
+    s.outStep[0] = nOut;
+    q.writeBuffer(b.outStep, 0, s.outStep);
+    rows.forEach((r, i) => {
+      s.rows[2 * i] = r.slot;
+      s.rows[2 * i + 1] = r.pos;
+    });
+    q.writeBuffer(b.rows, 0, s.rows, 0, 2 * n);
+    if (tokens) {
+      s.tokens.set(tokens);
+      q.writeBuffer(b.tokens, 0, s.tokens, 0, tokens.length);
+    }
+    if (nOut) {
+      outRows.forEach((r, j) => {
+        s.outRows[j] = r;
+        s.positions[j] = rows[r].pos;
+      });
+      q.writeBuffer(b.outRows, 0, s.outRows, 0, nOut);
+      q.writeBuffer(b.positions, 0, s.positions, 0, nOut);
+    }
   }
 
   /** Records into one compute pass, or into timed passes per dispatch when profiling. */
@@ -324,16 +362,11 @@ export class Engine {
     for (let c = 0; c < tokens.length; c += this.maxRows) {
       const chunk = tokens.slice(c, c + this.maxRows);
       const last = c + chunk.length === tokens.length;
-      const rows = chunk.map((_, i) => ({ slot, pos: start + c + i }));
-      const q = device.queue;
-      q.writeBuffer(b.step, 0, new Uint32Array([chunk.length, last ? 1 : 0, 0, 0]));
-      q.writeBuffer(b.outStep, 0, new Uint32Array([last ? 1 : 0, 0, 0, 0]));
-      q.writeBuffer(b.rows, 0, Uint32Array.from(rows.flatMap((r) => [r.slot, r.pos])));
-      q.writeBuffer(b.tokens, 0, Uint32Array.from(chunk));
-      q.writeBuffer(b.outRows, 0, new Uint32Array([chunk.length - 1]));
+      const outRows = last ? [chunk.length - 1] : [];
+      this.writeInputs(chunk.map((_, i) => ({ slot, pos: start + c + i })), outRows, chunk);
       const enc = device.createCommandEncoder();
-      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, last ? 1 : 0, false));
-      q.submit([enc.finish()]);
+      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, outRows.length, false));
+      device.queue.submit([enc.finish()]);
       await this.profiler?.collect();
     }
     return new Float32Array(await readBuffer(device, b.logits, this.config.vocabSize * 4));
