@@ -9,6 +9,7 @@ import type { GenerateOptions, GenerationSummary, PromptInput, TokenEvent } from
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { generateOptionsFromJson } from "./generate_flags.ts";
+import { readCompleteLines } from "../util/jsonl.ts";
 
 export type BatchId = string | number;
 
@@ -161,18 +162,13 @@ export function resultRecord(
  * short) is truncated away; any other line that is not a result means the file is not ours.
  */
 export async function readFinished(path: string): Promise<Set<string>> {
-  let bytes: Uint8Array;
+  let lines: string[];
   try {
-    bytes = await Deno.readFile(path);
+    lines = await readCompleteLines(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new Set();
     throw new InputError(`cannot read ${path} (${(e as Error).message})`, "choose another -o file");
   }
-  const end = bytes.lastIndexOf(10) + 1; // after the last "\n"
-  if (end < bytes.length) await Deno.truncate(path, end);
   const done = new Set<string>();
-  const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n");
-  lines.pop();
   lines.forEach((text, i) => {
     if (text.trim() === "") return;
     let rec: unknown;

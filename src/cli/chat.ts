@@ -10,8 +10,8 @@ import {
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
-import { type Format, formatFromFlag, layerColor } from "./render.ts";
-import { Conversation, requireChatTemplate, statsLine, summaryJson } from "./conversation.ts";
+import { type Format, formatFromFlag, layerColor, summaryJson } from "./render.ts";
+import { Conversation, requireChatTemplate, statsLine } from "./conversation.ts";
 import { readLines, writeAll } from "./io.ts";
 import { Model } from "../engine/model.ts";
 import type { GenerationSummary, TokenEvent } from "../engine/generate.ts";

@@ -101,17 +101,3 @@ export function statsLine(s: GenerationSummary | null, numLayers: number): strin
     `mean ${s.meanLayers.toFixed(2)} of ${numLayers} layers · prompt ${s.promptTokens} tokens, ` +
     `${s.reusedTokens} reused from the cache · stop: ${s.stopReason}`;
 }
-
-/** A summary as the JSON object chat's jsonl format prints. */
-export function summaryJson(s: GenerationSummary): Record<string, unknown> {
-  return {
-    prompt_tokens: s.promptTokens,
-    reused_tokens: s.reusedTokens,
-    generated_tokens: s.generatedTokens,
-    stop_reason: s.stopReason,
-    mean_layers: s.meanLayers,
-    prefill_ms: s.prefillMs,
-    decode_ms: s.decodeMs,
-    decode_tokens_per_s: s.decodeTokensPerSec,
-  };
-}

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { selectChatTemplate } from "../tokenizer/chat.ts";
 import { describeAdapter, type GpuContext } from "../gpu/device.ts";
+import { formatBytes } from "../ui/format.ts";
 
 /** Default context the engine allocates: the model's, at most 4096 (as Engine.load). */
 export function defaultContext(ck: Checkpoint, context?: number): number {
@@ -143,14 +144,6 @@ export function fitWarnings(m: ModelInfo, gpu: GpuInfo): string[] {
     );
   }
   return out;
-}
-
-/** Bytes for people: 1.5 GiB, 12.3 MiB, 840 KiB, 12 B. */
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
 }
 
 /** Parameter counts for people: 8.03 B, 260.1 K. */

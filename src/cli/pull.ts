@@ -3,6 +3,7 @@
 import { numberFlag, parseFlags } from "./args.ts";
 import { UsageError } from "../errors.ts";
 import { parseRepoRef } from "../hub/cache.ts";
+import { formatBytes } from "../ui/format.ts";
 
 export const PULL_HELP =
   `flexidepth pull — download a model from the Hugging Face Hub into the Hugging Face cache
@@ -65,7 +66,7 @@ export async function pullCommand(argv: string[]): Promise<number> {
   const retries = numberFlag(v.retries, "--retries", 3, { min: 0, max: 100, integer: true });
 
   // Loaded here, so the other commands do not pay for the hub client.
-  const { formatBytes, pull } = await import("../hub/pull.ts");
+  const { pull } = await import("../hub/pull.ts");
   const result = await pull({
     repo: ref.repo,
     revision: v.revision ?? ref.revision,

@@ -42,6 +42,22 @@ export function layerColor(layers: number, min: number, max: number): string {
   return `\x1b[48;2;${r};${g};${b}m\x1b[38;2;${fg}m`;
 }
 
+/** A generation's summary as the JSON object the jsonl formats print (run, chat). */
+export function summaryJson(s: GenerationSummary): Record<string, unknown> {
+  return {
+    prompt_tokens: s.promptTokens,
+    reused_tokens: s.reusedTokens,
+    generated_tokens: s.generatedTokens,
+    stop_reason: s.stopReason,
+    mean_layers: s.meanLayers,
+    prefill_ms: s.prefillMs,
+    decode_ms: s.decodeMs,
+    decode_tokens_per_s: s.decodeTokensPerSec,
+    window_depth: s.windowDepth,
+    readback_wait_ms: s.readbackWaitMs,
+  };
+}
+
 export interface Renderer {
   start(ctx: RenderContext): void;
   token(t: TokenEvent): void;
@@ -88,21 +104,7 @@ export function makeRenderer(
               routes: t.routes.map(Number),
             }) + "\n",
           ),
-        end: (s) =>
-          write(
-            JSON.stringify({
-              type: "summary",
-              prompt_tokens: s.promptTokens,
-              generated_tokens: s.generatedTokens,
-              stop_reason: s.stopReason,
-              mean_layers: s.meanLayers,
-              prefill_ms: s.prefillMs,
-              decode_ms: s.decodeMs,
-              decode_tokens_per_s: s.decodeTokensPerSec,
-              window_depth: s.windowDepth,
-              readback_wait_ms: s.readbackWaitMs,
-            }) + "\n",
-          ),
+        end: (s) => write(JSON.stringify({ type: "summary", ...summaryJson(s) }) + "\n"),
       };
     case "ansi":
       return {

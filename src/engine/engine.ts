@@ -8,14 +8,7 @@
 
 import type { Checkpoint } from "../model/checkpoint.ts";
 import type { ModelConfig } from "../model/config.ts";
-import {
-  describeLimits,
-  type FitLimits,
-  formatBytes,
-  type GpuContext,
-  gpuMessage,
-  withLimits,
-} from "../gpu/device.ts";
+import { describeLimits, type FitLimits, type GpuContext, gpuMessage, withLimits } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/tensor.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
@@ -24,6 +17,7 @@ import { type ModelWeights, uploadWeights } from "./weights.ts";
 import { KvCache } from "./kv_cache.ts";
 import { ForwardPass, resultStride, routeWords } from "./forward.ts";
 import { GpuSampler, type SamplingOptions } from "./sampling.ts";
+import { formatBytes } from "../ui/format.ts";
 
 export interface EngineOptions {
   /** Rows per prefill step (prompt chunk). */

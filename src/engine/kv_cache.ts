@@ -7,7 +7,7 @@
 import { GpuError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { storageBuffer } from "../gpu/tensor.ts";
-import { formatBytes } from "../gpu/device.ts";
+import { formatBytes } from "../ui/format.ts";
 
 export class KvCache {
   readonly k: GPUBuffer[] = [];

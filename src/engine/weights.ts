@@ -14,7 +14,8 @@ import {
   uploadMatrix,
   writeRows,
 } from "../gpu/tensor.ts";
-import { describeLimits, formatBytes, type GpuContext, gpuMessage } from "../gpu/device.ts";
+import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
+import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
 import { GpuError } from "../errors.ts";
 import { ProgressBar } from "../ui/progress.ts";

@@ -8,6 +8,7 @@
 import type { StopReason } from "../engine/generate.ts";
 import { ExperimentError } from "./errors.ts";
 import type { TaskKind } from "./tasks.ts";
+import { readCompleteLines } from "../util/jsonl.ts";
 
 export interface TokenRecord {
   i: number;
@@ -61,17 +62,7 @@ export const sampleKey = (task: string, sample: number) => `${task}#${sample}`;
 
 /** Reads finished samples; drops (and cuts off) a truncated last line. Missing file: none finished. */
 export async function readFinished(path: string): Promise<Map<string, SampleRecord>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new Map();
-    throw e;
-  }
-  const end = bytes.lastIndexOf(0x0a) + 1; // bytes after the last newline are an unfinished write
-  if (end < bytes.length) await Deno.truncate(path, end);
-  const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n");
-  lines.pop(); // the empty string after the final newline
+  const lines = await readCompleteLines(path);
   const done = new Map<string, SampleRecord>();
   lines.forEach((line, i) => {
     if (line.trim() === "") return;

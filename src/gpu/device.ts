@@ -4,6 +4,7 @@
  */
 
 import { GpuError } from "../errors.ts";
+import { formatBytes } from "../ui/format.ts";
 
 export type FeatureMode = "auto" | "none";
 
@@ -123,14 +124,6 @@ export function withLimits(ctx: GpuContext, cap: Partial<FitLimits> = {}): GpuCo
 /** A WebGPU error message on one line (drivers' messages may span several). */
 export function gpuMessage(err: { message: string }): string {
   return err.message.replace(/\s+/g, " ").trim();
-}
-
-/** Bytes for people: 1.50 GiB, 12.3 MiB, 840.0 KiB, 12 B. */
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
 }
 
 /** "maxBufferSize 2.00 GiB, maxStorageBufferBindingSize 128.0 MiB": the limits a model must fit. */

@@ -21,6 +21,7 @@ import { dirname, join, relative } from "node:path";
 import { HubApiError, modelInfo } from "@huggingface/hub";
 import { ProgressBar } from "../ui/progress.ts";
 import { hfHome, hubCacheDir, HubError, isCommitHash, repoCacheDir } from "./cache.ts";
+import { formatBytes } from "../ui/format.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -90,13 +91,6 @@ async function defaultToken(): Promise<string> {
   } catch {
     return "";
   }
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
-  return `${n} B`;
 }
 
 /** Etags come quoted and maybe weak (`W/"…"`); huggingface_hub names blobs by the bare value. */

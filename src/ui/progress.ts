@@ -1,3 +1,5 @@
+import { formatBytes } from "./format.ts";
+
 /** A one-line progress bar on stderr. Redraws in place on a TTY; silent otherwise (logs stay clean). */
 
 const encoder = new TextEncoder();
@@ -29,10 +31,7 @@ export class ProgressBar {
   }
 
   private fmt(n: number): string {
-    if (this.unit === "items") return String(n);
-    if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
-    if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-    return `${(n / 1024).toFixed(0)} KiB`;
+    return this.unit === "items" ? String(n) : formatBytes(n);
   }
 
   private draw(): void {
