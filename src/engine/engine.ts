@@ -72,6 +72,12 @@ export class Engine {
   private readonly stagingBusy: boolean[] = [];
   private nextStaging = 0;
   private readonly freeSlots: number[];
+  /**
+   * Waits in progress, released when the device is lost. One `device.lost` handler, registered once:
+   * racing each step against `device.lost` itself would pile up a reaction per generated token on a
+   * promise that normally never settles.
+   */
+  private readonly lostWaiters = new Set<(v: null) => void>();
   /** Host-side scratch for a step's inputs (no allocation per step). */
   private readonly scratch: {
     step: Uint32Array<ArrayBuffer>;
@@ -105,6 +111,10 @@ export class Engine {
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
+    gpu.device.lost.then(() => {
+      for (const release of this.lostWaiters) release(null);
+      this.lostWaiters.clear();
+    });
     this.scratch = {
       step: new Uint32Array(4),
       outStep: new Uint32Array(4),
@@ -277,7 +287,17 @@ export class Engine {
     let cause: unknown = null;
     try {
       // A lost device may leave a readback pending forever: whichever settles first.
-      r = await Promise.race([p.done, this.gpu.device.lost.then(() => null)]);
+      let release: (v: null) => void = () => {};
+      const lost = new Promise<null>((resolve) => {
+        release = resolve;
+        this.lostWaiters.add(resolve);
+      });
+      if (this.gpu.lost) release(null);
+      try {
+        r = await Promise.race([p.done, lost]);
+      } finally {
+        this.lostWaiters.delete(release);
+      }
     } catch (e) {
       cause = e;
     }
