@@ -14,53 +14,13 @@ import { INFO_HELP } from "../src/cli/info.ts";
 import { RUN_HELP } from "../src/cli/run.ts";
 import { mulberry32 } from "../src/util/random.ts";
 import { testGpu } from "./harness.ts";
+import { assertOneLineError, runCli as cli, spawnCli as spawn } from "./cli_harness.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
 const FLEXI = `${SHARED}stories260K-flexidepth`;
 const BASE = `${SHARED}stories260K`;
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-cli-test-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function spawn(args: string[], stdin?: string): Deno.ChildProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { FLEXIDEPTH_NO_PROGRESS: "1" },
-  }).spawn();
-  const w = child.stdin.getWriter();
-  (async () => {
-    if (stdin !== undefined) await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  })().catch(() => {});
-  return child;
-}
-
-async function cli(args: string[], stdin?: string): Promise<Result> {
-  const out = await spawn(args, stdin).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** A user error: exactly one line on stderr, `error: ...`, no stack trace. */
-function assertOneLineError(r: Result, code: number | "non-zero", pattern: RegExp, label: string): void {
-  if (code === "non-zero") ok(r.code !== 0, `${label}: exit code ${r.code}`);
-  else assertEquals(r.code, code, `${label}: exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split("\n");
-  assertEquals(lines.length, 1, `${label}: one line on stderr, got:\n${r.stderr}`);
-  ok(lines[0].startsWith("error: "), `${label}: ${lines[0]}`);
-  ok(pattern.test(lines[0]), `${label}: ${lines[0]} should match ${pattern}`);
-  ok(!/\bat .*\.ts:\d+/.test(r.stderr), `${label}: stack trace in ${r.stderr}`);
-}
 
 const jsonLines = (text: string) => text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
 
