@@ -1,9 +1,12 @@
 // GEMM for many activation rows (prefill; on CPU software GPUs the direct variant serves every row count):
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 // where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2). Any N, M, K.
+// Fusions (flags, as matmul.wgsl): bit 4 NORM reads x through RMSNorm (x · rsqrt(mean(x²) + eps) · norm_w);
+// bit 5 SWIGLU: weight rows interleave gate and up (row 2i gate i, row 2i + 1 up i) and output column
+// (out_offset + m) / 2 gets silu(gate) · up — the MLP's gate, up and SiLU in one pass.
 //
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
-// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
+// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
 //
 // Variants (override TILED):
 //   TILED = true   (real GPUs) WG = 256 threads own a 64 (n) × 64 (m) output tile, 4 × 4 per thread; K is
@@ -28,10 +31,10 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
-  // distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
+  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
-  pad1: u32,
+  eps: f32, // RMSNorm epsilon (NORM)
 }
 
 struct Step {
@@ -47,6 +50,7 @@ struct Step {
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
 
 // Weight elements per vec4<u32>.
 override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
@@ -56,6 +60,7 @@ const MAXNT: u32 = 8u;
 // Tiles, transposed: [k][n or m], 4 consecutive n (or m) per vec4.
 var<workgroup> xt: array<vec4<f32>, 512>; // BK × 64
 var<workgroup> wt: array<vec4<f32>, 512>; // BK × 64
+var<workgroup> row_ss: array<f32, 256>; // NORM, tiled: Σx² partials, 4 threads per tile row
 
 fn accumulate() -> bool {
   return (params.flags & 1u) != 0u;
@@ -67,6 +72,14 @@ fn scale_mode() -> u32 {
 
 fn x_aligned() -> bool {
   return (params.flags & 8u) != 0u;
+}
+
+fn has_norm() -> bool {
+  return (params.flags & 16u) != 0u;
+}
+
+fn swiglu() -> bool {
+  return (params.flags & 32u) != 0u;
 }
 
 fn xs(i: u32) -> f32 {
@@ -82,6 +95,52 @@ fn x4(i: u32) -> vec4<f32> {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
+}
+
+// RMSNorm weights for columns k .. k + 4 (ones without NORM); k + 4 ≤ K.
+fn g4(k: u32) -> vec4<f32> {
+  if (!has_norm()) {
+    return vec4<f32>(1.0);
+  }
+  return vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
+}
+
+fn gs(k: u32) -> f32 {
+  return select(1.0, norm_w[k], has_norm());
+}
+
+fn inv_rms(ss: f32) -> f32 {
+  return inverseSqrt(ss / f32(params.K) + params.eps);
+}
+
+// 1 / RMS of activation row n (NORM; x loads are uniform across the invocations of the direct kernel).
+fn row_inv_rms(n: u32) -> f32 {
+  let K = params.K;
+  let base = n * K;
+  var ss = vec4<f32>(0.0);
+  var k = 0u;
+  for (; k + 4u <= K; k += 4u) {
+    let v = x4(base + k);
+    ss += v * v;
+  }
+  var s = (ss.x + ss.y) + (ss.z + ss.w);
+  for (; k < K; k++) {
+    let v = xs(base + k);
+    s += v * v;
+  }
+  return inv_rms(s);
+}
+
+fn silu(g: f32) -> f32 {
+  return g / (1.0 + exp(-g));
+}
+
+fn put(i: u32, v: f32) {
+  if (accumulate()) {
+    y[i] += v;
+  } else {
+    y[i] = v;
+  }
 }
 
 fn words_per_row() -> u32 {
@@ -122,8 +181,8 @@ fn hi4(q: vec4<u32>) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
 }
 
-// Stores acc (component j: column m0 + j) into activation row n.
-fn store4(n: u32, m0: u32, acc: vec4<f32>) {
+// Stores a · acc (component j: column m0 + j; a = 1 / RMS under NORM) into activation row n.
+fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
   if (n >= step.n_rows) {
     return;
   }
@@ -133,21 +192,30 @@ fn store4(n: u32, m0: u32, acc: vec4<f32>) {
   } else if (scale_mode() == 2u) {
     s *= 1.0 - row_scale[n];
   }
+  let acc = acc_in * a;
+  if (swiglu()) {
+    // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
+    let o = n * params.y_stride + (params.out_offset + m0) / 2u;
+    if (m0 + 1u < params.rows) {
+      put(o, silu(acc.x) * acc.y * s);
+    }
+    if (m0 + 3u < params.rows) {
+      put(o + 1u, silu(acc.z) * acc.w * s);
+    }
+    return;
+  }
   let base = n * params.y_stride + params.out_offset;
   for (var j = 0u; j < 4u; j++) {
     let m = m0 + j;
     if (m < params.rows) {
-      if (accumulate()) {
-        y[base + m] += acc[j] * s;
-      } else {
-        y[base + m] = acc[j] * s;
-      }
+      put(base + m, acc[j] * s);
     }
   }
 }
 
-// Loads x[n, k .. k + 8] (zeros outside the matrix) into the x tile at column r, rows kk .. kk + 8.
-fn stage_x(n: u32, k: u32, r: u32, kk: u32) {
+// Loads x[n, k .. k + 8] (zeros outside the matrix; × the RMSNorm weights under NORM) into the x tile at
+// column r, rows kk .. kk + 8. Returns the sum of squares of the raw values (NORM).
+fn stage_x(n: u32, k: u32, r: u32, kk: u32) -> f32 {
   let K = params.K;
   var a = vec4<f32>(0.0);
   var b = vec4<f32>(0.0);
@@ -167,12 +235,24 @@ fn stage_x(n: u32, k: u32, r: u32, kk: u32) {
       }
     }
   }
+  let ss = dot(a, a) + dot(b, b);
+  if (has_norm()) {
+    for (var j = 0u; j < 4u; j++) {
+      if (k + j < K) {
+        a[j] *= norm_w[k + j];
+      }
+      if (k + 4u + j < K) {
+        b[j] *= norm_w[k + 4u + j];
+      }
+    }
+  }
   let c = r >> 2u;
   let e = r & 3u;
   for (var j = 0u; j < 4u; j++) {
     xt[(kk + j) * 16u + c][e] = a[j];
     xt[(kk + 4u + j) * 16u + c][e] = b[j];
   }
+  return ss;
 }
 
 // Loads W[m, k .. k + 8] (zeros outside the part) into the W tile at column r, rows kk .. kk + 8.
@@ -222,8 +302,9 @@ fn tiled(li: u32, bm: u32, bn: u32) {
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
+  var ss = 0.0;
   for (var k0 = 0u; k0 < params.K; k0 += BK) {
-    stage_x(n_tile + r, k0 + kk, r, kk);
+    ss += stage_x(n_tile + r, k0 + kk, r, kk);
     stage_w(m_tile + r, k0 + kk, r, kk);
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
@@ -236,12 +317,22 @@ fn tiled(li: u32, bm: u32, bn: u32) {
     }
     workgroupBarrier();
   }
+  // NORM: tile row t's sum of squares is spread over the 4 threads that staged it.
+  var a = vec4<f32>(1.0);
+  if (has_norm()) {
+    row_ss[li] = ss;
+    workgroupBarrier();
+    for (var i = 0u; i < 4u; i++) {
+      let t = (ty * 4u + i) * 4u;
+      a[i] = inv_rms((row_ss[t] + row_ss[t + 1u]) + (row_ss[t + 2u] + row_ss[t + 3u]));
+    }
+  }
   let n = n_tile + ty * 4u;
   let m = m_tile + tx * 4u;
-  store4(n, m, acc0);
-  store4(n + 1u, m, acc1);
-  store4(n + 2u, m, acc2);
-  store4(n + 3u, m, acc3);
+  store4(n, m, acc0, a.x);
+  store4(n + 1u, m, acc1, a.y);
+  store4(n + 2u, m, acc2, a.z);
+  store4(n + 3u, m, acc3, a.w);
 }
 
 // acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
@@ -306,15 +397,27 @@ fn direct(li: u32, bm: u32, bn: u32) {
   var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
   var xa: array<vec4<f32>, MAXNT>;
   var xb: array<vec4<f32>, MAXNT>;
+  var a: array<f32, MAXNT>; // 1 / RMS of each activation row (NORM), else 1
+  for (var j = 0u; j < NT; j++) {
+    a[j] = 1.0;
+    if (j < nb && has_norm()) {
+      a[j] = row_inv_rms(n0 + j);
+    }
+  }
   let nchunks = K / EPV;
   for (var c = 0u; c < nchunks; c++) {
     let k = c * EPV;
+    let ga = g4(k);
+    var gb = vec4<f32>(1.0);
+    if (W_DTYPE != 0u) {
+      gb = g4(k + 4u);
+    }
     for (var j = 0u; j < NT; j++) {
       if (j < nb) {
         let i = (n0 + j) * K + k;
-        xa[j] = x4(i);
+        xa[j] = x4(i) * ga;
         if (W_DTYPE != 0u) {
-          xb[j] = x4(i + 4u);
+          xb[j] = x4(i + 4u) * gb;
         }
       }
     }
@@ -322,7 +425,7 @@ fn direct(li: u32, bm: u32, bn: u32) {
   }
   // K tail (K not a multiple of EPV): element by element.
   for (var k = nchunks * EPV; k < K; k++) {
-    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k));
+    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k)) * gs(k);
     for (var j = 0u; j < NT; j++) {
       if (j < nb) {
         acc[j] += xs((n0 + j) * K + k) * e;
@@ -331,7 +434,7 @@ fn direct(li: u32, bm: u32, bn: u32) {
   }
   for (var j = 0u; j < NT; j++) {
     if (j < nb) {
-      store4(n0 + j, m0, acc[j]);
+      store4(n0 + j, m0, acc[j], a[j]);
     }
   }
 }

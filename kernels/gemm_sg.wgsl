@@ -1,9 +1,10 @@
 // Matmul for CPU software GPUs with subgroups (llvmpipe / lavapipe), any number of activation rows:
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 // where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2). Any N, M, K.
+// Fusions (flags, as gemm.wgsl): bit 4 NORM (x read through RMSNorm), bit 5 SWIGLU (interleaved gate/up rows).
 //
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
-// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
+// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
 // Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
 //
 // Each invocation computes NT activation rows × 4 weight rows straight from memory (no workgroup memory, no
@@ -26,10 +27,10 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
-  // distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
+  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
-  pad1: u32,
+  eps: f32, // RMSNorm epsilon (NORM)
 }
 
 struct Step {
@@ -45,6 +46,7 @@ struct Step {
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
 
 // Weight elements per vec4<u32>.
 override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
@@ -63,6 +65,14 @@ fn x_aligned() -> bool {
   return (params.flags & 8u) != 0u;
 }
 
+fn has_norm() -> bool {
+  return (params.flags & 16u) != 0u;
+}
+
+fn swiglu() -> bool {
+  return (params.flags & 32u) != 0u;
+}
+
 fn xs(i: u32) -> f32 {
   // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
   // (an unaligned 64×10 matmul took 11 ms).
@@ -76,6 +86,48 @@ fn x4(i: u32) -> vec4<f32> {
     return x[i >> 2u];
   }
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
+}
+
+// RMSNorm weights for columns k .. k + 4 (ones without NORM); k + 4 ≤ K.
+fn g4(k: u32) -> vec4<f32> {
+  if (!has_norm()) {
+    return vec4<f32>(1.0);
+  }
+  return vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
+}
+
+fn gs(k: u32) -> f32 {
+  return select(1.0, norm_w[k], has_norm());
+}
+
+// 1 / RMS of activation row n (NORM; the loads are uniform across the subgroup).
+fn row_inv_rms(n: u32) -> f32 {
+  let K = params.K;
+  let base = n * K;
+  var ss = vec4<f32>(0.0);
+  var k = 0u;
+  for (; k + 4u <= K; k += 4u) {
+    let v = x4(base + k);
+    ss += v * v;
+  }
+  var s = (ss.x + ss.y) + (ss.z + ss.w);
+  for (; k < K; k++) {
+    let v = xs(base + k);
+    s += v * v;
+  }
+  return inverseSqrt(s / f32(K) + params.eps);
+}
+
+fn silu(g: f32) -> f32 {
+  return g / (1.0 + exp(-g));
+}
+
+fn put(i: u32, v: f32) {
+  if (accumulate()) {
+    y[i] += v;
+  } else {
+    y[i] = v;
+  }
 }
 
 fn welem(word0: u32, k: u32) -> f32 {
@@ -178,6 +230,13 @@ fn main(
   var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
   var xa: array<vec4<f32>, MAXNT>;
   var xb: array<vec4<f32>, MAXNT>;
+  var a: array<f32, MAXNT>; // 1 / RMS of each activation row (NORM), else 1
+  for (var j = 0u; j < NT; j++) {
+    a[j] = 1.0;
+    if (j < nb && has_norm()) {
+      a[j] = row_inv_rms(n0 + j);
+    }
+  }
   let nchunks = K / EPV;
   // x comes through the subgroup, sgs chunks at a time: lane l loads chunk c0 + l of every activation row (lanes
   // past the last chunk load the last one again, unused), then each lane takes the others' chunks by shuffle.
@@ -185,12 +244,17 @@ fn main(
     var xla: array<vec4<f32>, MAXNT>;
     var xlb: array<vec4<f32>, MAXNT>;
     let kl = min(c0 + sl, nchunks - 1u) * EPV;
+    let ga = g4(kl);
+    var gb = vec4<f32>(1.0);
+    if (W_DTYPE != 0u) {
+      gb = g4(kl + 4u);
+    }
     for (var j = 0u; j < NT; j++) {
       if (j < nb) {
         let i = (n0 + j) * K + kl;
-        xla[j] = x4(i);
+        xla[j] = x4(i) * ga;
         if (W_DTYPE != 0u) {
-          xlb[j] = x4(i + 4u);
+          xlb[j] = x4(i + 4u) * gb;
         }
       }
     }
@@ -209,7 +273,7 @@ fn main(
   }
   // K tail (K not a multiple of EPV): element by element.
   for (var k = nchunks * EPV; k < K; k++) {
-    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k));
+    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k)) * gs(k);
     for (var j = 0u; j < NT; j++) {
       if (j < nb) {
         acc[j] += xs((n0 + j) * K + k) * e;
@@ -229,15 +293,23 @@ fn main(
       } else if (scale_mode() == 2u) {
         s *= 1.0 - row_scale[n];
       }
+      let v = acc[j] * a[j];
+      if (swiglu()) {
+        // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
+        let o = n * params.y_stride + (params.out_offset + m0) / 2u;
+        if (m0 + 1u <= last_m) {
+          put(o, silu(v.x) * v.y * s);
+        }
+        if (m0 + 3u <= last_m) {
+          put(o + 1u, silu(v.z) * v.w * s);
+        }
+        continue;
+      }
       let base = n * params.y_stride + params.out_offset;
       for (var i = 0u; i < 4u; i++) {
         let m = m0 + i;
         if (m <= last_m) {
-          if (accumulate()) {
-            y[base + m] += acc[j][i] * s;
-          } else {
-            y[base + m] = acc[j][i] * s;
-          }
+          put(base + m, v[i] * s);
         }
       }
     }

@@ -1,10 +1,15 @@
 // GEMV for a few activation rows (decode):
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 // where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2).
+// Fusions (flags), each saving a kernel and a pass over the activations:
+//   bit 4 NORM    x is read through RMSNorm: x · rsqrt(mean(x²) + eps) · norm_w. The kernel sums x² from the
+//                 x values it loads anyway and applies the 1 / RMS to the finished dot product (it factors out).
+//   bit 5 SWIGLU  weight rows interleave gate and up (row 2i gate i, row 2i + 1 up i); output column
+//                 (out_offset + m) / 2 gets silu(gate) · up: the MLP's gate, up and SiLU in one pass.
 //
 // Bindings: 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K] row-major; buffer size a multiple of
 // 16 bytes), 3 w (one part of a matrix: rows of row_stride elements, 16-byte aligned), 4 y (f32 [N, y_stride]),
-// 5 row_scale (f32 [N]; any buffer when the row scale is off).
+// 5 row_scale (f32 [N]; any buffer when the row scale is off), 6 norm_w (f32 [K]; any buffer without NORM).
 //
 // Grid: x = blocks of WG / TPR output rows (wrapping into z beyond 65535 blocks), y = ceil(N / 4): each
 // invocation handles up to 4 activation rows, so every weight it loads serves all of them.
@@ -27,10 +32,10 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
-  // distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
+  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
-  pad1: u32,
+  eps: f32, // RMSNorm epsilon (NORM)
 }
 
 struct Step {
@@ -46,6 +51,7 @@ struct Step {
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
 
 // Output rows per workgroup.
 override RPW: u32 = WG / TPR;
@@ -53,6 +59,7 @@ override RPW: u32 = WG / TPR;
 override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
 
 var<workgroup> partial: array<vec4<f32>, WG>;
+var<workgroup> partial_ss: array<vec4<f32>, WG>; // NORM: Σx² per activation row
 
 fn accumulate() -> bool {
   return (params.flags & 1u) != 0u;
@@ -64,6 +71,14 @@ fn scale_mode() -> u32 {
 
 fn x_aligned() -> bool {
   return (params.flags & 8u) != 0u;
+}
+
+fn has_norm() -> bool {
+  return (params.flags & 16u) != 0u;
+}
+
+fn swiglu() -> bool {
+  return (params.flags & 32u) != 0u;
 }
 
 fn xs(i: u32) -> f32 {
@@ -116,6 +131,28 @@ fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
 }
 
+// x[i .. i + 4] (columns k .. k + 4) through the RMSNorm weights under NORM, adding the raw squares to *ss.
+fn xn4(i: u32, k: u32, ss: ptr<function, vec4<f32>>) -> vec4<f32> {
+  let v = x4(i);
+  if (!has_norm()) {
+    return v;
+  }
+  *ss += v * v;
+  return v * vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
+}
+
+fn silu(g: f32) -> f32 {
+  return g / (1.0 + exp(-g));
+}
+
+fn put(i: u32, v: f32) {
+  if (accumulate()) {
+    y[i] += v;
+  } else {
+    y[i] = v;
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_index) li: u32,
@@ -143,37 +180,42 @@ fn main(
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
+  var q0 = vec4<f32>(0.0); // Σx² partials (NORM)
+  var q1 = vec4<f32>(0.0);
+  var q2 = vec4<f32>(0.0);
+  var q3 = vec4<f32>(0.0);
   for (var c = lane; c < nchunks; c += TPR) {
     let q = w[v0 + c];
     let k = c * EPV;
     if (W_DTYPE == 0u) {
       let wa = bitcast<vec4<f32>>(q);
-      a0 += wa * x4(x0 + k);
+      a0 += wa * xn4(x0 + k, k, &q0);
       if (nb > 1u) {
-        a1 += wa * x4(x1 + k);
+        a1 += wa * xn4(x1 + k, k, &q1);
       }
       if (nb > 2u) {
-        a2 += wa * x4(x2 + k);
+        a2 += wa * xn4(x2 + k, k, &q2);
       }
       if (nb > 3u) {
-        a3 += wa * x4(x3 + k);
+        a3 += wa * xn4(x3 + k, k, &q3);
       }
     } else {
       let wa = lo4(q);
       let wb = hi4(q);
-      a0 += wa * x4(x0 + k) + wb * x4(x0 + k + 4u);
+      a0 += wa * xn4(x0 + k, k, &q0) + wb * xn4(x0 + k + 4u, k + 4u, &q0);
       if (nb > 1u) {
-        a1 += wa * x4(x1 + k) + wb * x4(x1 + k + 4u);
+        a1 += wa * xn4(x1 + k, k, &q1) + wb * xn4(x1 + k + 4u, k + 4u, &q1);
       }
       if (nb > 2u) {
-        a2 += wa * x4(x2 + k) + wb * x4(x2 + k + 4u);
+        a2 += wa * xn4(x2 + k, k, &q2) + wb * xn4(x2 + k + 4u, k + 4u, &q2);
       }
       if (nb > 3u) {
-        a3 += wa * x4(x3 + k) + wb * x4(x3 + k + 4u);
+        a3 += wa * xn4(x3 + k, k, &q3) + wb * xn4(x3 + k + 4u, k + 4u, &q3);
       }
     }
   }
   var s = vec4<f32>(hsum(a0), hsum(a1), hsum(a2), hsum(a3));
+  var ss = vec4<f32>(hsum(q0), hsum(q1), hsum(q2), hsum(q3));
   // K tail (K not a multiple of EPV): element by element.
   for (var k = nchunks * EPV + lane; k < K; k += TPR) {
     let wv = welem(mm * words_per_row, k);
@@ -187,19 +229,45 @@ fn main(
     if (nb > 3u) {
       xv.w = xs(x3 + k);
     }
+    if (has_norm()) {
+      ss += xv * xv;
+      xv *= norm_w[k];
+    }
     s += wv * xv;
   }
 
   if (TPR > 1u) {
     partial[li] = s;
+    partial_ss[li] = ss;
     workgroupBarrier();
     for (var off = TPR / 2u; off > 0u; off >>= 1u) {
       if (lane < off) {
         partial[li] += partial[li + off];
+        partial_ss[li] += partial_ss[li + off];
       }
       workgroupBarrier();
     }
     s = partial[li];
+    ss = partial_ss[li];
+  }
+  if (has_norm()) {
+    s *= inverseSqrt(ss / f32(K) + params.eps);
+  }
+
+  if (swiglu()) {
+    // Rows 2i (gate) and 2i + 1 (up) meet: the gate row's lane 0 reads the up row's sums. Each invocation
+    // overwrites only its own slot, after the reduction's last barrier.
+    partial[li] = s;
+    workgroupBarrier();
+    if (lane != 0u || (m & 1u) == 1u || m + 1u >= params.rows) {
+      return;
+    }
+    let u = partial[li + TPR];
+    for (var j = 0u; j < nb; j++) {
+      let n = n0 + j;
+      put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
+    }
+    return;
   }
 
   if (lane != 0u || m >= params.rows) {
@@ -207,17 +275,17 @@ fn main(
   }
   for (var j = 0u; j < nb; j++) {
     let n = n0 + j;
-    var v = s[j] * params.alpha;
-    if (scale_mode() == 1u) {
-      v *= row_scale[n];
-    } else if (scale_mode() == 2u) {
-      v *= 1.0 - row_scale[n];
-    }
-    let o = n * params.y_stride + params.out_offset + m;
-    if (accumulate()) {
-      y[o] += v;
-    } else {
-      y[o] = v;
-    }
+    put(n * params.y_stride + params.out_offset + m, s[j] * row_factor(n));
   }
+}
+
+// alpha · s(n): the constant factor times the row scale.
+fn row_factor(n: u32) -> f32 {
+  var v = params.alpha;
+  if (scale_mode() == 1u) {
+    v *= row_scale[n];
+  } else if (scale_mode() == 2u) {
+    v *= 1.0 - row_scale[n];
+  }
+  return v;
 }

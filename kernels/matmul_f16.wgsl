@@ -3,7 +3,8 @@
 // before the multiply; accumulation is f32.
 //
 // Bindings: 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple of 16 bytes),
-// 3 w (one part of an F16 matrix, rows of row_stride elements), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]).
+// 3 w (one part of an F16 matrix, rows of row_stride elements), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]),
+// 6 norm_w (f32 [K]). Fusions NORM and SWIGLU as matmul.wgsl.
 //
 // Chosen for F16 weights on real GPUs with shader-f16. On llvmpipe it is slower than the u32-word kernels
 // (each 16-bit load costs as much as a 32-bit one there), so software GPUs take gemm_sg.wgsl instead.
@@ -23,10 +24,10 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries). Runtime flags, not overrides: on llvmpipe every
-  // distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
+  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
-  pad1: u32,
+  eps: f32, // RMSNorm epsilon (NORM)
 }
 
 struct Step {
@@ -42,10 +43,12 @@ struct Step {
 @group(0) @binding(3) var<storage, read> w: array<vec4<f16>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
 
 override RPW: u32 = WG / TPR;
 
 var<workgroup> partial: array<vec4<f32>, WG>;
+var<workgroup> partial_ss: array<vec4<f32>, WG>; // NORM: Σx² per activation row
 
 fn accumulate() -> bool {
   return (params.flags & 1u) != 0u;
@@ -57,6 +60,14 @@ fn scale_mode() -> u32 {
 
 fn x_aligned() -> bool {
   return (params.flags & 8u) != 0u;
+}
+
+fn has_norm() -> bool {
+  return (params.flags & 16u) != 0u;
+}
+
+fn swiglu() -> bool {
+  return (params.flags & 32u) != 0u;
 }
 
 fn xs(i: u32) -> f32 {
@@ -76,6 +87,28 @@ fn x4(i: u32) -> vec4<f32> {
 
 fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
+}
+
+// x[i .. i + 4] (columns k .. k + 4) through the RMSNorm weights under NORM, adding the raw squares to *ss.
+fn xn4(i: u32, k: u32, ss: ptr<function, vec4<f32>>) -> vec4<f32> {
+  let v = x4(i);
+  if (!has_norm()) {
+    return v;
+  }
+  *ss += v * v;
+  return v * vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
+}
+
+fn silu(g: f32) -> f32 {
+  return g / (1.0 + exp(-g));
+}
+
+fn put(i: u32, v: f32) {
+  if (accumulate()) {
+    y[i] += v;
+  } else {
+    y[i] = v;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -105,22 +138,27 @@ fn main(
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
+  var q0 = vec4<f32>(0.0); // Σx² partials (NORM)
+  var q1 = vec4<f32>(0.0);
+  var q2 = vec4<f32>(0.0);
+  var q3 = vec4<f32>(0.0);
   for (var c = lane; c < nchunks; c += TPR) {
     let wa = vec4<f32>(w[v0 + 2u * c]);
     let wb = vec4<f32>(w[v0 + 2u * c + 1u]);
     let k = c * 8u;
-    a0 += wa * x4(x0 + k) + wb * x4(x0 + k + 4u);
+    a0 += wa * xn4(x0 + k, k, &q0) + wb * xn4(x0 + k + 4u, k + 4u, &q0);
     if (nb > 1u) {
-      a1 += wa * x4(x1 + k) + wb * x4(x1 + k + 4u);
+      a1 += wa * xn4(x1 + k, k, &q1) + wb * xn4(x1 + k + 4u, k + 4u, &q1);
     }
     if (nb > 2u) {
-      a2 += wa * x4(x2 + k) + wb * x4(x2 + k + 4u);
+      a2 += wa * xn4(x2 + k, k, &q2) + wb * xn4(x2 + k + 4u, k + 4u, &q2);
     }
     if (nb > 3u) {
-      a3 += wa * x4(x3 + k) + wb * x4(x3 + k + 4u);
+      a3 += wa * xn4(x3 + k, k, &q3) + wb * xn4(x3 + k + 4u, k + 4u, &q3);
     }
   }
   var s = vec4<f32>(hsum(a0), hsum(a1), hsum(a2), hsum(a3));
+  var ss = vec4<f32>(hsum(q0), hsum(q1), hsum(q2), hsum(q3));
   for (var k = nchunks * 8u + lane; k < K; k += TPR) {
     let i = e0 + k;
     let wv = f32(w[i >> 2u][i & 3u]);
@@ -134,19 +172,45 @@ fn main(
     if (nb > 3u) {
       xv.w = xs(x3 + k);
     }
+    if (has_norm()) {
+      ss += xv * xv;
+      xv *= norm_w[k];
+    }
     s += wv * xv;
   }
 
   if (TPR > 1u) {
     partial[li] = s;
+    partial_ss[li] = ss;
     workgroupBarrier();
     for (var off = TPR / 2u; off > 0u; off >>= 1u) {
       if (lane < off) {
         partial[li] += partial[li + off];
+        partial_ss[li] += partial_ss[li + off];
       }
       workgroupBarrier();
     }
     s = partial[li];
+    ss = partial_ss[li];
+  }
+  if (has_norm()) {
+    s *= inverseSqrt(ss / f32(K) + params.eps);
+  }
+
+  if (swiglu()) {
+    // Rows 2i (gate) and 2i + 1 (up) meet: the gate row's lane 0 reads the up row's sums. Each invocation
+    // overwrites only its own slot, after the reduction's last barrier.
+    partial[li] = s;
+    workgroupBarrier();
+    if (lane != 0u || (m & 1u) == 1u || m + 1u >= params.rows) {
+      return;
+    }
+    let u = partial[li + TPR];
+    for (var j = 0u; j < nb; j++) {
+      let n = n0 + j;
+      put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
+    }
+    return;
   }
 
   if (lane != 0u || m >= params.rows) {
@@ -154,17 +218,17 @@ fn main(
   }
   for (var j = 0u; j < nb; j++) {
     let n = n0 + j;
-    var v = s[j] * params.alpha;
-    if (scale_mode() == 1u) {
-      v *= row_scale[n];
-    } else if (scale_mode() == 2u) {
-      v *= 1.0 - row_scale[n];
-    }
-    let o = n * params.y_stride + params.out_offset + m;
-    if (accumulate()) {
-      y[o] += v;
-    } else {
-      y[o] = v;
-    }
+    put(n * params.y_stride + params.out_offset + m, s[j] * row_factor(n));
   }
+}
+
+// alpha · s(n): the constant factor times the row scale.
+fn row_factor(n: u32) -> f32 {
+  var v = params.alpha;
+  if (scale_mode() == 1u) {
+    v *= row_scale[n];
+  } else if (scale_mode() == 2u) {
+    v *= 1.0 - row_scale[n];
+  }
+  return v;
 }

@@ -8,7 +8,7 @@ import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, storageBuffer, uniformData, uploadMatrix } from "../src/gpu/tensor.ts";
 import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
-import { rmsnorm, rope, silu } from "./reference.ts";
+import { rmsnorm, rope } from "./reference.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { ropeTable } from "../src/engine/rope.ts";
 
@@ -208,26 +208,4 @@ for (const family of await families()) {
       assertClose(await f32(device, out, n * nH * hd), expected, TOL, "attention");
     });
   }
-
-  Deno.test(`swiglu (${family})`, async () => {
-    const gpu = await testGpu(family);
-    const kernels = new KernelCache(gpu);
-    const device = gpu.device;
-    const width = 301, n = 3;
-    const gu = randomNormal(10, n * 2 * width, 2); // rows of [gate | up]
-    const act = storageBuffer(device, "act", n * width * 4);
-    await run(kernels, "swiglu", {}, [
-      u(device, [["u32", width]]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
-      bufferFrom(device, "gu", gu),
-      act,
-    ], [Math.ceil(width / 256), n]);
-    const expected = new Float32Array(n * width);
-    for (let r = 0; r < n; r++) {
-      for (let c = 0; c < width; c++) {
-        expected[r * width + c] = silu(gu[r * 2 * width + c]) * gu[r * 2 * width + width + c];
-      }
-    }
-    assertClose(await f32(device, act, n * width), expected, TOL, "swiglu");
-  });
 }

@@ -25,6 +25,10 @@ interface Case {
   /** Split the matrix into parts of this many rows. */
   partRows?: number;
   yOffset?: number;
+  /** Fused RMSNorm on the input (random weights, eps 1e-5). */
+  norm?: boolean;
+  /** Fused SwiGLU output (rows read as interleaved gate/up pairs). */
+  swiglu?: boolean;
 }
 
 let seed = 1;
@@ -47,7 +51,8 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     if (c.partRows && w.parts.length < 3) throw new Error(`expected ≥3 parts, got ${w.parts.length}`);
     const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
     const yOffset = c.yOffset ?? 0;
-    const yStride = yOffset + M + 3;
+    const outCols = c.swiglu ? M / 2 : M, outOffset = c.swiglu ? yOffset / 2 : yOffset;
+    const yStride = outOffset + outCols + 3;
     const y0 = randomNormal(seed++, N * yStride) as Float32Array<ArrayBuffer>;
     const rnd = mulberry32(seed++);
     const scale = new Float32Array(N).map(() => rnd());
@@ -56,21 +61,30 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const y = bufferFrom(device, "y", y0);
     const rowScale = bufferFrom(device, "row_scale", scale);
     const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
-    const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, c.opts);
+    const normW = new Float32Array(K).map(() => 0.5 + rnd());
+    const opts: MatmulOptions = {
+      ...c.opts,
+      swiglu: c.swiglu,
+      norm: c.norm ? { weight: bufferFrom(device, "norm_w", normW), eps: 1e-5 } : undefined,
+    };
+    const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, opts);
     mm.encode(pass, N);
 
-    const ref = Matmul.referenceMatmul(xVals, N, K, wDec, M);
+    const xRef = c.norm ? Matmul.referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
+    let ref = Matmul.referenceMatmul(xRef, N, K, wDec, M);
+    if (c.swiglu) ref = Matmul.referenceSwiglu(ref, N, outCols);
     const expected = y0.slice();
     const alpha = c.opts.alpha ?? 1;
     for (let n = 0; n < N; n++) {
       const s = c.opts.scaleMode === 1 ? scale[n] : c.opts.scaleMode === 2 ? 1 - scale[n] : 1;
-      for (let m = 0; m < M; m++) {
-        const v = ref[n * M + m] * alpha * s;
-        const i = n * yStride + yOffset + m;
+      for (let m = 0; m < outCols; m++) {
+        const v = ref[n * outCols + m] * alpha * s;
+        const i = n * yStride + outOffset + m;
         expected[i] = c.opts.accumulate ? y0[i] + v : v;
       }
     }
-    const label = `${dtype} N=${N} K=${K} M=${M} ${JSON.stringify(c.opts)}${
+    const fused = `${c.norm ? " norm" : ""}${c.swiglu ? " swiglu" : ""}`;
+    const label = `${dtype} N=${N} K=${K} M=${M}${fused} ${JSON.stringify(c.opts)}${
       c.partRows ? ` parts=${w.parts.length}` : ""
     } [${mm.describe()}]`;
     checks.push({ label, y, expected, mm });
@@ -87,7 +101,11 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
  * llvmpipe's compile time down): K 7 plain store, 64 accumulate × row_scale, 100 store × (1 − row_scale),
  * 257 accumulate (K 7 and 257 also take the unaligned-x path). Alpha and y offsets (uniforms) cycle with i.
  */
-function flavour(K: number, i: number): { opts: MatmulOptions; yOffset: number } {
+function flavour(
+  K: number,
+  i: number,
+  M = 0,
+): { opts: MatmulOptions; yOffset: number; norm: boolean; swiglu: boolean } {
   const combos: Record<number, [boolean, 0 | 1 | 2]> = {
     4: [false, 0],
     7: [false, 0],
@@ -97,7 +115,9 @@ function flavour(K: number, i: number): { opts: MatmulOptions; yOffset: number }
   };
   const [accumulate, scaleMode] = combos[K];
   const alpha = i % 5 === 4 ? 0.5 : undefined;
-  return { opts: { accumulate, scaleMode, alpha }, yOffset: i % 4 === 1 ? 2 : 0 };
+  // Fusions: RMSNorm on every third case, SwiGLU on every other case with an even row count.
+  const norm = i % 3 === 0, swiglu = M % 2 === 0 && i % 2 === 0;
+  return { opts: { accumulate, scaleMode, alpha }, yOffset: i % 4 === 1 ? 2 : 0, norm, swiglu };
 }
 
 function gemvCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
@@ -106,10 +126,10 @@ function gemvCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
   for (const K of KS) {
     for (const M of MS) {
       for (const N of [1, 2, 3, 6]) {
-        const f = flavour(K, i++);
+        const f = flavour(K, i++, M);
         // N = 6 with gemvMaxRows 8: two blocks of activation rows in the GEMV grid.
         const opts = { ...f.opts, ...variant, gemvMaxRows: 8 };
-        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset });
+        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
       }
     }
   }
@@ -122,8 +142,9 @@ function gemmCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
   for (const K of KS) {
     for (const M of MS) {
       for (const N of [5, 17, 70]) {
-        const f = flavour(K, i++);
-        cases.push({ N, K, M, dtype, opts: { ...f.opts, ...variant, gemvMaxRows: 1 }, yOffset: f.yOffset });
+        const f = flavour(K, i++, M);
+        const opts = { ...f.opts, ...variant, gemvMaxRows: 1 };
+        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
       }
     }
   }
@@ -136,9 +157,11 @@ function splitCases(dtype: DType, variants: Partial<MatmulOptions>[]): Case[] {
   for (const K of [64, 257]) {
     for (const N of [1, 3, 70]) {
       for (const v of variants) {
-        const f = flavour(K, i++);
+        const f = flavour(K, i++, 130);
         const opts: MatmulOptions = { ...f.opts, ...v, gemvMaxRows: v.gemv ? 70 : 0 };
-        cases.push({ N, K, M: 130, dtype, opts, partRows: 40, yOffset: f.yOffset + 1 });
+        // Odd y offsets without SwiGLU (its offsets are even by contract).
+        const yOffset = f.swiglu ? f.yOffset + 2 : f.yOffset + 1;
+        cases.push({ N, K, M: 130, dtype, opts, partRows: 40, yOffset, norm: f.norm, swiglu: f.swiglu });
       }
     }
   }

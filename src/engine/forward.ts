@@ -70,21 +70,20 @@ interface Dispatch {
   group: GPUBindGroup;
 }
 
-/** The kernels of one layer, in the order they run. */
+/**
+ * The kernels of one layer, in the order they run. RMSNorms are fused into the matmuls that read their output
+ * (`norm`), and SiLU(gate) · up into the matmul that computes gate and up (`swiglu`).
+ */
 interface PlainLayer {
-  inputNorm: Dispatch;
   qkv: Matmul;
   ropeKv: Dispatch;
   attention: Dispatch;
   o: Matmul;
-  postNorm: Dispatch;
   gateUp: Matmul;
-  swiglu: Dispatch;
   down: Matmul;
 }
 
 interface RoutedLayer {
-  inputNorm: Dispatch;
   // router: logit = head · dec · tanh(RMSNorm_r(enc · z)), then the gate splits the rows
   enc: Matmul;
   routerNorm: Dispatch;
@@ -100,16 +99,12 @@ interface RoutedLayer {
   ropeQ: Dispatch;
   attention: Dispatch;
   o: Matmul;
-  postNorm: Dispatch;
   mlpGateUp: Matmul;
-  swiglu: Dispatch;
   mlpDown: Matmul;
   keptScatter: Dispatch;
   // skipped rows: x += (1 − g) · Adapter(post_attention_layernorm(x))
   skipGather: Dispatch;
-  adapterNorm: Dispatch;
   adapterGateDown: Matmul;
-  adapterAct: Dispatch;
   adapterUp: Matmul;
   skipScatter: Dispatch;
 }
@@ -160,11 +155,14 @@ export class ForwardPass {
       routes: storageBuffer(device, "routes", maxRows * words * 4),
     };
     // Activations of the step's rows.
-    const x = f32("x", maxRows * H), xn = f32("xn", maxRows * H);
+    const x = f32("x", maxRows * H);
     // Stacked projection outputs: [q | k | v] per row (plain layers) or [k | v] (routed layers).
     const qkv = f32("qkv", maxRows * (qDim + 2 * kvDim));
     const att = f32("att", maxRows * qDim);
-    const gu = f32("gate_up", maxRows * 2 * I), act = f32("act", maxRows * I);
+    const act = f32(
+      "act",
+      maxRows * Math.max(I, ...weights.layers.map((L) => L.router?.adapterUp.cols ?? 0)),
+    );
     const hn = f32("hn", maxOut * H);
 
     const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
@@ -197,9 +195,17 @@ export class ForwardPass {
       step: GPUBuffer,
       opts: MatmulOptions = {},
       scale?: GPUBuffer,
-    ) => new Matmul(kernels, w, { x: src, y: dst, yStride: w.rows, step, rowScale: scale }, opts);
-    const swiglu = (step: GPUBuffer, width: number) =>
-      dispatch("swiglu", {}, [uniform("swiglu", [["u32", width]]), step, gu, act]);
+    ) =>
+      new Matmul(kernels, w, {
+        x: src,
+        y: dst,
+        yStride: opts.swiglu ? w.rows / 2 : w.rows,
+        step,
+        rowScale: scale,
+      }, opts);
+    const eps = cfg.rmsNormEps;
+    const normed = (weight: GPUBuffer) => ({ norm: { weight, eps } });
+    const mlp = (weight: GPUBuffer) => ({ norm: { weight, eps }, swiglu: true });
     const headParams: Array<["u32" | "f32", number]> = [
       ["u32", cfg.numHeads],
       ["u32", cfg.numKvHeads],
@@ -264,14 +270,11 @@ export class ForwardPass {
 
     const qkvStride = qDim + 2 * kvDim;
     const plainLayer = (L: LayerWeights, l: number): PlainLayer => ({
-      inputNorm: norm(L.inputNorm, x, xn, b.step),
-      qkv: mm(L.qkv, xn, qkv, b.step),
+      qkv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
       ropeKv: rope(l, b.step, b.rows, qkv, { stride: qkvStride, q: 0, k: qDim, v: qDim + kvDim }),
       attention: attention(l, b.step, b.rows, qkv, qkvStride),
       o: mm(L.o, att, x, b.step, { accumulate: true }),
-      postNorm: norm(L.postNorm, x, xn, b.step),
-      gateUp: mm(L.gateUp, xn, gu, b.step),
-      swiglu: swiglu(b.step, I),
+      gateUp: mm(L.gateUp, x, act, b.step, mlp(L.postNorm)),
       down: mm(L.down, act, x, b.step, { accumulate: true }),
     });
 
@@ -286,7 +289,7 @@ export class ForwardPass {
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
       const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
       const keptG = f32("kept_g", maxRows), skipG = f32("skip_g", maxRows);
-      const xb = f32("x_block", maxRows * H), xnb = f32("xn_block", maxRows * H);
+      const xb = f32("x_block", maxRows * H);
       const rowsK = storageBuffer(device, "rows_kept", maxRows * 8);
       const q = f32("q", maxRows * qDim);
       const gatherRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, width: number) =>
@@ -321,34 +324,27 @@ export class ForwardPass {
             FULL_DEPTH: fullDepth ? 1 : 0,
             FIRST_ROUTED: nth === 0 ? 1 : 0,
           }, gateBuffers);
-        const A = R.adapterUp.cols;
         return {
-          inputNorm: norm(L.inputNorm, x, xn, b.step),
-          enc: mm(R.enc, xn, renc, b.step),
+          enc: mm(R.enc, x, renc, b.step, normed(L.inputNorm)),
           routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { tanh: true }),
           dec: mm(R.dec, rt, rdec, b.step),
           head: mm(R.head, rdec, logit, b.step),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
-          kv: mm(L.qkv, xn, qkv, b.step),
+          kv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
           kvWrite: rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
           keptGather: [
             gatherRows(keptStep, keptIdx, x, xb, H),
-            gatherRows(keptStep, keptIdx, xn, xnb, H),
             gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
           ],
-          q: mm(L.q!, xnb, q, keptStep),
+          q: mm(L.q!, xb, q, keptStep, normed(L.inputNorm)),
           ropeQ: rope(l, keptStep, rowsK, q, { stride: qDim, q: 0 }),
           attention: attention(l, keptStep, rowsK, q, qDim),
           o: mm(L.o, att, xb, keptStep, { accumulate: true }),
-          postNorm: norm(L.postNorm, xb, xnb, keptStep),
-          mlpGateUp: mm(L.gateUp, xnb, gu, keptStep),
-          swiglu: swiglu(keptStep, I),
+          mlpGateUp: mm(L.gateUp, xb, act, keptStep, mlp(L.postNorm)),
           mlpDown: mm(L.down, act, xb, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
           keptScatter: scatterRows(keptStep, keptIdx, xb, x),
           skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
-          adapterNorm: norm(L.postNorm, xb, xnb, skipStep),
-          adapterGateDown: mm(R.adapterGateDown, xnb, gu, skipStep),
-          adapterAct: swiglu(skipStep, A),
+          adapterGateDown: mm(R.adapterGateDown, xb, act, skipStep, mlp(L.postNorm)),
           adapterUp: mm(R.adapterUp, act, xb, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
           skipScatter: scatterRows(skipStep, skipIdx, xb, x),
         };
@@ -392,29 +388,26 @@ export class ForwardPass {
       pass.setBindGroup(0, d.group);
       pass.dispatchWorkgroups(gx, gy);
     };
-    const H = this.cfg.hiddenSize, I = this.cfg.intermediateSize;
+    const H = this.cfg.hiddenSize;
     const perRow = (width: number, wg: number) => Math.ceil(width / wg);
 
     for (const part of this.embed) run(part, nRows);
     for (const layer of this.layers) {
       if ("plain" in layer) {
         const L = layer.plain;
-        // Attention block: x += o_proj(attention(rope(q), K, V)), this step's K/V written to the cache.
-        run(L.inputNorm, nRows);
+        // Attention block: x += o_proj(attention(rope(q), K, V)), q, k, v = [q; k; v] · input_layernorm(x);
+        // this step's K/V written to the cache.
         L.qkv.encode(pass, nRows);
         run(L.ropeKv, nRows);
         run(L.attention, this.attentionGroups, nRows);
         L.o.encode(pass, nRows);
-        // MLP block: x += down(silu(gate(xn)) * up(xn)), gate and up in one stacked matmul.
-        run(L.postNorm, nRows);
+        // MLP block: x += down(silu(gate(y)) * up(y)), y = post_attention_layernorm(x), all but down in one matmul.
         L.gateUp.encode(pass, nRows);
-        run(L.swiglu, perRow(I, 256), nRows);
         L.down.encode(pass, nRows);
         continue;
       }
       const L = layer.routed;
       // Router: g per row; the gate kernel writes the kept and skipped row lists (full depth: all kept, g = 1).
-      run(L.inputNorm, nRows);
       if (this.routing.fullDepth) {
         run(L.gate.fullDepth, 1);
       } else {
@@ -433,16 +426,12 @@ export class ForwardPass {
       run(L.ropeQ, nRows);
       run(L.attention, this.attentionGroups, nRows);
       L.o.encode(pass, nRows);
-      run(L.postNorm, nRows);
       L.mlpGateUp.encode(pass, nRows);
-      run(L.swiglu, perRow(I, 256), nRows);
       L.mlpDown.encode(pass, nRows);
       run(L.keptScatter, perRow(H, 64), nRows);
       // Skipped rows (dense block): x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
       run(L.skipGather, perRow(H, 64), nRows);
-      run(L.adapterNorm, nRows);
       L.adapterGateDown.encode(pass, nRows);
-      run(L.adapterAct, perRow(I, 256), nRows);
       L.adapterUp.encode(pass, nRows);
       run(L.skipScatter, perRow(H, 64), nRows);
     }

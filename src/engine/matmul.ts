@@ -1,8 +1,10 @@
 /**
  * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, split
- * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n].
+ * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Two fusions save a kernel each:
+ * `norm` reads x through RMSNorm (the norm kernel before a projection disappears), `swiglu` takes a matrix whose
+ * rows interleave gate and up and writes silu(gate) · up (the MLP's activation kernel disappears).
  *
- * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale:
+ * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale, 6 norm_w:
  * - `matmul`      GEMV (few activation rows), 4 activation rows per pass over W. TPR threads per output row:
  *                 "coop" = 32 threads striding over K with coalesced vec4<u32> loads, f32 partial sums reduced
  *                 in workgroup memory (8 rows per workgroup of 256); "row" = one row per invocation.
@@ -45,6 +47,13 @@ export interface MatmulOptions {
   accumulate?: boolean;
   /** Per-activation-row scale read from `io.rowScale` (FlexiDepth gates). */
   scaleMode?: ScaleMode;
+  /** Read x through RMSNorm with these weights (f32 [K]): x · rsqrt(mean(x²) + eps) · weight. */
+  norm?: { weight: GPUBuffer; eps: number };
+  /**
+   * The matrix's rows interleave gate and up (see `interleaveRows`): output column (yOffset + m) / 2 gets
+   * silu(gate) · up, times alpha and the row scale. Needs an even row count, yOffset and part boundaries.
+   */
+  swiglu?: boolean;
   /** Constant factor on the result (default 1). */
   alpha?: number;
   /** Force a GEMV variant (tests, benchmarks); "auto" picks by adapter. */
@@ -86,7 +95,7 @@ export function isSoftwareGpu(gpu: GpuContext): boolean {
 const COOP_TPR = 32;
 const COOP_WG = 256;
 /** Workgroup size of the one-row-per-invocation GEMV and of the direct kernels. */
-const ROW_WG = 64;
+const ROW_WG = 8;
 /** Activation rows per invocation of the direct kernel: as GEMV, as GEMM. */
 const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
@@ -147,8 +156,12 @@ export class Matmul {
       throw new Error(`matmul ${w.name}: x buffer size must be a multiple of 16 bytes`);
     }
     const yOffset = io.yOffset ?? 0;
-    if (io.yStride < yOffset + w.rows) {
-      throw new Error(`matmul ${w.name}: yStride ${io.yStride} < yOffset ${yOffset} + rows ${w.rows}`);
+    const outCols = opts.swiglu ? w.rows / 2 : w.rows;
+    if (io.yStride < (opts.swiglu ? yOffset / 2 : yOffset) + outCols) {
+      throw new Error(`matmul ${w.name}: yStride ${io.yStride} < output offset + ${outCols} columns`);
+    }
+    if (opts.swiglu && [w.rows, yOffset, ...w.parts.map((p) => p.firstRow)].some((v) => v % 2 !== 0)) {
+      throw new Error(`matmul ${w.name}: swiglu needs even rows, yOffset and part boundaries`);
     }
     const software = isSoftwareGpu(gpu);
     const gv = opts.gemv ?? "auto";
@@ -158,7 +171,8 @@ export class Matmul {
     this.gemvMaxRows = opts.gemvMaxRows ?? (software ? DIRECT_NT_GEMV : 8);
 
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
-    const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0);
+    const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
+      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0);
     const dtype = DTYPE_CODE[w.dtype];
     // Subgroup sharing of x pays off on large matrices only: on lavapipe it doubles the fixed cost of a
     // small dispatch (64×64: 200 vs 110 µs) while it wins on large ones (4096²: 36 vs 52 ms).
@@ -195,6 +209,9 @@ export class Matmul {
     };
 
     const rowScale = io.rowScale ?? dummyBuffer(device);
+    if (opts.norm && opts.norm.weight.size < w.cols * 4) {
+      throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
+    }
     for (const part of w.parts) {
       const data = new ArrayBuffer(32);
       const u = new Uint32Array(data);
@@ -205,6 +222,7 @@ export class Matmul {
       u[4] = yOffset + part.firstRow;
       new Float32Array(data)[5] = opts.alpha ?? 1;
       u[6] = flags;
+      new Float32Array(data)[7] = opts.norm?.eps ?? 0;
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
         size: 32,
@@ -212,7 +230,7 @@ export class Matmul {
       });
       device.queue.writeBuffer(params, 0, data);
       this.params.push(params);
-      const buffers = [params, io.step, io.x, part.buffer, io.y, rowScale];
+      const buffers = [params, io.step, io.x, part.buffer, io.y, rowScale, opts.norm?.weight ?? rowScale];
       for (const plan of [this.gemv, this.gemm]) {
         plan.dispatch.push({
           bind: plan.kernel.bind(buffers, `${plan.kernel.name} ${w.name}`),
@@ -248,6 +266,36 @@ export class Matmul {
   /** Frees the uniforms (bind groups and weights belong to others or to the GC). */
   destroy(): void {
     for (const p of this.params) p.destroy();
+  }
+
+  /** Plain-TypeScript reference of the NORM fusion's input: x · rsqrt(mean(x²) + eps) · weight per row. */
+  static referenceRmsNorm(
+    x: Float32Array,
+    N: number,
+    K: number,
+    weight: Float32Array,
+    eps: number,
+  ): Float32Array {
+    const out = new Float32Array(N * K);
+    for (let n = 0; n < N; n++) {
+      let ss = 0;
+      for (let k = 0; k < K; k++) ss += x[n * K + k] ** 2;
+      const inv = 1 / Math.sqrt(ss / K + eps);
+      for (let k = 0; k < K; k++) out[n * K + k] = x[n * K + k] * inv * weight[k];
+    }
+    return out;
+  }
+
+  /** Plain-TypeScript reference of the SWIGLU fusion: [N, 2I] with interleaved (gate, up) → [N, I]. */
+  static referenceSwiglu(gu: Float32Array, N: number, I: number): Float32Array {
+    const out = new Float32Array(N * I);
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < I; i++) {
+        const g = gu[n * 2 * I + 2 * i], u = gu[n * 2 * I + 2 * i + 1];
+        out[n * I + i] = g / (1 + Math.exp(-g)) * u;
+      }
+    }
+    return out;
   }
 
   /** Plain-TypeScript reference: x [N, K] · wᵀ with w [M, K] (decoded f32 values) → [N, M], f64 sums. */

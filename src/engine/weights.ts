@@ -23,7 +23,8 @@ import { ProgressBar } from "../ui/progress.ts";
 /**
  * Projections that read the same input are stacked into one matrix, so one matmul pass computes them:
  * [q; k; v] on a plain layer; on a routed layer q runs only for kept rows, so it stays apart from [k; v].
- * The MLP's [gate; up] and the adapter's [gate; down] likewise.
+ * The MLP's gate and up, and the adapter's gate and down, are interleaved row by row (gate 0, up 0, gate 1,
+ * …), so the matmul that computes them also applies the SiLU product (Matmul's `swiglu`).
  */
 export interface LayerWeights {
   inputNorm: GPUBuffer;
@@ -33,6 +34,7 @@ export interface LayerWeights {
   q: GpuMatrix | null;
   o: GpuMatrix;
   postNorm: GPUBuffer;
+  /** gate_proj and up_proj, rows interleaved. */
   gateUp: GpuMatrix;
   down: GpuMatrix;
   /** FlexiDepth router and adapter, on routed layers only. */
@@ -45,7 +47,7 @@ export interface RouterWeights {
   norm: GPUBuffer;
   dec: GpuMatrix;
   head: GpuMatrix;
-  /** [gate_proj; down_proj] of the adapter (its names are swapped: both read the input). */
+  /** gate_proj and down_proj of the adapter, rows interleaved (its names are swapped: both read the input). */
   adapterGateDown: GpuMatrix;
   adapterUp: GpuMatrix;
 }
@@ -133,6 +135,31 @@ export async function uploadWeights(
     bytes += m.bytes;
     return m;
   };
+  /** Two matrices of one shape with their rows interleaved (a0, b0, a1, b1, …), written in chunks. */
+  const interleaved = async (label: string, [a, b]: [string, string]): Promise<GpuMatrix> => {
+    const ta = ck.tensors.get(a)!, tb = ck.tensors.get(b)!;
+    if (ta.dtype !== tb.dtype || ta.shape.length !== 2 || ta.shape.join() !== tb.shape.join()) {
+      throw new GpuError(`tensors ${a} and ${b} differ in dtype or shape; they cannot be interleaved`);
+    }
+    const [rows, cols] = ta.shape;
+    const m = createMatrix(device, label, ta.dtype, 2 * rows, cols, maxBinding);
+    const rowBytes = cols * DTYPE_BYTES[ta.dtype];
+    const ra = await readTensorBytes(ta), rb = await readTensorBytes(tb);
+    const chunk = Math.max(1, Math.floor((8 << 20) / rowBytes));
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0);
+      const out = new Uint8Array(2 * n * rowBytes);
+      for (let r = 0; r < n; r++) {
+        const src = (r0 + r) * rowBytes;
+        out.set(ra.subarray(src, src + rowBytes), 2 * r * rowBytes);
+        out.set(rb.subarray(src, src + rowBytes), (2 * r + 1) * rowBytes);
+      }
+      writeRows(device, m, 2 * r0, out);
+    }
+    bar?.advance(ta.byteLength + tb.byteLength);
+    bytes += m.bytes;
+    return m;
+  };
   const vector = async (name: string): Promise<GPUBuffer> => {
     const info = ck.tensors.get(name)!;
     const values = decodeToF32(info.dtype, await readTensorBytes(info));
@@ -148,7 +175,7 @@ export async function uploadWeights(
       norm: await vector(n.norm),
       dec: await matrix(n.dec),
       head: await matrix(n.head),
-      adapterGateDown: await stacked(`${n.gate}+down`, [n.gate, n.down]),
+      adapterGateDown: await interleaved(`${n.gate}+down`, [n.gate, n.down]),
       adapterUp: await matrix(n.up),
     };
   };
@@ -169,7 +196,7 @@ export async function uploadWeights(
       ]),
       o: await matrix(a + "o_proj.weight"),
       postNorm: await vector(p + "post_attention_layernorm.weight"),
-      gateUp: await stacked(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
+      gateUp: await interleaved(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
       down: await matrix(p + "mlp.down_proj.weight"),
       router: routed ? await router(i) : null,
     });

@@ -32,10 +32,14 @@ export function rowStrideFor(dtype: DType, cols: number): number {
   return Math.ceil(cols / perBlock) * perBlock;
 }
 
-/** Rows per part so that one part fits a binding. */
+/**
+ * Rows per part so that one part fits a binding; even where two rows fit, so that row pairs (interleaved
+ * gate/up rows) never straddle parts.
+ */
 export function rowsPerPart(dtype: DType, cols: number, maxBindingBytes: number): number {
   const rowBytes = rowStrideFor(dtype, cols) * DTYPE_BYTES[dtype];
-  return Math.max(1, Math.floor(maxBindingBytes / rowBytes));
+  const fit = Math.max(1, Math.floor(maxBindingBytes / rowBytes));
+  return fit >= 2 ? fit - (fit % 2) : 1;
 }
 
 /** Allocates a matrix [rows, cols] of `dtype` on the GPU, split into parts that each fit a binding. */
