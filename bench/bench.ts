@@ -2,13 +2,16 @@
  * `deno task bench`: speed on the adapter this machine has. For each model: prefill tokens/s, decode
  * tokens/s and ms/token with one step in flight (window 1) and with the automatic window.
  * Prints a table and writes the figures as JSON (bench-results.json, or --out FILE) for comparison.
+ * Each model runs in its own process, as `flexidepth run` would load it: the GPU set-up may depend on the
+ * model (a small model's dispatches run inline on a CPU software GPU).
  */
 
 import { parseArgs } from "node:util";
-import { describeAdapter, openGpu } from "../src/gpu/device.ts";
+import { describeAdapter } from "../src/gpu/device.ts";
 import { Model } from "../src/engine/model.ts";
 import { ensureDefaultDemoModel } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
+import { isSoftwareGpu } from "../src/engine/matmul.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
 
 const { values: flags } = parseArgs({
@@ -18,6 +21,9 @@ const { values: flags } = parseArgs({
     out: { type: "string" },
     tokens: { type: "string" },
     repeat: { type: "string" },
+    storage: { type: "string" },
+    child: { type: "boolean" },
+    name: { type: "string" },
     "plain-kernels": { type: "boolean" },
   },
 });
@@ -36,16 +42,54 @@ async function best<T>(run: () => Promise<T>, time: (r: T) => number): Promise<T
   }
   return top!;
 }
-const gpu = await openGpu({ features: flags["plain-kernels"] ? "none" : "auto" });
-const adapter = describeAdapter(gpu);
-console.log(`adapter: ${adapter}`);
+const features = flags["plain-kernels"] ? "none" : "auto";
 
 const FLEXI = new URL("../../shared/models/stories260K-flexidepth", import.meta.url).pathname;
-const models: { name: string; dir: string }[] = flags.model?.map((dir) => ({ name: dir, dir })) ?? [
-  { name: "stories260K", dir: STORIES },
-  { name: "stories260K-flexidepth", dir: FLEXI },
-  { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
-];
+const models: { name: string; dir: string }[] =
+  flags.model?.map((dir) => ({ name: flags.name ?? dir, dir })) ?? [
+    { name: "stories260K", dir: STORIES },
+    { name: "stories260K-flexidepth", dir: FLEXI },
+    { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
+  ];
+
+if (!flags.child) {
+  // Parent: one child process per model, then one JSON file with every row.
+  const rowsAll: unknown[] = [];
+  let adapterAll = "";
+  for (const m of models) {
+    const tmp = await Deno.makeTempFile({ suffix: ".json" });
+    const args = [
+      "run",
+      "--allow-all",
+      new URL(import.meta.url).pathname,
+      "--child",
+      "--model",
+      m.dir,
+      "--out",
+      tmp,
+    ];
+    for (const k of ["tokens", "repeat", "storage"] as const) if (flags[k]) args.push(`--${k}`, flags[k]!);
+    if (flags["plain-kernels"]) args.push("--plain-kernels");
+    const { success } = await new Deno.Command(Deno.execPath(), {
+      args,
+      stdout: "inherit",
+      stderr: "inherit",
+    })
+      .output();
+    if (!success) Deno.exit(1);
+    const r = JSON.parse(await Deno.readTextFile(tmp));
+    await Deno.remove(tmp);
+    adapterAll = r.adapter;
+    for (const row of r.rows) rowsAll.push({ ...row, model: m.name });
+  }
+  const out = flags.out ?? "bench-results.json";
+  await Deno.writeTextFile(
+    out,
+    JSON.stringify({ date: new Date().toISOString(), adapter: adapterAll, rows: rowsAll }, null, 2) + "\n",
+  );
+  console.log(`\nwrote ${out}`);
+  Deno.exit(0);
+}
 
 /** Fraction of tokens that ran each routed layer. */
 function keepRates(tokens: TokenEvent[], routed: number): number[] {
@@ -70,8 +114,21 @@ interface Routing {
 interface Row {
   model: string;
   routing?: Routing;
+  /** Buffer-to-buffer copy on the same device: (bytes read + bytes written) / s. */
+  copy_gb_per_s: number;
   prefill_tokens: number;
   prefill_tokens_per_s: number;
+  /** Decode after a prompt of 128 and of 2048 tokens (or the most the model's context allows). */
+  context: {
+    prompt_tokens: number;
+    tokens_per_s: number;
+    ms_per_token: number;
+    weight_bytes_per_token: number;
+    weight_gb_per_s: number;
+    fraction_of_copy: number;
+  }[];
+  /** GPU objects created during a warmed-up 500-token decode (a per-token allocation shows up here). */
+  allocations_500_tokens: { buffers: number; buffer_bytes: number; textures: number; bind_groups: number };
   decode: {
     window: string;
     depth_used: number;
@@ -82,13 +139,78 @@ interface Row {
   }[];
 }
 const rows: Row[] = [];
+let adapter = "";
+
+/**
+ * Copy bandwidth of the device: a buffer-to-buffer copy repeated in one submit, best of `repeat`. Counts the
+ * bytes read plus the bytes written, the traffic a memory system sustains; decode reads weights only, so its
+ * effective bandwidth is compared against this figure.
+ */
+async function copyBandwidth(device: GPUDevice, software: boolean): Promise<number> {
+  const size = software ? 32 << 20 : 256 << 20;
+  const reps = software ? 4 : 20;
+  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const a = device.createBuffer({ size, usage }), b = device.createBuffer({ size, usage });
+  const run = async (n: number) => {
+    const enc = device.createCommandEncoder();
+    for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, size);
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  };
+  await run(1);
+  const t = await best(async () => {
+    const t0 = performance.now();
+    await run(reps);
+    return performance.now() - t0;
+  }, (ms) => ms);
+  a.destroy();
+  b.destroy();
+  return (2 * size * reps) / (t / 1000) / 1e9;
+}
+
+/** Counts the GPU objects `device` creates while `work` runs. */
+async function countAllocations(device: GPUDevice, work: () => Promise<unknown>) {
+  const counts = { buffers: 0, buffer_bytes: 0, textures: 0, bind_groups: 0 };
+  const orig = {
+    buffer: device.createBuffer,
+    texture: device.createTexture,
+    bindGroup: device.createBindGroup,
+  };
+  device.createBuffer = (d) => {
+    counts.buffers++;
+    counts.buffer_bytes += d.size;
+    return orig.buffer.call(device, d);
+  };
+  device.createTexture = (d) => {
+    counts.textures++;
+    return orig.texture.call(device, d);
+  };
+  device.createBindGroup = (d) => {
+    counts.bind_groups++;
+    return orig.bindGroup.call(device, d);
+  };
+  try {
+    await work();
+  } finally {
+    device.createBuffer = orig.buffer;
+    device.createTexture = orig.texture;
+    device.createBindGroup = orig.bindGroup;
+  }
+  return counts;
+}
 
 for (const m of models) {
-  const model = await Model.load(m.dir, { gpu, progress: false, maxRows: 128 });
+  const storage = flags.storage as "buffer" | "texture" | undefined;
+  const model = await Model.load(m.dir, { features, progress: false, maxRows: 128, storage });
+  adapter = describeAdapter(model.engine.gpu);
+  console.log(`adapter: ${adapter}${Deno.env.get("LP_NUM_THREADS") === "0" ? " (dispatches inline)" : ""}`);
   const vocab = model.engine.config.vocabSize;
   const prompt = Array.from({ length: 128 }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
   // Warm-up: compiles every pipeline.
   await model.generate({ ids: prompt.slice(0, 8) }, { maxTokens: 4, window: 1 }).collect();
+
+  const device = model.engine.gpu.device;
+  const copyGbs = await copyBandwidth(device, isSoftwareGpu(model.engine.gpu));
 
   const pre = await best(
     () => model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect(),
@@ -96,9 +218,12 @@ for (const m of models) {
   );
   const row: Row = {
     model: m.name,
+    copy_gb_per_s: copyGbs,
     prefill_tokens: prompt.length,
     prefill_tokens_per_s: pre.summary.prefillTokensPerSec,
     decode: [],
+    context: [],
+    allocations_500_tokens: { buffers: 0, buffer_bytes: 0, textures: 0, bind_groups: 0 },
   };
   for (const window of [1, "auto"] as const) {
     // A random model may emit an end-of-sequence id: ignore it so every run decodes the same count.
@@ -117,6 +242,38 @@ for (const m of models) {
       readback_wait_ms: s.readbackWaitMs,
     });
   }
+  // Decode speed at two context lengths, and the weight bandwidth it implies (routing as the model decides).
+  const ctxMax = model.engine.context - decodeTokens - 1;
+  for (const want of [128, 2048]) {
+    const n = Math.min(want, ctxMax);
+    if (row.context.some((c) => c.prompt_tokens === n)) continue;
+    const long = Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
+    const r = await best(
+      () => model.generate({ ids: long }, { maxTokens: decodeTokens, ignoreEos: true }).collect(),
+      (r) => 1 / r.summary.decodeTokensPerSec,
+    );
+    const bytes = weightBytesPerToken(
+      model.engine.weights,
+      keepRates(r.tokens, model.engine.config.routingLayers.length),
+    );
+    const gbs = bytes * r.summary.decodeTokensPerSec / 1e9;
+    row.context.push({
+      prompt_tokens: n,
+      tokens_per_s: r.summary.decodeTokensPerSec,
+      ms_per_token: 1000 / r.summary.decodeTokensPerSec,
+      weight_bytes_per_token: bytes,
+      weight_gb_per_s: gbs,
+      fraction_of_copy: gbs / copyGbs,
+    });
+  }
+  // No per-token allocation: nothing is created during a 500-token decode once a first one has run.
+  const long500 = { maxTokens: Math.min(500, model.engine.context - 2), ignoreEos: true };
+  await model.generate({ ids: [prompt[0]] }, long500).collect();
+  row.allocations_500_tokens = await countAllocations(
+    device,
+    () => model.generate({ ids: [prompt[0]] }, long500).collect(),
+  );
+
   const cfg = model.engine.config;
   if (cfg.routingLayers.length) {
     // Same prompt and token count with routing and at full depth (the base model), automatic window.
@@ -161,6 +318,20 @@ for (const m of models) {
         } ms/token`,
     );
   }
+  for (const c of row.context) {
+    console.log(
+      `  decode after ${String(c.prompt_tokens).padStart(4)} prompt tokens: ${
+        c.tokens_per_s.toFixed(1).padStart(7)
+      } tokens/s  ${c.ms_per_token.toFixed(2).padStart(7)} ms/token; weights ${
+        c.weight_gb_per_s.toFixed(3)
+      } GB/s = ${(100 * c.fraction_of_copy).toFixed(1)}% of copy bandwidth (${copyGbs.toFixed(2)} GB/s)`,
+    );
+  }
+  const a = row.allocations_500_tokens;
+  console.log(
+    `  GPU objects created during ${long500.maxTokens} decode tokens: ${a.buffers} buffers (${a.buffer_bytes} B), ` +
+      `${a.textures} textures, ${a.bind_groups} bind groups`,
+  );
   const r = row.routing;
   if (r) {
     console.log(
@@ -186,4 +357,3 @@ await Deno.writeTextFile(
   out,
   JSON.stringify({ date: new Date().toISOString(), adapter, rows }, null, 2) + "\n",
 );
-console.log(`\nwrote ${out}`);

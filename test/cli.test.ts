@@ -404,7 +404,7 @@ Deno.test("cli: --profile times every kernel of the routed model with GPU timest
     const kernel of [
       "embed",
       "rmsnorm",
-      "gemm",
+      "gemm\\w*", // gemm, gemm_sg or gemm_tex by adapter
       "rope_kv",
       "route_gate",
       "gather",

@@ -58,7 +58,7 @@ for (const family of await families()) {
           u(device, [["u32", H], ["u32", part.firstRow], ["u32", part.rows], ["u32", m.rowStride]]),
           step,
           tok,
-          part.buffer,
+          part.buffer!,
           x,
         ], [n]);
       }

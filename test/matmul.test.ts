@@ -29,6 +29,8 @@ interface Case {
   norm?: boolean;
   /** Fused SwiGLU output (rows read as interleaved gate/up pairs). */
   swiglu?: boolean;
+  /** Weights stored in textures (gemm_tex). */
+  texture?: boolean;
 }
 
 let seed = 1;
@@ -47,7 +49,11 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const maxBinding = c.partRows
       ? c.partRows * rowStrideFor(dtype, K) * DTYPE_BYTES[dtype]
       : gpu.limits.maxStorageBufferBindingSize;
-    const w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding);
+    const w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding, {
+      storage: c.texture ? "texture" : "buffer",
+      // 64 texels per texture row: rows of the matrix wrap across texture rows, writes start mid-row.
+      maxTextureDimension: 64,
+    });
     if (c.partRows && w.parts.length < 3) throw new Error(`expected ≥3 parts, got ${w.parts.length}`);
     const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
     const yOffset = c.yOffset ?? 0;
@@ -168,6 +174,9 @@ function splitCases(dtype: DType, variants: Partial<MatmulOptions>[]): Case[] {
   return cases;
 }
 
+/** Every case again with the weights in textures (the gemm_tex kernel, whatever variant the case names). */
+const inTextures = (cases: Case[]): Case[] => cases.map((c) => ({ ...c, texture: true }));
+
 const name = (v: Partial<MatmulOptions>) =>
   Object.entries(v).map(([k, val]) => (typeof val === "boolean" ? (val ? k : `no-${k}`) : val)).join(" ");
 
@@ -202,6 +211,11 @@ for (const family of await families()) {
         `split matrix ${dtype}`,
         () => runCases(gpu, kernels, splitCases(dtype, [...gemvs, ...gemms])),
       );
+      await t.step(`texture weights ${dtype}`, async () => {
+        const direct = { gemv: "direct", gemm: "direct" } as const;
+        await runCases(gpu, kernels, inTextures([...gemvCases(dtype, direct), ...gemmCases(dtype, direct)]));
+        await runCases(gpu, kernels, inTextures(splitCases(dtype, [{ gemv: "direct" }, { gemm: "direct" }])));
+      });
     }
   });
 }

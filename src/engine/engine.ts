@@ -14,6 +14,7 @@ import { readBuffer } from "../gpu/tensor.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
 import { GpuError } from "../errors.ts";
 import { type ModelWeights, uploadWeights } from "./weights.ts";
+import type { WeightStorage } from "../gpu/tensor.ts";
 import { KvCache } from "./kv_cache.ts";
 import { ForwardPass, resultStride, routeWords } from "./forward.ts";
 import { GpuSampler, type SamplingOptions } from "./sampling.ts";
@@ -28,6 +29,8 @@ export interface EngineOptions {
   context?: number;
   /** Split weights above this many bytes per binding (tests force splits with a small value). */
   maxBindingBytes?: number;
+  /** Where matmul weights live (default by adapter: textures on CPU software GPUs). */
+  storage?: WeightStorage;
   progress?: boolean;
   /** Time every kernel with timestamp queries (steps then run one at a time). */
   profile?: boolean;
@@ -128,7 +131,11 @@ export class Engine {
   static async load(base: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
     const gpu = withLimits(base, opts.limits);
     const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
-    const weights = await uploadWeights(gpu, ck, { maxBindingBytes: maxBinding, progress: opts.progress });
+    const weights = await uploadWeights(gpu, ck, {
+      maxBindingBytes: maxBinding,
+      storage: opts.storage,
+      progress: opts.progress,
+    });
     const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");

@@ -263,7 +263,7 @@ export class ForwardPass {
         ]]),
         b.step,
         b.tokens,
-        part.buffer,
+        part.buffer!,
         x,
       ])
     );

@@ -12,6 +12,7 @@
  * - `gemm`        TILED: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup memory;
  *                 direct: NT activation rows × 4 weight rows per invocation from memory, no barrier.
  * - `gemm_sg`     the direct kernel with x shared across the subgroup by shuffles (needs `subgroups`).
+ * - `gemm_tex`    the direct kernel reading weights from a texture (matrices stored as textures: software GPUs).
  *
  * Choice by adapter ("auto"):
  * - Real GPUs: GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM beyond.
@@ -164,10 +165,12 @@ export class Matmul {
       throw new Error(`matmul ${w.name}: swiglu needs even rows, yOffset and part boundaries`);
     }
     const software = isSoftwareGpu(gpu);
+    const texture = w.storage === "texture";
     const gv = opts.gemv ?? "auto";
     const gm = opts.gemm ?? "auto";
-    this.gemvVariant = gv === "auto" ? (software ? "direct" : "coop") : gv;
-    this.gemmVariant = gm === "auto" ? (software ? "direct" : "tiled") : gm;
+    // Texture weights have one kernel: the direct one.
+    this.gemvVariant = texture ? "direct" : gv === "auto" ? (software ? "direct" : "coop") : gv;
+    this.gemmVariant = texture ? "direct" : gm === "auto" ? (software ? "direct" : "tiled") : gm;
     this.gemvMaxRows = opts.gemvMaxRows ?? (software ? DIRECT_NT_GEMV : 8);
 
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
@@ -178,7 +181,9 @@ export class Matmul {
     // small dispatch (64×64: 200 vs 110 µs) while it wins on large ones (4096²: 36 vs 52 ms).
     const useSg = gpu.hasSubgroups && (opts.subgroups ?? w.rows * w.cols >= SUBGROUP_MIN_ELEMENTS);
     const direct = (nt: number): Plan => ({
-      kernel: useSg
+      kernel: texture
+        ? kernels.get("gemm_tex", { W_DTYPE: dtype, WG: ROW_WG, NT: nt })
+        : useSg
         ? kernels.get("gemm_sg", { W_DTYPE: dtype, WG: ROW_WG, NT: nt })
         : kernels.get("gemm", { W_DTYPE: dtype, TILED: 0, WG: ROW_WG, NT: nt }),
       rowsPerGroup: ROW_WG * 4,
@@ -213,7 +218,7 @@ export class Matmul {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
     }
     for (const part of w.parts) {
-      const data = new ArrayBuffer(32);
+      const data = new ArrayBuffer(48);
       const u = new Uint32Array(data);
       u[0] = w.cols;
       u[1] = part.rows;
@@ -223,14 +228,16 @@ export class Matmul {
       new Float32Array(data)[5] = opts.alpha ?? 1;
       u[6] = flags;
       new Float32Array(data)[7] = opts.norm?.eps ?? 0;
+      u[8] = part.texShift;
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
-        size: 32,
+        size: 48,
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
       device.queue.writeBuffer(params, 0, data);
       this.params.push(params);
-      const buffers = [params, io.step, io.x, part.buffer, io.y, rowScale, opts.norm?.weight ?? rowScale];
+      const weights = part.texture ? part.texture.createView() : part.buffer!;
+      const buffers = [params, io.step, io.x, weights, io.y, rowScale, opts.norm?.weight ?? rowScale];
       for (const plan of [this.gemv, this.gemm]) {
         plan.dispatch.push({
           bind: plan.kernel.bind(buffers, `${plan.kernel.name} ${w.name}`),

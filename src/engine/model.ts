@@ -11,6 +11,14 @@ export interface LoadOptions extends EngineOptions {
   features?: FeatureMode;
 }
 
+/** Matrices this small make every dispatch short, so per-dispatch overhead dominates (see openGpu). */
+const SMALL_MATRIX_BYTES = 1 << 20;
+
+/** Every weight matrix of the checkpoint is under 1 MiB. */
+export function isSmallModel(ck: Checkpoint): boolean {
+  return [...ck.tensors.values()].every((t) => t.shape.length !== 2 || t.byteLength < SMALL_MATRIX_BYTES);
+}
+
 export class Model {
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -24,7 +32,8 @@ export class Model {
       bosTokenId: ck.config.bosTokenId,
       eosTokenIds: ck.eosTokenIds,
     });
-    const gpu = opts.gpu ?? await openGpu({ features: opts.features, profile: opts.profile });
+    const gpu = opts.gpu ??
+      await openGpu({ features: opts.features, profile: opts.profile, smallDispatches: isSmallModel(ck) });
     const engine = await Engine.load(gpu, ck, opts);
     return new Model(ck, tokenizer, engine);
   }

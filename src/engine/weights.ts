@@ -12,8 +12,10 @@ import {
   type GpuMatrix,
   rowStrideFor,
   uploadMatrix,
+  type WeightStorage,
   writeRows,
 } from "../gpu/tensor.ts";
+import { isSoftwareGpu } from "./matmul.ts";
 import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
@@ -65,6 +67,11 @@ export interface ModelWeights {
 export interface UploadOptions {
   /** Split matrices above this many bytes per binding (default: the device's limit). */
   maxBindingBytes?: number;
+  /**
+   * Where matmul weights live: textures on CPU software GPUs (texel fetches beat storage loads there), storage
+   * buffers elsewhere (default by adapter). The embedding table stays a buffer (its kernel gathers rows).
+   */
+  storage?: WeightStorage;
   /** Show a progress bar on stderr (default true). */
   progress?: boolean;
 }
@@ -109,11 +116,13 @@ export async function uploadWeights(
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
 
-  const matrix = async (name: string): Promise<GpuMatrix> => {
+  const storage = opts.storage ?? (isSoftwareGpu(gpu) ? "texture" : "buffer");
+  const layout = { storage, maxTextureDimension: gpu.limits.maxTextureDimension2D };
+  const matrix = async (name: string, as = layout): Promise<GpuMatrix> => {
     const info = ck.tensors.get(name)!;
     if (info.shape.length !== 2) throw new GpuError(`tensor ${name} is not a matrix`);
     const raw = await readTensorBytes(info);
-    const m = uploadMatrix(device, name, info.dtype, info.shape[0], info.shape[1], raw, maxBinding);
+    const m = uploadMatrix(device, name, info.dtype, info.shape[0], info.shape[1], raw, maxBinding, as);
     bytes += m.bytes;
     bar?.advance(info.byteLength);
     return m;
@@ -125,7 +134,8 @@ export async function uploadWeights(
     if (infos.some((t) => t.dtype !== dtype || t.shape.length !== 2 || t.shape[1] !== cols)) {
       throw new GpuError(`tensors ${names.join(", ")} differ in dtype or columns; they cannot be stacked`);
     }
-    const m = createMatrix(device, label, dtype, infos.reduce((s, t) => s + t.shape[0], 0), cols, maxBinding);
+    const rows = infos.reduce((s, t) => s + t.shape[0], 0);
+    const m = createMatrix(device, label, dtype, rows, cols, maxBinding, layout);
     let row = 0;
     for (const t of infos) {
       writeRows(device, m, row, await readTensorBytes(t));
@@ -142,7 +152,7 @@ export async function uploadWeights(
       throw new GpuError(`tensors ${a} and ${b} differ in dtype or shape; they cannot be interleaved`);
     }
     const [rows, cols] = ta.shape;
-    const m = createMatrix(device, label, ta.dtype, 2 * rows, cols, maxBinding);
+    const m = createMatrix(device, label, ta.dtype, 2 * rows, cols, maxBinding, layout);
     const rowBytes = cols * DTYPE_BYTES[ta.dtype];
     const ra = await readTensorBytes(ta), rb = await readTensorBytes(tb);
     const chunk = Math.max(1, Math.floor((8 << 20) / rowBytes));
@@ -180,7 +190,7 @@ export async function uploadWeights(
     };
   };
 
-  const embed = await matrix("model.embed_tokens.weight");
+  const embed = await matrix("model.embed_tokens.weight", { ...layout, storage: "buffer" });
   const layers: LayerWeights[] = [];
   for (let i = 0; i < ck.config.numLayers; i++) {
     const p = `model.layers.${i}.`;
@@ -202,7 +212,13 @@ export async function uploadWeights(
     });
   }
   const norm = await vector("model.norm.weight");
-  const lmHead = ck.tensors.has("lm_head.weight") ? await matrix("lm_head.weight") : embed;
+  // A tied LM head shares the embedding's buffer, or gets its own texture copy where matmuls read textures.
+  const tied = !ck.tensors.has("lm_head.weight");
+  const lmHead = !tied
+    ? await matrix("lm_head.weight")
+    : storage === "texture"
+    ? await matrix("model.embed_tokens.weight")
+    : embed;
   bar?.finish();
 
   const invalid = await device.popErrorScope();

@@ -34,11 +34,14 @@ export class Kernel {
    * Bind group for group 0; `buffers[i]` goes to binding i. Create once and reuse: never per token.
    * The label names the dispatch in profiles (e.g. the weight matrix it reads).
    */
-  bind(buffers: (GPUBuffer | GPUBufferBinding)[], label = this.name): GPUBindGroup {
+  bind(resources: (GPUBuffer | GPUBufferBinding | GPUTextureView)[], label = this.name): GPUBindGroup {
     return this.device.createBindGroup({
       label,
       layout: this.pipeline.getBindGroupLayout(0),
-      entries: buffers.map((b, i) => ({ binding: i, resource: "buffer" in b ? b : { buffer: b } })),
+      entries: resources.map((r, i) => ({
+        binding: i,
+        resource: r instanceof GPUTextureView || "buffer" in r ? r : { buffer: r },
+      })),
     });
   }
 }

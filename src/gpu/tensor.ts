@@ -3,12 +3,23 @@
  * per u32). Each row is padded to a multiple of 16 bytes (`rowStride` elements) so kernels can use
  * aligned vec4<u32> loads, and a matrix larger than the device's binding limit is split by rows into
  * parts, each its own buffer.
+ *
+ * Storage "texture" keeps the same bytes in an rgba32uint texture instead: the part's 16-byte blocks in order,
+ * 2^texShift blocks per texture row. CPU software GPUs (llvmpipe / lavapipe) fetch texels about three times
+ * faster than they load storage buffers at addresses that differ across SIMD lanes (measured: a 4096 × 64 F32
+ * GEMV, 0.76 vs 2.27 ms on one core), so matmul weights live in textures there.
  */
 
 import { type DType, DTYPE_BYTES } from "../model/dtype.ts";
 
+export type WeightStorage = "buffer" | "texture";
+
 export interface WeightPart {
-  buffer: GPUBuffer;
+  /** The part's rows (storage "buffer"). */
+  buffer?: GPUBuffer;
+  /** The part's rows as rgba32uint texels, 2^texShift per texture row (storage "texture"). */
+  texture?: GPUTexture;
+  texShift: number;
   /** First matrix row held by this part. */
   firstRow: number;
   rows: number;
@@ -22,6 +33,7 @@ export interface GpuMatrix {
   /** Elements between row starts (cols rounded up so a row is a whole number of 16-byte blocks). */
   rowStride: number;
   parts: WeightPart[];
+  storage: WeightStorage;
   /** Bytes the matrix occupies on the GPU. */
   bytes: number;
 }
@@ -42,6 +54,17 @@ export function rowsPerPart(dtype: DType, cols: number, maxBindingBytes: number)
   return fit >= 2 ? fit - (fit % 2) : 1;
 }
 
+/** Texture width limit: the largest power of two within maxTextureDimension2D (8192 by default). */
+function maxTexShift(maxTextureDimension: number): number {
+  return Math.floor(Math.log2(Math.max(1, maxTextureDimension)));
+}
+
+export interface MatrixStorageOptions {
+  storage?: WeightStorage;
+  /** The device's maxTextureDimension2D (storage "texture"). */
+  maxTextureDimension?: number;
+}
+
 /** Allocates a matrix [rows, cols] of `dtype` on the GPU, split into parts that each fit a binding. */
 export function createMatrix(
   device: GPUDevice,
@@ -50,21 +73,69 @@ export function createMatrix(
   rows: number,
   cols: number,
   maxBindingBytes: number,
+  opts: MatrixStorageOptions = {},
 ): GpuMatrix {
+  const storage = opts.storage ?? "buffer";
   const stride = rowStrideFor(dtype, cols);
   const rowBytes = stride * DTYPE_BYTES[dtype];
-  const per = rowsPerPart(dtype, cols, maxBindingBytes);
+  let per = rowsPerPart(dtype, cols, maxBindingBytes);
+  const shiftMax = maxTexShift(opts.maxTextureDimension ?? 8192);
+  if (storage === "texture") {
+    // A texture holds at most maxDim × maxDim texels of 16 bytes.
+    const fit = Math.floor((2 ** (2 * shiftMax) * 16) / rowBytes);
+    per = Math.min(per, fit >= 2 ? fit - (fit % 2) : 1);
+  }
   const parts: WeightPart[] = [];
   for (let first = 0; first < rows; first += per) {
     const n = Math.min(per, rows - first);
+    const label = `${name}[${first}:${first + n}]`;
+    if (storage === "texture") {
+      const texels = Math.max(1, (n * rowBytes) / 16);
+      const texShift = Math.min(shiftMax, Math.ceil(Math.log2(texels)));
+      const texture = device.createTexture({
+        label,
+        size: [2 ** texShift, Math.ceil(texels / 2 ** texShift)],
+        format: "rgba32uint",
+        usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
+      });
+      parts.push({ texture, texShift, firstRow: first, rows: n });
+      continue;
+    }
     const buffer = device.createBuffer({
-      label: `${name}[${first}:${first + n}]`,
+      label,
       size: Math.max(16, n * rowBytes),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
     });
-    parts.push({ buffer, firstRow: first, rows: n });
+    parts.push({ buffer, texShift: 0, firstRow: first, rows: n });
   }
-  return { name, dtype, rows, cols, rowStride: stride, parts, bytes: rows * rowBytes };
+  return { name, dtype, rows, cols, rowStride: stride, parts, storage, bytes: rows * rowBytes };
+}
+
+/** Writes `data` (whole 16-byte blocks) at byte `offset` of a texture part's linear block order. */
+function writeTexels(
+  device: GPUDevice,
+  part: WeightPart,
+  offset: number,
+  data: Uint8Array<ArrayBuffer>,
+): void {
+  const width = 2 ** part.texShift;
+  let t = offset / 16, done = 0;
+  const count = data.byteLength / 16;
+  while (done < count) {
+    const x = t % width, y = Math.floor(t / width);
+    // A partial texture row, or as many whole rows as remain.
+    const n = x !== 0 || count - done < width ? Math.min(width - x, count - done) : 0;
+    const rowsHere = n ? 1 : Math.floor((count - done) / width);
+    const w = n || width;
+    device.queue.writeTexture(
+      { texture: part.texture!, origin: [x, y] },
+      data,
+      { offset: done * 16, bytesPerRow: w * 16 },
+      [w, rowsHere],
+    );
+    done += w * rowsHere;
+    t += w * rowsHere;
+  }
 }
 
 /**
@@ -91,7 +162,9 @@ export function writeRows(
         data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
       }
     }
-    device.queue.writeBuffer(part.buffer, (from - part.firstRow) * dstRowBytes, data);
+    const offset = (from - part.firstRow) * dstRowBytes;
+    if (part.texture) writeTexels(device, part, offset, data as Uint8Array<ArrayBuffer>);
+    else device.queue.writeBuffer(part.buffer!, offset, data);
   }
 }
 
@@ -107,8 +180,9 @@ export function uploadMatrix(
   cols: number,
   raw: Uint8Array<ArrayBuffer>,
   maxBindingBytes: number,
+  opts: MatrixStorageOptions = {},
 ): GpuMatrix {
-  const m = createMatrix(device, name, dtype, rows, cols, maxBindingBytes);
+  const m = createMatrix(device, name, dtype, rows, cols, maxBindingBytes, opts);
   writeRows(device, m, 0, raw);
   return m;
 }

@@ -1,0 +1,323 @@
+// The direct matmul kernel of gemm.wgsl (NT activation rows × 4 weight rows per invocation, straight from
+// memory, no workgroup memory or barrier) with the weights in an rgba32uint texture: CPU software GPUs
+// (llvmpipe / lavapipe) fetch texels about three times faster than they load storage words whose addresses
+// differ across SIMD lanes. Same contract, flags (NORM, SWIGLU), parameters and grid as gemm.wgsl's direct
+// variant, any N, M, K:
+//   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
+//
+// Bindings: 0 params (uniform), 1 step, 2 x (f32 [N, K]; buffer size a multiple of 16 bytes), 3 w (one part of
+// a matrix as texels: its 16-byte blocks in order, 2^tex_shift per texture row), 4 y (f32 [N, y_stride]),
+// 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
+// Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
+
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override WG: u32 = 8u;
+override NT: u32 = 8u; // activation rows per invocation, 1 ..= 8
+
+struct Params {
+  K: u32,
+  rows: u32,
+  row_stride: u32,
+  y_stride: u32,
+  out_offset: u32,
+  alpha: f32,
+  // bit 0: accumulate; bits 1-2: row scale; bit 3: K % 4 == 0; bit 4: NORM; bit 5: SWIGLU (as gemm.wgsl).
+  flags: u32,
+  eps: f32, // RMSNorm epsilon (NORM)
+  tex_shift: u32, // log2 of texels per texture row
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+
+struct Step {
+  n_rows: u32,
+  n_out: u32,
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var w: texture_2d<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
+
+// Weight elements per 16-byte block.
+override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
+
+const MAXNT: u32 = 8u;
+
+// 16-byte block i of the part.
+fn wblock(i: u32) -> vec4<u32> {
+  let mask = (1u << params.tex_shift) - 1u;
+  return textureLoad(w, vec2<u32>(i & mask, i >> params.tex_shift), 0);
+}
+
+fn accumulate() -> bool {
+  return (params.flags & 1u) != 0u;
+}
+
+fn scale_mode() -> u32 {
+  return (params.flags >> 1u) & 3u;
+}
+
+fn x_aligned() -> bool {
+  return (params.flags & 8u) != 0u;
+}
+
+fn has_norm() -> bool {
+  return (params.flags & 16u) != 0u;
+}
+
+fn swiglu() -> bool {
+  return (params.flags & 32u) != 0u;
+}
+
+fn xs(i: u32) -> f32 {
+  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
+  // (an unaligned 64×10 matmul took 11 ms).
+  let v = x[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
+}
+
+fn x4(i: u32) -> vec4<f32> {
+  if (x_aligned()) {
+    return x[i >> 2u];
+  }
+  return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
+}
+
+// RMSNorm weights for columns k .. k + 4 (ones without NORM); k + 4 ≤ K.
+fn g4(k: u32) -> vec4<f32> {
+  if (!has_norm()) {
+    return vec4<f32>(1.0);
+  }
+  return vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
+}
+
+fn gs(k: u32) -> f32 {
+  return select(1.0, norm_w[k], has_norm());
+}
+
+fn inv_rms(ss: f32) -> f32 {
+  return inverseSqrt(ss / f32(params.K) + params.eps);
+}
+
+// 1 / RMS of activation row n (NORM; x loads are uniform across the invocations of the direct kernel).
+fn row_inv_rms(n: u32) -> f32 {
+  let K = params.K;
+  let base = n * K;
+  var ss = vec4<f32>(0.0);
+  var k = 0u;
+  for (; k + 4u <= K; k += 4u) {
+    let v = x4(base + k);
+    ss += v * v;
+  }
+  var s = (ss.x + ss.y) + (ss.z + ss.w);
+  for (; k < K; k++) {
+    let v = xs(base + k);
+    s += v * v;
+  }
+  return inv_rms(s);
+}
+
+fn silu(g: f32) -> f32 {
+  return g / (1.0 + exp(-g));
+}
+
+fn put(i: u32, v: f32) {
+  if (accumulate()) {
+    y[i] += v;
+  } else {
+    y[i] = v;
+  }
+}
+
+fn words_per_row() -> u32 {
+  return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
+}
+
+fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE == 0u) {
+    let i = word0 + k;
+    let q = wblock(i >> 2u);
+    return bitcast<f32>(select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u));
+  }
+  let i = word0 + (k >> 1u);
+  let q = wblock(i >> 2u);
+  let u = select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u);
+  let h = select(u & 0xffffu, u >> 16u, (k & 1u) == 1u);
+  if (W_DTYPE == 1u) {
+    return unpack2x16float(h).x;
+  }
+  return bitcast<f32>(h << 16u);
+}
+
+fn lo4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return bitcast<vec4<f32>>(q);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.x << 16u, q.x & 0xffff0000u, q.y << 16u, q.y & 0xffff0000u));
+}
+
+fn hi4(q: vec4<u32>) -> vec4<f32> {
+  if (W_DTYPE == 0u) {
+    return vec4<f32>(0.0);
+  }
+  if (W_DTYPE == 1u) {
+    return vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
+}
+
+// Stores a · acc (component j: column m0 + j; a = 1 / RMS under NORM) into activation row n.
+fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
+  if (n >= step.n_rows) {
+    return;
+  }
+  var s = params.alpha;
+  if (scale_mode() == 1u) {
+    s *= row_scale[n];
+  } else if (scale_mode() == 2u) {
+    s *= 1.0 - row_scale[n];
+  }
+  let acc = acc_in * a;
+  if (swiglu()) {
+    // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
+    let o = n * params.y_stride + (params.out_offset + m0) / 2u;
+    if (m0 + 1u < params.rows) {
+      put(o, silu(acc.x) * acc.y * s);
+    }
+    if (m0 + 3u < params.rows) {
+      put(o + 1u, silu(acc.z) * acc.w * s);
+    }
+    return;
+  }
+  let base = n * params.y_stride + params.out_offset;
+  for (var j = 0u; j < 4u; j++) {
+    let m = m0 + j;
+    if (m < params.rows) {
+      put(base + m, acc[j] * s);
+    }
+  }
+}
+
+// acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
+fn mac(
+  v: vec4<u32>,
+  c: u32,
+  nb: u32,
+  xa: ptr<function, array<vec4<f32>, MAXNT>>,
+  xb: ptr<function, array<vec4<f32>, MAXNT>>,
+  acc: ptr<function, array<vec4<f32>, MAXNT>>,
+) {
+  let q0 = wblock(v.x + c);
+  let q1 = wblock(v.y + c);
+  let q2 = wblock(v.z + c);
+  let q3 = wblock(v.w + c);
+  let a0 = lo4(q0);
+  let a1 = lo4(q1);
+  let a2 = lo4(q2);
+  let a3 = lo4(q3);
+  let b0 = hi4(q0);
+  let b1 = hi4(q1);
+  let b2 = hi4(q2);
+  let b3 = hi4(q3);
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      let p = (*xa)[j];
+      if (W_DTYPE == 0u) {
+        (*acc)[j] += vec4<f32>(dot(a0, p), dot(a1, p), dot(a2, p), dot(a3, p));
+      } else {
+        let r = (*xb)[j];
+        (*acc)[j] += vec4<f32>(
+          dot(a0, p) + dot(b0, r),
+          dot(a1, p) + dot(b1, r),
+          dot(a2, p) + dot(b2, r),
+          dot(a3, p) + dot(b3, r),
+        );
+      }
+    }
+  }
+}
+
+// NT activation rows × 4 weight rows per invocation, straight from memory.
+fn direct(li: u32, bm: u32, bn: u32) {
+  let K = params.K;
+  let n0 = bn * NT;
+  if (n0 >= step.n_rows) {
+    return;
+  }
+  let nb = min(NT, step.n_rows - n0);
+  let m0 = (bm * WG + li) * 4u;
+  let last_m = params.rows - 1u;
+  if (m0 > last_m) {
+    return;
+  }
+  let wpr = words_per_row();
+  // Rows past the part read a copy of the last row; their results are not stored.
+  let w0 = min(m0, last_m) * wpr;
+  let w1 = min(m0 + 1u, last_m) * wpr;
+  let w2 = min(m0 + 2u, last_m) * wpr;
+  let w3 = min(m0 + 3u, last_m) * wpr;
+  let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
+  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
+  var xa: array<vec4<f32>, MAXNT>;
+  var xb: array<vec4<f32>, MAXNT>;
+  var a: array<f32, MAXNT>; // 1 / RMS of each activation row (NORM), else 1
+  for (var j = 0u; j < NT; j++) {
+    a[j] = 1.0;
+    if (j < nb && has_norm()) {
+      a[j] = row_inv_rms(n0 + j);
+    }
+  }
+  let nchunks = K / EPV;
+  for (var c = 0u; c < nchunks; c++) {
+    let k = c * EPV;
+    let ga = g4(k);
+    var gb = vec4<f32>(1.0);
+    if (W_DTYPE != 0u) {
+      gb = g4(k + 4u);
+    }
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        let i = (n0 + j) * K + k;
+        xa[j] = x4(i) * ga;
+        if (W_DTYPE != 0u) {
+          xb[j] = x4(i + 4u) * gb;
+        }
+      }
+    }
+    mac(wv, c, nb, &xa, &xb, &acc);
+  }
+  // K tail (K not a multiple of EPV): element by element.
+  for (var k = nchunks * EPV; k < K; k++) {
+    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k)) * gs(k);
+    for (var j = 0u; j < NT; j++) {
+      if (j < nb) {
+        acc[j] += xs((n0 + j) * K + k) * e;
+      }
+    }
+  }
+  for (var j = 0u; j < NT; j++) {
+    if (j < nb) {
+      store4(n0 + j, m0, acc[j], a[j]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  direct(li, wid.x + wid.z * nwg.x, wid.y);
+}
