@@ -268,6 +268,10 @@ fn direct(li: u32, bm: u32, bn: u32) {
   let w2 = min(m0 + 2u, last_m) * wpr;
   let w3 = min(m0 + 3u, last_m) * wpr;
   let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
+  if (nb == 1u) {
+    one_row(n0, m0, wv, vec4<u32>(w0, w1, w2, w3));
+    return;
+  }
   var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
   var xa: array<vec4<f32>, MAXNT>;
   var xb: array<vec4<f32>, MAXNT>;
@@ -311,6 +315,48 @@ fn direct(li: u32, bm: u32, bn: u32) {
       store4(n0 + j, m0, acc[j], a[j]);
     }
   }
+}
+
+// One activation row (every decode step): the same sums in straight-line code, with no per-row arrays — on
+// llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access (measured: the
+// general path took ~4x as long per weight row at N = 1).
+fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
+  let K = params.K;
+  var a = 1.0;
+  if (has_norm()) {
+    a = row_inv_rms(n);
+  }
+  let xr = n * K;
+  var acc = vec4<f32>(0.0);
+  let nchunks = K / EPV;
+  for (var c = 0u; c < nchunks; c++) {
+    let k = c * EPV;
+    let p = x4(xr + k) * g4(k);
+    let q0 = wblock(wv.x + c);
+    let q1 = wblock(wv.y + c);
+    let q2 = wblock(wv.z + c);
+    let q3 = wblock(wv.w + c);
+    if (W_DTYPE == 0u) {
+      acc += vec4<f32>(
+        dot(bitcast<vec4<f32>>(q0), p),
+        dot(bitcast<vec4<f32>>(q1), p),
+        dot(bitcast<vec4<f32>>(q2), p),
+        dot(bitcast<vec4<f32>>(q3), p),
+      );
+    } else {
+      let r = x4(xr + k + 4u) * g4(k + 4u);
+      acc += vec4<f32>(
+        dot(lo4(q0), p) + dot(hi4(q0), r),
+        dot(lo4(q1), p) + dot(hi4(q1), r),
+        dot(lo4(q2), p) + dot(hi4(q2), r),
+        dot(lo4(q3), p) + dot(hi4(q3), r),
+      );
+    }
+  }
+  for (var k = nchunks * EPV; k < K; k++) {
+    acc += xs(xr + k) * gs(k) * vec4<f32>(welem(w0.x, k), welem(w0.y, k), welem(w0.z, k), welem(w0.w, k));
+  }
+  store4(n, m0, acc, a);
 }
 
 @compute @workgroup_size(WG)

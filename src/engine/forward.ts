@@ -213,7 +213,9 @@ export class ForwardPass {
       ["u32", kv.context],
     ];
     const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
-    this.attentionGroups = isSoftwareGpu(kernels.gpu) ? Math.ceil(cfg.numHeads / SERIAL_HEADS) : cfg.numHeads;
+    this.attentionGroups = isSoftwareGpu(kernels.gpu) && hd % 4 === 0
+      ? Math.ceil(cfg.numHeads / SERIAL_HEADS)
+      : cfg.numHeads;
     /** RoPE and the KV write over a projection output whose rows hold q, k, v at these columns. */
     const rope = (
       l: number,
@@ -238,12 +240,13 @@ export class ForwardPass {
         kv.k[l],
         kv.v[l],
       ]);
-    // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers.
-    const serialAttention = isSoftwareGpu(kernels.gpu);
+    // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers and
+    // vec4 loads (head_dim and the q strides multiples of 4, as in every Llama).
+    const serialAttention = isSoftwareGpu(kernels.gpu) && hd % 4 === 0;
     const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) =>
       dispatch(
         serialAttention ? "attention_serial" : "attention",
-        serialAttention ? { WG: SERIAL_HEADS } : {},
+        serialAttention ? { WG: SERIAL_HEADS, HD4: hd / 4 } : {},
         [
           uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)], ["u32", qStride]]),
           step,
