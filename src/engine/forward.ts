@@ -84,11 +84,10 @@ interface PlainLayer {
 }
 
 interface RoutedLayer {
-  // router: logit = head · dec · tanh(RMSNorm_r(enc · z)), then the gate splits the rows
+  // router: logit = (head · dec) · tanh(RMSNorm_r(enc · z)), then the gate splits the rows
   enc: Matmul;
   routerNorm: Dispatch;
-  dec: Matmul;
-  head: Matmul;
+  decHead: Matmul;
   gate: { routed: Dispatch; fullDepth: Dispatch };
   // every row: K/V into the cache
   kv: Matmul;
@@ -287,7 +286,7 @@ export class ForwardPass {
       const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.enc.rows ?? 0));
       const renc = f32("router_enc", maxRows * maxBottleneck),
         rt = f32("router_tanh", maxRows * maxBottleneck);
-      const rdec = f32("router_dec", maxRows * H), logit = f32("router_logit", maxRows);
+      const logit = f32("router_logit", maxRows);
       const keptStep = stepBuffer("kept_step"), skipStep = stepBuffer("skip_step");
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
       const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
@@ -330,8 +329,7 @@ export class ForwardPass {
         return {
           enc: mm(R.enc, x, renc, b.step, normed(L.inputNorm)),
           routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { tanh: true }),
-          dec: mm(R.dec, rt, rdec, b.step),
-          head: mm(R.head, rdec, logit, b.step),
+          decHead: mm(R.decHead, rt, logit, b.step),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
           kv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
           kvWrite: rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
@@ -416,8 +414,7 @@ export class ForwardPass {
       } else {
         L.enc.encode(pass, nRows);
         run(L.routerNorm, nRows);
-        L.dec.encode(pass, nRows);
-        L.head.encode(pass, nRows);
+        L.decHead.encode(pass, nRows);
         run(L.gate.routed, 1);
       }
       // Every row writes its K/V, kept or skipped.

@@ -47,8 +47,12 @@ export interface LayerWeights {
 export interface RouterWeights {
   enc: GpuMatrix;
   norm: GPUBuffer;
-  dec: GpuMatrix;
-  head: GpuMatrix;
+  /**
+   * W_head · W_dec, [1, bottleneck] in f32: the router's last two layers are linear with no bias or
+   * nonlinearity between them, so their product, formed once at load (in f64), gives the same logit in one
+   * small matmul instead of two (and reads bottleneck instead of (hidden + 1) × bottleneck weights).
+   */
+  decHead: GpuMatrix;
   /** gate_proj and down_proj of the adapter, rows interleaved (its names are swapped: both read the input). */
   adapterGateDown: GpuMatrix;
   adapterUp: GpuMatrix;
@@ -170,6 +174,26 @@ export async function uploadWeights(
     bytes += m.bytes;
     return m;
   };
+  /** a · b for a [1, H] and b [H, B], in f64, as an F32 matrix [1, B]. */
+  const product = async (label: string, aName: string, bName: string): Promise<GpuMatrix> => {
+    const ta = ck.tensors.get(aName)!, tb = ck.tensors.get(bName)!;
+    const [H, B] = tb.shape;
+    if (ta.shape.length !== 2 || ta.shape[0] !== 1 || ta.shape[1] !== H) {
+      throw new GpuError(`tensor ${aName} [${ta.shape}] cannot multiply ${bName} [${tb.shape}]`);
+    }
+    const a = decodeToF32(ta.dtype, await readTensorBytes(ta)),
+      b = decodeToF32(tb.dtype, await readTensorBytes(tb));
+    const out = new Float32Array(B);
+    for (let j = 0; j < B; j++) {
+      let sum = 0;
+      for (let h = 0; h < H; h++) sum += a[h] * b[h * B + j];
+      out[j] = sum;
+    }
+    const m = uploadMatrix(device, label, "F32", 1, B, new Uint8Array(out.buffer), maxBinding, layout);
+    bytes += m.bytes;
+    bar?.advance(ta.byteLength + tb.byteLength);
+    return m;
+  };
   const vector = async (name: string): Promise<GPUBuffer> => {
     const info = ck.tensors.get(name)!;
     const values = decodeToF32(info.dtype, await readTensorBytes(info));
@@ -183,8 +207,7 @@ export async function uploadWeights(
     return {
       enc: await matrix(n.enc),
       norm: await vector(n.norm),
-      dec: await matrix(n.dec),
-      head: await matrix(n.head),
+      decHead: await product(`${n.head}·dec`, n.head, n.dec),
       adapterGateDown: await interleaved(`${n.gate}+down`, [n.gate, n.down]),
       adapterUp: await matrix(n.up),
     };
