@@ -84,10 +84,9 @@ interface PlainLayer {
 }
 
 interface RoutedLayer {
-  // router: logit = (head · dec) · tanh(RMSNorm_r(enc · z)), then the gate splits the rows
+  // router: t = tanh(RMSNorm_r(enc · z)); the gate takes logit = (head · dec) · t and splits the rows
   enc: Matmul;
   routerNorm: Dispatch;
-  decHead: Matmul;
   gate: { routed: Dispatch; fullDepth: Dispatch };
   // every row: K/V into the cache
   kv: Matmul;
@@ -286,7 +285,6 @@ export class ForwardPass {
       const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.enc.rows ?? 0));
       const renc = f32("router_enc", maxRows * maxBottleneck),
         rt = f32("router_tanh", maxRows * maxBottleneck);
-      const logit = f32("router_logit", maxRows);
       const keptStep = stepBuffer("kept_step"), skipStep = stepBuffer("skip_step");
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
       const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
@@ -303,15 +301,21 @@ export class ForwardPass {
       routedLayer = (L: LayerWeights, l: number): RoutedLayer => {
         const R: RouterWeights = L.router!;
         const nth = cfg.routingLayers.indexOf(l);
-        const gateParams = uniform("route_gate", [["f32", 0.5], ["u32", nth >> 5], ["u32", nth & 31], [
-          "u32",
-          words,
-        ]]);
+        const gateParams = uniform("route_gate", [
+          ["f32", 0.5],
+          ["u32", nth >> 5],
+          ["u32", nth & 31],
+          ["u32", words],
+          ["u32", R.enc.rows],
+          ["u32", 0],
+          ["u32", 0],
+          ["u32", 0],
+        ]);
         this.thresholdParams.push(gateParams);
         const gateBuffers = [
           gateParams,
           b.step,
-          logit,
+          rt,
           b.routes,
           keptStep,
           skipStep,
@@ -319,6 +323,7 @@ export class ForwardPass {
           skipIdx,
           keptG,
           skipG,
+          R.decHead,
         ];
         const gateKernel = (fullDepth: boolean) =>
           dispatch("route_gate", {
@@ -329,7 +334,6 @@ export class ForwardPass {
         return {
           enc: mm(R.enc, x, renc, b.step, normed(L.inputNorm)),
           routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { tanh: true }),
-          decHead: mm(R.decHead, rt, logit, b.step),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
           kv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
           kvWrite: rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
@@ -414,7 +418,6 @@ export class ForwardPass {
       } else {
         L.enc.encode(pass, nRows);
         run(L.routerNorm, nRows);
-        L.decHead.encode(pass, nRows);
         run(L.gate.routed, 1);
       }
       // Every row writes its K/V, kept or skipped.

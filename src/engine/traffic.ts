@@ -31,7 +31,7 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
     }
     const R = L.router;
     const p = keepRate[k++] ?? 1;
-    bytes += always + sum([R.enc, R.decHead]) + p * keptOnlyBytes(L) +
+    bytes += always + sum([R.enc]) + R.decHead.size + p * keptOnlyBytes(L) +
       (1 - p) * sum([R.adapterGateDown, R.adapterUp]);
   }
   return bytes;

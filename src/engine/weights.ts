@@ -48,11 +48,11 @@ export interface RouterWeights {
   enc: GpuMatrix;
   norm: GPUBuffer;
   /**
-   * W_head · W_dec, [1, bottleneck] in f32: the router's last two layers are linear with no bias or
-   * nonlinearity between them, so their product, formed once at load (in f64), gives the same logit in one
-   * small matmul instead of two (and reads bottleneck instead of (hidden + 1) × bottleneck weights).
+   * W_head · W_dec, [bottleneck] in f32: the router's last two layers are linear with no bias or
+   * nonlinearity between them, so their product, formed once at load (in f64), gives the same logit as a
+   * bottleneck-long dot product (done by the gate kernel) instead of two matmuls.
    */
-  decHead: GpuMatrix;
+  decHead: GPUBuffer;
   /** gate_proj and down_proj of the adapter, rows interleaved (its names are swapped: both read the input). */
   adapterGateDown: GpuMatrix;
   adapterUp: GpuMatrix;
@@ -174,8 +174,8 @@ export async function uploadWeights(
     bytes += m.bytes;
     return m;
   };
-  /** a · b for a [1, H] and b [H, B], in f64, as an F32 matrix [1, B]. */
-  const product = async (label: string, aName: string, bName: string): Promise<GpuMatrix> => {
+  /** a · b for a [1, H] and b [H, B], in f64, as an f32 vector [B]. */
+  const product = async (label: string, aName: string, bName: string): Promise<GPUBuffer> => {
     const ta = ck.tensors.get(aName)!, tb = ck.tensors.get(bName)!;
     const [H, B] = tb.shape;
     if (ta.shape.length !== 2 || ta.shape[0] !== 1 || ta.shape[1] !== H) {
@@ -189,10 +189,9 @@ export async function uploadWeights(
       for (let h = 0; h < H; h++) sum += a[h] * b[h * B + j];
       out[j] = sum;
     }
-    const m = uploadMatrix(device, label, "F32", 1, B, new Uint8Array(out.buffer), maxBinding, layout);
-    bytes += m.bytes;
+    bytes += out.byteLength;
     bar?.advance(ta.byteLength + tb.byteLength);
-    return m;
+    return bufferFrom(device, label, out);
   };
   const vector = async (name: string): Promise<GPUBuffer> => {
     const info = ck.tensors.get(name)!;
