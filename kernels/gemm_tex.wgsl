@@ -7,7 +7,15 @@
 //
 // Bindings: 0 params (uniform), 1 step, 2 x (f32 [N, K]; buffer size a multiple of 16 bytes), 3 w (one part of
 // a matrix as texels: its 16-byte blocks in order, 2^tex_shift per texture row), 4 y (f32 [N, y_stride]),
-// 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
+// 5 row_scale (f32 [N]), 6 norm_w (f32 [K]), 7 rows ({slot, pos} per activation row), 8 cos_sin
+// ([ctx, head_dim / 2]), 9 k_cache, 10 v_cache (this layer's, [slots, ctx, kv_dim]).
+//
+// Fusion bit 6 ROPE (the attention projections, so that RoPE and the KV write need no kernel of their own):
+// matrix rows are [q (q_rows); k (kv_dim); v (kv_dim)], with each head's q and k rows stored as rotation
+// pairs — row 2i holds the head's dimension i and row 2i + 1 dimension i + head_dim / 2 (the loader permutes
+// them; q · k is unchanged when both use the same order). Each invocation's 4 rows are two whole pairs, so it
+// rotates them at the activation row's position and writes q to y (column = matrix row), k and v straight into
+// the KV cache at (slot, pos). Needs head_dim, q_rows and kv_dim multiples of 4.
 // Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
@@ -25,9 +33,18 @@ struct Params {
   flags: u32,
   eps: f32, // RMSNorm epsilon (NORM)
   tex_shift: u32, // log2 of texels per texture row
+  head_dim: u32, // ROPE
+  q_rows: u32, // ROPE: matrix rows before k
+  kv_dim: u32, // ROPE
+  ctx: u32, // ROPE: positions per cache slot
   pad0: u32,
   pad1: u32,
   pad2: u32,
+}
+
+struct Row {
+  slot: u32,
+  pos: u32,
 }
 
 struct Step {
@@ -44,6 +61,10 @@ struct Step {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(7) var<storage, read> rows: array<Row>;
+@group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 
 // Weight elements per 16-byte block.
 override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
@@ -189,6 +210,10 @@ fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
     s *= 1.0 - row_scale[n];
   }
   let acc = acc_in * a;
+  if ((params.flags & 64u) != 0u) {
+    rope_store(n, params.out_offset + m0, acc * s);
+    return;
+  }
   if (swiglu()) {
     // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
     let o = n * params.y_stride + (params.out_offset + m0) / 2u;
@@ -205,6 +230,41 @@ fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
     let m = m0 + j;
     if (m < params.rows) {
       put(base + m, acc[j] * s);
+    }
+  }
+}
+
+// ROPE: rows gm .. gm + 3 of the whole matrix (two rotation pairs of one head, or 4 values of v) of
+// activation row n.
+fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
+  let row = rows[n];
+  let hd = params.head_dim;
+  let q_rows = params.q_rows;
+  let kv = params.kv_dim;
+  var v = v_in;
+  if (gm < q_rows + kv) {
+    let t = row.pos * (hd / 2u) + (gm % hd) / 2u;
+    let c0 = cos_sin[t];
+    let c1 = cos_sin[t + 1u];
+    v = vec4<f32>(
+      v.x * c0.x - v.y * c0.y,
+      v.y * c0.x + v.x * c0.y,
+      v.z * c1.x - v.w * c1.y,
+      v.w * c1.x + v.z * c1.y,
+    );
+  }
+  let cache = (row.slot * params.ctx + row.pos) * kv;
+  for (var j = 0u; j < 4u; j++) {
+    let m = gm + j;
+    if (m - params.out_offset >= params.rows) {
+      return;
+    }
+    if (m < q_rows) {
+      y[n * params.y_stride + m] = v[j];
+    } else if (m < q_rows + kv) {
+      k_cache[cache + m - q_rows] = v[j];
+    } else {
+      v_cache[cache + m - q_rows - kv] = v[j];
     }
   }
 }

@@ -1,10 +1,9 @@
 // RMSNorm: y[j] = x[src] * rsqrt(mean(x[src]^2) + eps) * weight, computed in f32.
 // GATHER = false: every row of the step (src = j, j < n_rows).
 // GATHER = true:  only the rows that need logits (src = out_rows[j], j < n_out).
-// TANH = true applies tanh after the weight (the FlexiDepth router's tanh(RMSNorm_r(·))).
 // Grid: (rows). Workgroup: WG threads, tree reduction in workgroup memory.
 
-// flags: bit 0 GATHER, bit 1 TANH — runtime flags rather than overrides (fewer distinct pipelines).
+// flags: bit 0 GATHER — a runtime flag rather than an override (fewer distinct pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
@@ -43,7 +42,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let scale = inverseSqrt(partial[0] / f32(h) + params.eps);
   for (var i = lid.x; i < h; i += WG) {
-    let v = x[xb + i] * scale * weight[i];
-    y[j * h + i] = select(v, tanh(v), (params.flags & 2u) != 0u);
+    y[j * h + i] = x[xb + i] * scale * weight[i];
   }
 }

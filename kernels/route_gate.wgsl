@@ -1,20 +1,20 @@
 // FlexiDepth gate of one routed layer, for every row of the step:
-//   logit = w_logit · t (t = tanh(RMSNorm_r(W_enc · z)), the router's hidden row; w_logit = W_head · W_dec,
-//   formed at load), g = sigmoid(logit) rounded to the checkpoint dtype; run = g > threshold (strict, as
-//   released). The router's last (linear) stage lives here rather than in a matmul: a bottleneck-long dot
-//   product per row, and one dispatch fewer per routed layer.
+//   t = tanh(RMSNorm_r(e)) for the row's bottleneck e = W_enc · z, logit = w_logit · t (w_logit = W_head ·
+//   W_dec, formed at load), g = sigmoid(logit) rounded to the checkpoint dtype; run = g > threshold (strict,
+//   as released). The router's stages after W_enc live here rather than in a norm kernel and two matmuls: a
+//   few bottleneck-long loops per row, and three dispatches fewer per routed layer.
 // Sets this layer's route bit per row, and splits the rows into the kept list (full layer, MLP × g)
 // and the skipped list (adapter × (1 − g)), each with its own row count, which the kernels of each
 // branch read — so a skipped token's branch kernels exit before touching weights, with no host
 // round-trip. FULL_DEPTH takes g = 1 for every row (the base model).
 // One invocation walks the rows in order (a step has at most a few hundred rows): deterministic lists.
 
-struct Params { threshold: f32, route_word: u32, route_bit: u32, words: u32, width: u32, p0: u32, p1: u32, p2: u32 }
+struct Params { threshold: f32, route_word: u32, route_bit: u32, words: u32, width: u32, eps: f32, p1: u32, p2: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;
-@group(0) @binding(2) var<storage, read> hidden: array<f32>; // [n_rows, width]
+@group(0) @binding(2) var<storage, read> enc: array<f32>; // W_enc · z, [n_rows, width]
 @group(0) @binding(3) var<storage, read_write> routes: array<u32>;
 @group(0) @binding(4) var<storage, read_write> kept_step: Step;
 @group(0) @binding(5) var<storage, read_write> skip_step: Step;
@@ -23,6 +23,7 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(8) var<storage, read_write> kept_g: array<f32>;
 @group(0) @binding(9) var<storage, read_write> skip_g: array<f32>;
 @group(0) @binding(10) var<storage, read> w_logit: array<f32>; // [width]
+@group(0) @binding(11) var<storage, read> norm_w: array<f32>; // router_norm, [width]
 
 override W_DTYPE: u32 = 0u; // g is rounded to this dtype: 0 f32, 1 f16, 2 bf16
 override FULL_DEPTH: bool = false;
@@ -45,8 +46,12 @@ fn main() {
   for (var r = 0u; r < n; r++) {
     var g = 1.0;
     if (!FULL_DEPTH) {
+      let e = r * params.width;
+      var ss = 0.0;
+      for (var i = 0u; i < params.width; i++) { ss += enc[e + i] * enc[e + i]; }
+      let inv = inverseSqrt(ss / f32(params.width) + params.eps);
       var logit = 0.0;
-      for (var i = 0u; i < params.width; i++) { logit += w_logit[i] * hidden[r * params.width + i]; }
+      for (var i = 0u; i < params.width; i++) { logit += w_logit[i] * tanh(enc[e + i] * inv * norm_w[i]); }
       g = round_to_dtype(1.0 / (1.0 + exp(-logit)));
     }
     let run = FULL_DEPTH || g > params.threshold;

@@ -405,7 +405,6 @@ Deno.test("cli: --profile times every kernel of the routed model with GPU timest
       "embed",
       "rmsnorm",
       "gemm\\w*", // gemm, gemm_sg or gemm_tex by adapter
-      "rope_kv",
       "route_gate",
       "gather",
       "scatter",

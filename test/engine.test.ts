@@ -56,21 +56,16 @@ for (const family of await families()) {
     Deno.test(`engine (${family}, ${dtype}): logits match the reference over prefill + 16 decode steps`, async () => {
       const dir = await demo(`${dtype}`, { dtype });
       const ck = await openCheckpoint(dir);
-      const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows: 5 });
-      // 11 prompt tokens in chunks of 5: prefill spans several steps.
-      await compareLogits(engine, await ReferenceModel.load(ck), [
-        3,
-        17,
-        999,
-        0,
-        512,
-        42,
-        42,
-        7,
-        100,
-        200,
-        300,
-      ], TOL[dtype]);
+      // Both weight layouts: storage buffers (separate RoPE/KV-write kernel) and textures (RoPE and the KV
+      // write in the q/k/v matmul's epilogue, q and k rows in rotation pairs).
+      for (const storage of ["buffer", "texture"] as const) {
+        const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows: 5, storage });
+        const fusedRope = storage === "texture" && engine.gpu.limits.maxStorageBuffersPerShaderStage >= 10;
+        assertEquals(engine.weights.ropePairs, fusedRope, storage);
+        // 11 prompt tokens in chunks of 5: prefill spans several steps.
+        const prompt = [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300];
+        await compareLogits(engine, await ReferenceModel.load(ck), prompt, TOL[dtype]);
+      }
     });
   }
 

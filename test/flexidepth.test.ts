@@ -3,6 +3,7 @@
  * routes, gates, layer counts, KV fill of skipped tokens, thresholds, full depth, prefill vs decode.
  */
 
+import type { WeightStorage } from "../src/gpu/tensor.ts";
 import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok } from "node:assert/strict";
 import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel, type RefOptions } from "./reference.ts";
@@ -63,12 +64,18 @@ for (const family of await families()) {
 }
 
 /** Runs a prompt then greedy decode steps on the GPU and the reference, comparing routes and logits. */
-async function compareRouted(dir: string, family: "plain" | "fast", refOpts: RefOptions, maxRows = 4) {
+async function compareRouted(
+  dir: string,
+  family: "plain" | "fast",
+  refOpts: RefOptions,
+  maxRows = 4,
+  storage?: WeightStorage,
+) {
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck);
-  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows });
+  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, storage });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
-  const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows });
+  const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, storage });
   const prompt = [5, 77, 300, 12, 599, 42, 8];
   const cache = ref.newCache();
   let step = ref.step(prompt[0], 0, cache, refOpts);
@@ -125,9 +132,12 @@ async function compareRouted(dir: string, family: "plain" | "fast", refOpts: Ref
 
 for (const family of await families()) {
   Deno.test(`flexidepth (${family}): mixed routing on a demo ddllama matches the reference (routes, logits, counts)`, async () => {
-    const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {});
-    const flat = routes.flat();
-    ok(flat.some((r) => r) && flat.some((r) => !r), "the demo routers should both run and skip");
+    // Default weights (textures here: RoPE + KV write fused into the projections) and storage buffers.
+    for (const storage of [undefined, "buffer"] as const) {
+      const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {}, 4, storage);
+      const flat = routes.flat();
+      ok(flat.some((r) => r) && flat.some((r) => !r), "the demo routers should both run and skip");
+    }
   });
 
   Deno.test(`flexidepth (${family}): all kept (threshold 0), all skipped (threshold 1), full depth`, async () => {

@@ -3,7 +3,7 @@
  * family and weight dtype, on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
 
-import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import { Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, rowStrideFor, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
@@ -219,6 +219,101 @@ for (const family of await families()) {
     }
   });
 }
+
+/**
+ * The ROPE epilogue (texture weights): [q; k; v] rows with q and k in rotation pairs; q rotated into y, k rotated
+ * and v copied into the caches at each row's (slot, pos). Reference: the plain matmul, then the pair rotation.
+ */
+async function ropeCase(gpu: GpuContext, kernels: KernelCache, dtype: DType, N: number, norm: boolean) {
+  const device = gpu.device;
+  const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2;
+  const qRows = nH * hd, kvDim = nKV * hd, M = qRows + 2 * kvDim;
+  const raw = encodeFromF32(dtype, randomNormal(seed++, M * K, 1 / Math.sqrt(K))) as Uint8Array<ArrayBuffer>;
+  const wDec = decodeToF32(dtype, raw);
+  // 16-row parts: a part boundary inside q and one inside k.
+  const w = uploadMatrix(device, "wqkv", dtype, M, K, raw, 16 * rowStrideFor(dtype, K) * DTYPE_BYTES[dtype], {
+    storage: "texture",
+    maxTextureDimension: 64,
+  });
+  const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
+  const normW = new Float32Array(K).map((_, i) => 0.5 + (i % 7) / 7);
+  const rows = Array.from({ length: N }, (_, n) => [n % slots, (3 * n + 1) % ctx]);
+  const cs = randomNormal(seed++, ctx * hd) as Float32Array<ArrayBuffer>; // (cos, sin) pairs, any values
+  const yStride = M;
+  const y = storageBuffer(device, "y", N * yStride * 4);
+  const kc = storageBuffer(device, "k", slots * ctx * kvDim * 4),
+    vc = storageBuffer(device, "v", slots * ctx * kvDim * 4);
+  const x = storageBuffer(device, "x", N * K * 4);
+  device.queue.writeBuffer(x, 0, xVals);
+  const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
+  const mm = new Matmul(kernels, w, { x, y, yStride, step }, {
+    norm: norm ? { weight: bufferFrom(device, "norm_w", normW), eps: 1e-5 } : undefined,
+    rope: {
+      rows: bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
+      cosSin: bufferFrom(device, "cos_sin", cs),
+      kCache: kc,
+      vCache: vc,
+      headDim: hd,
+      qRows,
+      kvDim,
+      ctx,
+    },
+  });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  mm.encode(pass, N);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  await kernels.checkErrors();
+
+  const xRef = norm ? Matmul.referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
+  const ref = Matmul.referenceMatmul(xRef, N, K, wDec, M);
+  const yExp = new Float32Array(N * yStride), kExp = new Float32Array(slots * ctx * kvDim);
+  const vExp = new Float32Array(slots * ctx * kvDim);
+  rows.forEach(([slot, pos], n) => {
+    const v = ref.subarray(n * M, (n + 1) * M).slice();
+    for (let m = 0; m < qRows + kvDim; m += 2) {
+      const t = pos * (hd / 2) + (m % hd) / 2, c = cs[2 * t], sn = cs[2 * t + 1];
+      const [a, b] = [v[m], v[m + 1]];
+      v[m] = a * c - b * sn;
+      v[m + 1] = b * c + a * sn;
+    }
+    yExp.set(v.subarray(0, qRows), n * yStride);
+    kExp.set(v.subarray(qRows, qRows + kvDim), (slot * ctx + pos) * kvDim);
+    vExp.set(v.subarray(qRows + kvDim), (slot * ctx + pos) * kvDim);
+  });
+  const [yOut, kOut, vOut] = await Promise.all([y, kc, vc].map((b) => readBuffer(device, b, b.size)));
+  const label = `rope ${dtype} N=${N}${norm ? " norm" : ""}`;
+  const yGot = new Float32Array(yOut);
+  for (let n = 0; n < N; n++) {
+    assertClose(
+      yGot.subarray(n * yStride, n * yStride + qRows),
+      yExp.subarray(n * yStride, n * yStride + qRows),
+      TOL,
+      `${label} q`,
+    );
+  }
+  assertClose(new Float32Array(kOut), kExp, TOL, `${label} k cache`);
+  assertClose(new Float32Array(vOut), vExp, TOL, `${label} v cache`);
+}
+
+for (const family of await families()) {
+  Deno.test(`matmul (${family} family): RoPE + KV-write epilogue of texture weights`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    for (const dtype of DTYPES) {
+      for (const [N, norm] of [[1, true], [5, false], [9, true]] as const) {
+        await ropeCase(gpu, kernels, dtype, N, norm);
+      }
+    }
+  });
+}
+
+Deno.test("matmul: ropePairRows puts each head's rotation pairs side by side", () => {
+  // 2 heads of head_dim 4, one byte per row: rows 0..7 → head 0: 0 2 1 3, head 1: 4 6 5 7.
+  const out = ropePairRows(Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7]), 8, 4);
+  assertClose(Float32Array.from(out), [0, 2, 1, 3, 4, 6, 5, 7], { atol: 0, rtol: 0 }, "pairs");
+});
 
 Deno.test("matmul: referenceMatmul", () => {
   // [2, 3] · [2, 3]ᵀ

@@ -76,7 +76,8 @@ interface Dispatch {
  */
 interface PlainLayer {
   qkv: Matmul;
-  ropeKv: Dispatch;
+  /** Null when the qkv matmul ropes and writes the cache itself (`ModelWeights.ropePairs`). */
+  ropeKv: Dispatch | null;
   attention: Dispatch;
   o: Matmul;
   gateUp: Matmul;
@@ -84,17 +85,16 @@ interface PlainLayer {
 }
 
 interface RoutedLayer {
-  // router: t = tanh(RMSNorm_r(enc · z)); the gate takes logit = (head · dec) · t and splits the rows
+  // router: e = enc · z; the gate takes logit = (head · dec) · tanh(RMSNorm_r(e)) and splits the rows
   enc: Matmul;
-  routerNorm: Dispatch;
   gate: { routed: Dispatch; fullDepth: Dispatch };
   // every row: K/V into the cache
   kv: Matmul;
-  kvWrite: Dispatch;
+  kvWrite: Dispatch | null;
   // kept rows: the full layer, MLP × g
   keptGather: Dispatch[];
   q: Matmul;
-  ropeQ: Dispatch;
+  ropeQ: Dispatch | null;
   attention: Dispatch;
   o: Matmul;
   mlpGateUp: Matmul;
@@ -169,17 +169,17 @@ export class ForwardPass {
       const kn = kernels.get(name, constants);
       return { kernel: kn.pipeline, group: kn.bind(bufs) };
     };
-    const normFlags = (o: { gather?: boolean; tanh?: boolean }) => (o.gather ? 1 : 0) | (o.tanh ? 2 : 0);
+
     const norm = (
       weight: GPUBuffer,
       src: GPUBuffer,
       dst: GPUBuffer,
       step: GPUBuffer,
       width = H,
-      opts: { gather?: boolean; tanh?: boolean } = {},
+      opts: { gather?: boolean } = {},
     ) =>
       dispatch("rmsnorm", {}, [
-        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps], ["u32", normFlags(opts)]]),
+        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps], ["u32", opts.gather ? 1 : 0]]),
         step,
         src,
         weight,
@@ -270,9 +270,28 @@ export class ForwardPass {
     );
 
     const qkvStride = qDim + 2 * kvDim;
+    /** The attention projections' options: RMSNorm in, and RoPE + KV write out where the weights allow. */
+    const fused = weights.ropePairs;
+    const projection = (norm: GPUBuffer, l: number, rows: GPUBuffer, qRows: number, kvRows: number) => ({
+      ...normed(norm),
+      rope: fused
+        ? {
+          rows,
+          cosSin,
+          kCache: kv.k[l],
+          vCache: kv.v[l],
+          headDim: hd,
+          qRows,
+          kvDim: kvRows,
+          ctx: kv.context,
+        }
+        : undefined,
+    });
     const plainLayer = (L: LayerWeights, l: number): PlainLayer => ({
-      qkv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
-      ropeKv: rope(l, b.step, b.rows, qkv, { stride: qkvStride, q: 0, k: qDim, v: qDim + kvDim }),
+      qkv: mm(L.qkv, x, qkv, b.step, projection(L.inputNorm, l, b.rows, qDim, kvDim)),
+      ropeKv: fused
+        ? null
+        : rope(l, b.step, b.rows, qkv, { stride: qkvStride, q: 0, k: qDim, v: qDim + kvDim }),
       attention: attention(l, b.step, b.rows, qkv, qkvStride),
       o: mm(L.o, att, x, b.step, { accumulate: true }),
       gateUp: mm(L.gateUp, x, act, b.step, mlp(L.postNorm)),
@@ -283,8 +302,7 @@ export class ForwardPass {
     let routedLayer: ((L: LayerWeights, l: number) => RoutedLayer) | null = null;
     if (cfg.routingLayers.length) {
       const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.enc.rows ?? 0));
-      const renc = f32("router_enc", maxRows * maxBottleneck),
-        rt = f32("router_tanh", maxRows * maxBottleneck);
+      const renc = f32("router_enc", maxRows * maxBottleneck);
       const keptStep = stepBuffer("kept_step"), skipStep = stepBuffer("skip_step");
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
       const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
@@ -307,7 +325,7 @@ export class ForwardPass {
           ["u32", nth & 31],
           ["u32", words],
           ["u32", R.enc.rows],
-          ["u32", 0],
+          ["f32", cfg.rmsNormEps],
           ["u32", 0],
           ["u32", 0],
         ]);
@@ -315,7 +333,7 @@ export class ForwardPass {
         const gateBuffers = [
           gateParams,
           b.step,
-          rt,
+          renc,
           b.routes,
           keptStep,
           skipStep,
@@ -324,6 +342,7 @@ export class ForwardPass {
           keptG,
           skipG,
           R.decHead,
+          R.norm,
         ];
         const gateKernel = (fullDepth: boolean) =>
           dispatch("route_gate", {
@@ -333,16 +352,15 @@ export class ForwardPass {
           }, gateBuffers);
         return {
           enc: mm(R.enc, x, renc, b.step, normed(L.inputNorm)),
-          routerNorm: norm(R.norm, renc, rt, b.step, R.enc.rows, { tanh: true }),
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
-          kv: mm(L.qkv, x, qkv, b.step, normed(L.inputNorm)),
-          kvWrite: rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
+          kv: mm(L.qkv, x, qkv, b.step, projection(L.inputNorm, l, b.rows, 0, kvDim)),
+          kvWrite: fused ? null : rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
           keptGather: [
             gatherRows(keptStep, keptIdx, x, xb, H),
             gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
           ],
-          q: mm(L.q!, xb, q, keptStep, normed(L.inputNorm)),
-          ropeQ: rope(l, keptStep, rowsK, q, { stride: qDim, q: 0 }),
+          q: mm(L.q!, xb, q, keptStep, projection(L.inputNorm, l, rowsK, qDim, 0)),
+          ropeQ: fused ? null : rope(l, keptStep, rowsK, q, { stride: qDim, q: 0 }),
           attention: attention(l, keptStep, rowsK, q, qDim),
           o: mm(L.o, att, xb, keptStep, { accumulate: true }),
           mlpGateUp: mm(L.gateUp, xb, act, keptStep, mlp(L.postNorm)),
@@ -403,7 +421,7 @@ export class ForwardPass {
         // Attention block: x += o_proj(attention(rope(q), K, V)), q, k, v = [q; k; v] · input_layernorm(x);
         // this step's K/V written to the cache.
         L.qkv.encode(pass, nRows);
-        run(L.ropeKv, nRows);
+        if (L.ropeKv) run(L.ropeKv, nRows);
         run(L.attention, this.attentionGroups, nRows);
         L.o.encode(pass, nRows);
         // MLP block: x += down(silu(gate(y)) * up(y)), y = post_attention_layernorm(x), all but down in one matmul.
@@ -417,16 +435,15 @@ export class ForwardPass {
         run(L.gate.fullDepth, 1);
       } else {
         L.enc.encode(pass, nRows);
-        run(L.routerNorm, nRows);
         run(L.gate.routed, 1);
       }
       // Every row writes its K/V, kept or skipped.
       L.kv.encode(pass, nRows);
-      run(L.kvWrite, nRows);
+      if (L.kvWrite) run(L.kvWrite, nRows);
       // Kept rows (dense block): x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
       for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
       L.q.encode(pass, nRows);
-      run(L.ropeQ, nRows);
+      if (L.ropeQ) run(L.ropeQ, nRows);
       run(L.attention, this.attentionGroups, nRows);
       L.o.encode(pass, nRows);
       L.mlpGateUp.encode(pass, nRows);

@@ -55,6 +55,12 @@ export interface MatmulOptions {
    * silu(gate) · up, times alpha and the row scale. Needs an even row count, yOffset and part boundaries.
    */
   swiglu?: boolean;
+  /**
+   * RoPE and the KV write in the epilogue (texture weights only; see gemm_tex.wgsl): the matrix is
+   * [q; k; v] with each head's q and k rows stored as rotation pairs (`ropePairRows`); q goes to y, k and v
+   * into the KV cache.
+   */
+  rope?: RopeEpilogue;
   /** Constant factor on the result (default 1). */
   alpha?: number;
   /** Force a GEMV variant (tests, benchmarks); "auto" picks by adapter. */
@@ -67,6 +73,39 @@ export interface MatmulOptions {
   subgroups?: boolean;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
+}
+
+export interface RopeEpilogue {
+  /** {slot, pos} per activation row. */
+  rows: GPUBuffer;
+  /** [ctx, headDim / 2] (cos, sin). */
+  cosSin: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  headDim: number;
+  /** Matrix rows before k (0 when the matrix is [k; v]). */
+  qRows: number;
+  /** Rows of k (0 when the matrix is q alone). */
+  kvDim: number;
+  ctx: number;
+}
+
+/**
+ * Reorders the rows of a q or k projection ([heads × headDim, cols], raw bytes) so that each head's rotation
+ * pairs are adjacent: new row 2i = old row i, new row 2i + 1 = old row i + headDim / 2 — the layout the ROPE
+ * epilogue rotates in place. Attention scores are unchanged when q and k share the order.
+ */
+export function ropePairRows(raw: Uint8Array, rows: number, headDim: number): Uint8Array<ArrayBuffer> {
+  const rowBytes = raw.byteLength / rows, half = headDim / 2;
+  const out = new Uint8Array(raw.byteLength);
+  for (let h = 0; h < rows / headDim; h++) {
+    for (let i = 0; i < half; i++) {
+      const src = h * headDim + i, dst = h * headDim + 2 * i;
+      out.set(raw.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes);
+      out.set(raw.subarray((src + half) * rowBytes, (src + half + 1) * rowBytes), (dst + 1) * rowBytes);
+    }
+  }
+  return out;
 }
 
 export interface MatmulIO {
@@ -120,12 +159,15 @@ interface Dispatch {
   z: number;
 }
 
-const dummies = new WeakMap<GPUDevice, GPUBuffer>();
+const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 
-function dummyBuffer(device: GPUDevice): GPUBuffer {
+/** Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings. */
+function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
   if (!b) {
-    b = device.createBuffer({ label: "matmul.row_scale(unused)", size: 16, usage: GPUBufferUsage.STORAGE });
+    b = [0, 1, 2].map((i) =>
+      device.createBuffer({ label: `matmul.unused${i}`, size: 16, usage: GPUBufferUsage.STORAGE })
+    );
     dummies.set(device, b);
   }
   return b;
@@ -175,7 +217,14 @@ export class Matmul {
 
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
     const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
-      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0);
+      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0);
+    const rope = opts.rope;
+    if (rope) {
+      const fours = [rope.headDim, rope.qRows, rope.kvDim, ...w.parts.map((p) => p.firstRow)];
+      if (!texture || yOffset !== 0 || fours.some((v) => v % 4 !== 0)) {
+        throw new Error(`matmul ${w.name}: rope needs texture weights, yOffset 0 and multiples of 4`);
+      }
+    }
     const dtype = DTYPE_CODE[w.dtype];
     // Subgroup sharing of x pays off on large matrices only: on lavapipe it doubles the fixed cost of a
     // small dispatch (64×64: 200 vs 110 µs) while it wins on large ones (4096²: 36 vs 52 ms).
@@ -213,12 +262,13 @@ export class Matmul {
       dispatch: [],
     };
 
-    const rowScale = io.rowScale ?? dummyBuffer(device);
+    const [unused, unusedK, unusedV] = dummyBuffers(device);
+    const rowScale = io.rowScale ?? unused;
     if (opts.norm && opts.norm.weight.size < w.cols * 4) {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
     }
     for (const part of w.parts) {
-      const data = new ArrayBuffer(48);
+      const data = new ArrayBuffer(64);
       const u = new Uint32Array(data);
       u[0] = w.cols;
       u[1] = part.rows;
@@ -229,15 +279,27 @@ export class Matmul {
       u[6] = flags;
       new Float32Array(data)[7] = opts.norm?.eps ?? 0;
       u[8] = part.texShift;
+      u[9] = rope?.headDim ?? 0;
+      u[10] = rope?.qRows ?? 0;
+      u[11] = rope?.kvDim ?? 0;
+      u[12] = rope?.ctx ?? 0;
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
-        size: 48,
+        size: 64,
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
       device.queue.writeBuffer(params, 0, data);
       this.params.push(params);
       const weights = part.texture ? part.texture.createView() : part.buffer!;
       const buffers = [params, io.step, io.x, weights, io.y, rowScale, opts.norm?.weight ?? rowScale];
+      if (texture) {
+        buffers.push(
+          rope?.rows ?? unused,
+          rope?.cosSin ?? unused,
+          rope?.kCache ?? unusedK,
+          rope?.vCache ?? unusedV,
+        );
+      }
       for (const plan of [this.gemv, this.gemm]) {
         plan.dispatch.push({
           bind: plan.kernel.bind(buffers, `${plan.kernel.name} ${w.name}`),

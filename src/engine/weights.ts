@@ -4,18 +4,19 @@
  */
 
 import { type Checkpoint, routerTensorNames } from "../model/checkpoint.ts";
-import { readTensorBytes } from "../model/safetensors.ts";
+import { readTensorBytes, type TensorInfo } from "../model/safetensors.ts";
 import { decodeToF32 } from "../model/dtype.ts";
 import {
   bufferFrom,
   createMatrix,
   type GpuMatrix,
+  rowsPerPart,
   rowStrideFor,
   uploadMatrix,
   type WeightStorage,
   writeRows,
 } from "../gpu/tensor.ts";
-import { isSoftwareGpu } from "./matmul.ts";
+import { isSoftwareGpu, ropePairRows } from "./matmul.ts";
 import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
@@ -66,6 +67,11 @@ export interface ModelWeights {
   lmHead: GpuMatrix;
   /** Bytes of weights on the GPU. */
   bytes: number;
+  /**
+   * q and k rows are stored as rotation pairs (`ropePairRows`), so the attention projections apply RoPE and
+   * write the KV cache in their epilogue (texture weights on adapters that bind 10 storage buffers).
+   */
+  ropePairs: boolean;
 }
 
 export interface UploadOptions {
@@ -121,11 +127,22 @@ export async function uploadWeights(
   device.pushErrorScope("validation");
 
   const storage = opts.storage ?? (isSoftwareGpu(gpu) ? "texture" : "buffer");
+  const hd = ck.config.headDim;
+  // Parts of the attention projections must hold whole groups of 4 rows (rowsPerPart rounds to 4 where 4 fit).
+  const projDtype = ck.tensors.get("model.layers.0.self_attn.k_proj.weight")?.dtype ?? "F32";
+  const ropePairs = storage === "texture" && hd % 4 === 0 &&
+    gpu.limits.maxStorageBuffersPerShaderStage >= 10 &&
+    rowsPerPart(projDtype, ck.config.hiddenSize, maxBinding) % 4 === 0;
+  /** A tensor's bytes as the GPU keeps them: q and k rows in rotation pairs when the epilogue ropes. */
+  const read = async (info: TensorInfo): Promise<Uint8Array<ArrayBuffer>> => {
+    const raw = await readTensorBytes(info);
+    return ropePairs && /\.(q|k)_proj\.weight$/.test(info.name) ? ropePairRows(raw, info.shape[0], hd) : raw;
+  };
   const layout = { storage, maxTextureDimension: gpu.limits.maxTextureDimension2D };
   const matrix = async (name: string, as = layout): Promise<GpuMatrix> => {
     const info = ck.tensors.get(name)!;
     if (info.shape.length !== 2) throw new GpuError(`tensor ${name} is not a matrix`);
-    const raw = await readTensorBytes(info);
+    const raw = await read(info);
     const m = uploadMatrix(device, name, info.dtype, info.shape[0], info.shape[1], raw, maxBinding, as);
     bytes += m.bytes;
     bar?.advance(info.byteLength);
@@ -142,7 +159,7 @@ export async function uploadWeights(
     const m = createMatrix(device, label, dtype, rows, cols, maxBinding, layout);
     let row = 0;
     for (const t of infos) {
-      writeRows(device, m, row, await readTensorBytes(t));
+      writeRows(device, m, row, await read(t));
       row += t.shape[0];
       bar?.advance(t.byteLength);
     }
@@ -259,5 +276,5 @@ export async function uploadWeights(
       "use a smaller model",
     );
   }
-  return { embed, layers, norm, lmHead, bytes };
+  return { embed, layers, norm, lmHead, bytes, ropePairs };
 }

@@ -45,13 +45,17 @@ export function rowStrideFor(dtype: DType, cols: number): number {
 }
 
 /**
- * Rows per part so that one part fits a binding; even where two rows fit, so that row pairs (interleaved
- * gate/up rows) never straddle parts.
+ * Rows per part so that one part fits a binding; a multiple of 4 where four rows fit, so that row pairs
+ * (interleaved gate/up rows, RoPE rotation pairs) and the 4-row groups of the direct kernels never straddle parts.
  */
 export function rowsPerPart(dtype: DType, cols: number, maxBindingBytes: number): number {
   const rowBytes = rowStrideFor(dtype, cols) * DTYPE_BYTES[dtype];
-  const fit = Math.max(1, Math.floor(maxBindingBytes / rowBytes));
-  return fit >= 2 ? fit - (fit % 2) : 1;
+  return roundRows(Math.max(1, Math.floor(maxBindingBytes / rowBytes)));
+}
+
+/** A part's row count: a multiple of 4 where 4 rows fit (whole rotation pairs and gate/up pairs per 4 rows). */
+function roundRows(fit: number): number {
+  return fit >= 4 ? fit - (fit % 4) : fit >= 2 ? 2 : 1;
 }
 
 /** Texture width limit: the largest power of two within maxTextureDimension2D (8192 by default). */
@@ -83,7 +87,7 @@ export function createMatrix(
   if (storage === "texture") {
     // A texture holds at most maxDim × maxDim texels of 16 bytes.
     const fit = Math.floor((2 ** (2 * shiftMax) * 16) / rowBytes);
-    per = Math.min(per, fit >= 2 ? fit - (fit % 2) : 1);
+    per = Math.min(per, roundRows(fit));
   }
   const parts: WeightPart[] = [];
   for (let first = 0; first < rows; first += per) {
