@@ -3,13 +3,14 @@
  * tokens/s and ms/token with one step in flight (window 1) and with the automatic window.
  * Prints a table and writes the figures as JSON (bench-results.json, or --out FILE) for comparison.
  * Each model runs in its own process, as `flexidepth run` would load it: the GPU set-up may depend on the
- * model (a small model's dispatches run inline on a CPU software GPU).
+ * model (a small model's dispatches run inline on a CPU software GPU). `--shape llama3-8b` benchmarks random
+ * weights of that shape (BF16, FlexiDepth routers on layers 16–31) without a checkpoint.
  */
 
 import { parseArgs } from "node:util";
-import { describeAdapter } from "../src/gpu/device.ts";
+import { describeAdapter, type FeatureMode } from "../src/gpu/device.ts";
 import { Model } from "../src/engine/model.ts";
-import { ensureDefaultDemoModel } from "../src/model/demo.ts";
+import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
 import { isSoftwareGpu } from "../src/engine/matmul.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
@@ -24,6 +25,7 @@ const { values: flags } = parseArgs({
     storage: { type: "string" },
     child: { type: "boolean" },
     name: { type: "string" },
+    shape: { type: "string" },
     "plain-kernels": { type: "boolean" },
   },
 });
@@ -42,11 +44,18 @@ async function best<T>(run: () => Promise<T>, time: (r: T) => number): Promise<T
   }
   return top!;
 }
-const features = flags["plain-kernels"] ? "none" : "auto";
+const features: FeatureMode = flags["plain-kernels"] ? "none" : "auto";
 
 const FLEXI = new URL("../../shared/models/stories260K-flexidepth", import.meta.url).pathname;
-const models: { name: string; dir: string }[] =
-  flags.model?.map((dir) => ({ name: flags.name ?? dir, dir })) ?? [
+/** A synthetic shape travels to the child as the model "directory" `shape:NAME`. */
+const SHAPE_PREFIX = "shape:";
+if (flags.shape !== undefined && !SHAPES[flags.shape]) {
+  console.error(`error: unknown --shape ${flags.shape} — use one of ${Object.keys(SHAPES).join(", ")}`);
+  Deno.exit(2);
+}
+const models: { name: string; dir: string }[] = flags.shape
+  ? [{ name: `${flags.shape} shape (random weights)`, dir: SHAPE_PREFIX + flags.shape }]
+  : flags.model?.map((dir) => ({ name: flags.name ?? dir, dir })) ?? [
     { name: "stories260K", dir: STORIES },
     { name: "stories260K-flexidepth", dir: FLEXI },
     { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
@@ -65,6 +74,8 @@ if (!flags.child) {
       "--child",
       "--model",
       m.dir,
+      "--name",
+      m.name,
       "--out",
       tmp,
     ];
@@ -201,7 +212,13 @@ async function countAllocations(device: GPUDevice, work: () => Promise<unknown>)
 
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
-  const model = await Model.load(m.dir, { features, progress: false, maxRows: 128, storage });
+  const loadOpts = { features, progress: false, maxRows: 128, storage };
+  const model = m.dir.startsWith(SHAPE_PREFIX)
+    ? await Model.fromCheckpoint(
+      await syntheticCheckpoint(await Deno.makeTempDir(), SHAPES[m.dir.slice(SHAPE_PREFIX.length)]),
+      { ...loadOpts, progress: true },
+    )
+    : await Model.load(m.dir, loadOpts);
   adapter = describeAdapter(model.engine.gpu);
   console.log(`adapter: ${adapter}${Deno.env.get("LP_NUM_THREADS") === "0" ? " (dispatches inline)" : ""}`);
   const vocab = model.engine.config.vocabSize;

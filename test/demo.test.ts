@@ -7,11 +7,15 @@ import { CheckpointError } from "../src/errors.ts";
 import { decodeToF32 } from "../src/model/dtype.ts";
 import { openCheckpoint, routerDims } from "../src/model/checkpoint.ts";
 import { readTensorBytes } from "../src/model/safetensors.ts";
+import { Model } from "../src/engine/model.ts";
+import { testGpu } from "./harness.ts";
 import {
   DEFAULT_DEMO_MODEL,
   defaultDemoOptions,
   type DemoOptions,
   ensureDemoModel,
+  SHAPES,
+  syntheticCheckpoint,
   writeDemoCheckpoint,
 } from "../src/model/demo.ts";
 
@@ -165,4 +169,34 @@ Deno.test("the default demo model is the small BF16 FlexiDepth Llama the CLI run
     [4, 128, 4, 2, 32, 352, "BF16", 128256],
   );
   assert.deepEqual(o.routingLayers, [2, 3]);
+});
+
+Deno.test("synthetic shapes: llama3-8b has the released shape; tiny builds in memory and routes", async () => {
+  const dir = await Deno.makeTempDir();
+  const big = await syntheticCheckpoint(join(dir, "8b"), SHAPES["llama3-8b"]);
+  const c = big.config;
+  assert.deepEqual(
+    [c.numLayers, c.hiddenSize, c.intermediateSize, c.numHeads, c.numKvHeads, c.headDim, c.vocabSize],
+    [32, 4096, 14336, 32, 8, 128, 128256],
+  );
+  assert.deepEqual(c.routingLayers, Array.from({ length: 16 }, (_, i) => 16 + i));
+  // 8.03B base parameters in BF16 plus 16 routers and adapters (~0.42 GB): nothing generated yet.
+  const gb = big.totalBytes / 1e9;
+  assert.ok(gb > 16.4 && gb < 16.6, `${gb} GB`);
+  assert.deepEqual(big.tensors.get("model.layers.16.router.router_enc.weight")!.shape, [256, 4096]);
+  assert.deepEqual(big.tensors.get("model.layers.16.router_proj.gate_proj.weight")!.shape, [896, 4096]);
+
+  const tiny = await syntheticCheckpoint(join(dir, "tiny"), SHAPES.tiny);
+  // A tensor larger than the random block repeats it.
+  const embed = tiny.tensors.get("model.embed_tokens.weight")!;
+  const bytes = await readTensorBytes(embed);
+  assert.equal(bytes.byteLength, embed.byteLength);
+  const block = 2 * (1 << 20);
+  assert.deepEqual(bytes.subarray(block, block + 64), bytes.subarray(0, 64));
+  assert.notDeepEqual(bytes.subarray(64, 128), bytes.subarray(0, 64));
+  const model = await Model.fromCheckpoint(tiny, { gpu: await testGpu("fast"), progress: false });
+  const r = await model.generate({ ids: [128000, 9906, 1917] }, { maxTokens: 8, ignoreEos: true }).collect();
+  assert.equal(r.tokens.length, 8);
+  for (const t of r.tokens) assert.ok(t.layers >= 2 && t.layers <= 4, `${t.layers} layers`);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -27,7 +27,11 @@ export class Model {
   ) {}
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<Model> {
-    const ck = await openCheckpoint(dir);
+    return Model.fromCheckpoint(await openCheckpoint(dir), opts);
+  }
+
+  /** A model from an opened (or synthetic) checkpoint. */
+  static async fromCheckpoint(ck: Checkpoint, opts: LoadOptions = {}): Promise<Model> {
     const tokenizer = await TextTokenizer.load(ck.tokenizerJsonPath, ck.tokenizerConfig, {
       bosTokenId: ck.config.bosTokenId,
       eosTokenIds: ck.eosTokenIds,

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { parseConfig } from "./config.ts";
 import { type DType, DTYPE_BYTES, encodeFromF32, isDType } from "./dtype.ts";
-import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import { type TensorInfo, type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import type { Checkpoint } from "./checkpoint.ts";
 import { randomNormal } from "../util/random.ts";
 
 export interface DemoOptions {
@@ -329,4 +330,88 @@ export async function ensureDemoModel(opts: DemoOptions, cacheDir?: string): Pro
 /** The default model's folder (`$FLEXIDEPTH_CACHE` or `~/.cache/flexidepth`), generated on first use. */
 export function ensureDefaultDemoModel(cacheDir?: string): Promise<string> {
   return ensureDemoModel(DEFAULT_DEMO_MODEL, cacheDir);
+}
+
+/**
+ * Model shapes for `deno task bench --shape NAME`: random weights of a real model's size, built in memory
+ * (no checkpoint download, nothing written but the config and tokenizer), routing on as FlexiDepth places it.
+ */
+export const SHAPES: Record<string, DemoOptions> = {
+  // Llama-3-8B-Instruct with FlexiDepth routers on layers 16–31, as released.
+  "llama3-8b": {
+    layers: 32,
+    hidden: 4096,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 128,
+    intermediate: 14336,
+    dtype: "BF16",
+    maxPositions: 8192,
+    routingLayers: Array.from({ length: 16 }, (_, i) => 16 + i),
+  },
+  // The same structure in miniature (tests).
+  "tiny": {
+    layers: 4,
+    hidden: 128,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 32,
+    intermediate: 352,
+    dtype: "BF16",
+    routingLayers: [2, 3],
+  },
+};
+
+/** Values per synthetic block; a tensor repeats its block (speed figures do not depend on the values). */
+const SYNTHETIC_BLOCK = 1 << 20;
+
+/**
+ * A checkpoint of random weights of the given shape, generated in memory as the loader asks for each tensor:
+ * one random block of 2^20 values per tensor (mean + std · normal, as the demo generator), repeated to the
+ * tensor's size, so even an 8B shape builds in seconds. Config and tokenizer files go to `dir`.
+ */
+export async function syntheticCheckpoint(dir: string, opts: DemoOptions): Promise<Checkpoint> {
+  const o = resolveOptions(opts);
+  checkExtraOptions(o);
+  const config = parseConfig(configJson(o), "synthetic shape");
+  await Deno.mkdir(dir, { recursive: true });
+  await writeJson(join(dir, "config.json"), configJson(o));
+  for (const file of ["tokenizer.json", "tokenizer_config.json"] as const) {
+    await Deno.copyFile(llama3TokenizerFile(file), join(dir, file));
+  }
+  const eb = DTYPE_BYTES[o.dtype];
+  const tensors = new Map<string, TensorInfo>();
+  for (const t of planTensors(o)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    tensors.set(t.name, {
+      name: t.name,
+      dtype: o.dtype,
+      shape: t.shape,
+      file: `(synthetic ${t.name})`,
+      offset: 0,
+      byteLength: n * eb,
+      synthesize: () => {
+        const m = Math.min(n, SYNTHETIC_BLOCK);
+        const values = randomNormal(fnv1a(`${o.seed}:${t.name}`), m, t.std);
+        if (t.mean !== 0) { for (let i = 0; i < m; i++) values[i] += t.mean; }
+        const block = encodeFromF32(o.dtype, values);
+        const out = new Uint8Array(n * eb);
+        for (let at = 0; at < out.byteLength; at += block.byteLength) {
+          out.set(block.subarray(0, Math.min(block.byteLength, out.byteLength - at)), at);
+        }
+        return out;
+      },
+    });
+  }
+  return {
+    dir,
+    config,
+    tensors,
+    tokenizerJsonPath: join(dir, "tokenizer.json"),
+    tokenizerConfig: JSON.parse(await Deno.readTextFile(join(dir, "tokenizer_config.json"))),
+    generationConfig: { bos_token_id: BOS_ID, eos_token_id: EOS_IDS },
+    eosTokenIds: [...new Set([...config.eosTokenIds, ...EOS_IDS])],
+    totalBytes: [...tensors.values()].reduce((sum, t) => sum + t.byteLength, 0),
+    dtype: o.dtype,
+  };
 }

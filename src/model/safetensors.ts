@@ -16,6 +16,8 @@ export interface TensorInfo {
   /** absolute byte offset in file */
   offset: number;
   byteLength: number;
+  /** A synthetic tensor (benchmark shapes): its bytes are made, not read. */
+  synthesize?: () => Uint8Array<ArrayBuffer>;
 }
 
 /** One tensor to write; `data` may be produced lazily so a writer holds one tensor at a time. */
@@ -228,6 +230,7 @@ export async function readSafetensorsHeader(path: string): Promise<TensorInfo[]>
 
 /** Reads one tensor's raw little-endian bytes; the file must still hold them (it may have changed). */
 export async function readTensorBytes(t: TensorInfo): Promise<Uint8Array<ArrayBuffer>> {
+  if (t.synthesize) return t.synthesize();
   if (!isSafeCount(t.offset) || !isSafeCount(t.byteLength)) {
     throw new CheckpointError(`${t.file}: tensor "${t.name}" has a bad offset or length`, CORRUPT_HINT);
   }
