@@ -10,7 +10,13 @@ import process from "node:process";
 import { isSoftwareGpu, Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
 import { describeAdapter, type GpuContext, openGpu } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import { bufferFrom, type GpuMatrix, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
+import {
+  bufferFrom,
+  type GpuMatrix,
+  storageBuffer,
+  uploadMatrix,
+  type WeightStorage,
+} from "../src/gpu/tensor.ts";
 import { type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
 
@@ -18,10 +24,13 @@ const args = Deno.args;
 const only = args.includes("--family") ? args[args.indexOf("--family") + 1] : undefined;
 const skipGemm = args.includes("--skip-gemm");
 
-function matrix(gpu: GpuContext, dtype: DType, M: number, K: number): GpuMatrix {
+function matrix(gpu: GpuContext, dtype: DType, M: number, K: number, storage?: WeightStorage): GpuMatrix {
   const vals = randomNormal(7, M * K, 1 / Math.sqrt(K));
   const raw = encodeFromF32(dtype, vals) as Uint8Array<ArrayBuffer>;
-  return uploadMatrix(gpu.device, `w${dtype}`, dtype, M, K, raw, gpu.limits.maxStorageBufferBindingSize);
+  return uploadMatrix(gpu.device, `w${dtype}`, dtype, M, K, raw, gpu.limits.maxStorageBufferBindingSize, {
+    storage: storage ?? (isSoftwareGpu(gpu) ? "texture" : "buffer"),
+    maxTextureDimension: gpu.limits.maxTextureDimension2D,
+  });
 }
 
 /**
@@ -88,13 +97,12 @@ async function benchFamily(family: "plain" | "fast"): Promise<void> {
   console.log("GEMV, N = 1, 50 calls per submit (best of 2):");
   const shapes: Array<[DType, number]> = [["BF16", 4096], ["F16", 4096], ["F32", 2048]];
   for (const [dtype, size] of shapes) {
-    const w = matrix(gpu, dtype, size, size);
+    const inBuffer = matrix(gpu, dtype, size, size, "buffer"),
+      inTexture = matrix(gpu, dtype, size, size, "texture");
     const buffers = io(gpu, 1, size, size);
     const variants: MatmulOptions[] = [{ gemv: "coop", nativeF16: false }, { gemv: "row", nativeF16: false }];
     if (dtype === "F16" && gpu.hasF16) variants.push({ gemv: "coop" }, { gemv: "row" });
-    variants.push({ gemv: "direct", subgroups: false });
-    if (gpu.hasSubgroups) variants.push({ gemv: "direct" });
-    for (const opts of variants) {
+    for (const [w, opts] of [...variants.map((v) => [inBuffer, v] as const), [inTexture, {}] as const]) {
       const mm = new Matmul(kernels, w, buffers, opts);
       await kernels.checkErrors();
       const t = await timeCalls(gpu, mm, 1, 50);
@@ -128,13 +136,11 @@ async function benchFamily(family: "plain" | "fast"): Promise<void> {
   if (skipGemm) return;
   console.log("GEMM 256 × 4096 × 4096 (N × K × M), one call:");
   for (const dtype of ["BF16", "F16", "F32"] as DType[]) {
-    const w = matrix(gpu, dtype, 4096, 4096);
     const buffers = io(gpu, 256, 4096, 4096);
-    const variants: MatmulOptions[] = [{ gemm: "direct", subgroups: false }];
-    if (gpu.hasSubgroups) variants.push({ gemm: "direct" });
-    if (dtype === "BF16") variants.push({ gemm: "tiled" });
-    for (const opts of variants) {
-      const mm = new Matmul(kernels, w, buffers, { ...opts, gemvMaxRows: 0 });
+    const storages: WeightStorage[] = dtype === "BF16" ? ["texture", "buffer"] : ["texture"];
+    for (const storage of storages) {
+      const w = matrix(gpu, dtype, 4096, 4096, storage);
+      const mm = new Matmul(kernels, w, buffers, { gemvMaxRows: 0 });
       await kernels.checkErrors();
       const t = await timeCalls(gpu, mm, 256, 1, 1);
       console.log(

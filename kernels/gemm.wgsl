@@ -1,4 +1,4 @@
-// GEMM for many activation rows (prefill; on CPU software GPUs the direct variant serves every row count):
+// Tiled GEMM for many activation rows (prefill):
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 // where s(n) = 1, row_scale[n] or 1 − row_scale[n] (flags bits 1-2: 0, 1, 2). Any N, M, K.
 // Fusions (flags, as matmul.wgsl): bit 4 NORM reads x through RMSNorm (x · rsqrt(mean(x²) + eps) · norm_w);
@@ -8,20 +8,12 @@
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
 // of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
 //
-// Variants (override TILED):
-//   TILED = true   (real GPUs) WG = 256 threads own a 64 (n) × 64 (m) output tile, 4 × 4 per thread; K is
-//                  staged 32 at a time in workgroup memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64)
-//                  (wrapping into z beyond 65535), y = ceil(N / 64).
-//   TILED = false  (CPU software GPUs) no workgroup memory or barrier: each invocation computes NT (n) × 4 (m)
-//                  outputs straight from memory (the CPU caches do the tiling), so every weight word loaded
-//                  serves NT activation rows; WG = 64 invocations cover 256 output columns.
-//                  Grid: x = ceil(M / 256), y = ceil(N / NT). gemm_sg.wgsl is this variant with x shared
-//                  through subgroup shuffles.
+// WG = 256 threads own a 64 (n) × 64 (m) output tile, 4 × 4 per thread; K is staged 32 at a time in workgroup
+// memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64) (wrapping into z beyond 65535), y = ceil(N / 64).
+// For weights in storage buffers (real GPUs); texture weights (software GPUs) take gemm_tex.wgsl.
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
-override TILED: bool = true;
-override WG: u32 = 256u; // 256 when TILED, else 64
-override NT: u32 = 8u; // direct: activation rows per invocation, 1 ..= 8
+const WG: u32 = 256u;
 
 struct Params {
   K: u32,
@@ -56,7 +48,6 @@ struct Step {
 override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
 
 const BK: u32 = 32u;
-const MAXNT: u32 = 8u;
 // Tiles, transposed: [k][n or m], 4 consecutive n (or m) per vec4.
 var<workgroup> xt: array<vec4<f32>, 512>; // BK × 64
 var<workgroup> wt: array<vec4<f32>, 512>; // BK × 64
@@ -97,38 +88,8 @@ fn x4(i: u32) -> vec4<f32> {
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
 }
 
-// RMSNorm weights for columns k .. k + 4 (ones without NORM); k + 4 ≤ K.
-fn g4(k: u32) -> vec4<f32> {
-  if (!has_norm()) {
-    return vec4<f32>(1.0);
-  }
-  return vec4<f32>(norm_w[k], norm_w[k + 1u], norm_w[k + 2u], norm_w[k + 3u]);
-}
-
-fn gs(k: u32) -> f32 {
-  return select(1.0, norm_w[k], has_norm());
-}
-
 fn inv_rms(ss: f32) -> f32 {
   return inverseSqrt(ss / f32(params.K) + params.eps);
-}
-
-// 1 / RMS of activation row n (NORM; x loads are uniform across the invocations of the direct kernel).
-fn row_inv_rms(n: u32) -> f32 {
-  let K = params.K;
-  let base = n * K;
-  var ss = vec4<f32>(0.0);
-  var k = 0u;
-  for (; k + 4u <= K; k += 4u) {
-    let v = x4(base + k);
-    ss += v * v;
-  }
-  var s = (ss.x + ss.y) + (ss.z + ss.w);
-  for (; k < K; k++) {
-    let v = xs(base + k);
-    s += v * v;
-  }
-  return inv_rms(s);
 }
 
 fn silu(g: f32) -> f32 {
@@ -335,120 +296,11 @@ fn tiled(li: u32, bm: u32, bn: u32) {
   store4(n + 3u, m, acc3, a.w);
 }
 
-// acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
-fn mac(
-  v: vec4<u32>,
-  c: u32,
-  nb: u32,
-  xa: ptr<function, array<vec4<f32>, MAXNT>>,
-  xb: ptr<function, array<vec4<f32>, MAXNT>>,
-  acc: ptr<function, array<vec4<f32>, MAXNT>>,
-) {
-  let q0 = w[v.x + c];
-  let q1 = w[v.y + c];
-  let q2 = w[v.z + c];
-  let q3 = w[v.w + c];
-  let a0 = lo4(q0);
-  let a1 = lo4(q1);
-  let a2 = lo4(q2);
-  let a3 = lo4(q3);
-  let b0 = hi4(q0);
-  let b1 = hi4(q1);
-  let b2 = hi4(q2);
-  let b3 = hi4(q3);
-  for (var j = 0u; j < NT; j++) {
-    if (j < nb) {
-      let p = (*xa)[j];
-      if (W_DTYPE == 0u) {
-        (*acc)[j] += vec4<f32>(dot(a0, p), dot(a1, p), dot(a2, p), dot(a3, p));
-      } else {
-        let r = (*xb)[j];
-        (*acc)[j] += vec4<f32>(
-          dot(a0, p) + dot(b0, r),
-          dot(a1, p) + dot(b1, r),
-          dot(a2, p) + dot(b2, r),
-          dot(a3, p) + dot(b3, r),
-        );
-      }
-    }
-  }
-}
-
-// NT activation rows × 4 weight rows per invocation, straight from memory.
-fn direct(li: u32, bm: u32, bn: u32) {
-  let K = params.K;
-  let n0 = bn * NT;
-  if (n0 >= step.n_rows) {
-    return;
-  }
-  let nb = min(NT, step.n_rows - n0);
-  let m0 = (bm * WG + li) * 4u;
-  let last_m = params.rows - 1u;
-  if (m0 > last_m) {
-    return;
-  }
-  let wpr = words_per_row();
-  // Rows past the part read a copy of the last row; their results are not stored.
-  let w0 = min(m0, last_m) * wpr;
-  let w1 = min(m0 + 1u, last_m) * wpr;
-  let w2 = min(m0 + 2u, last_m) * wpr;
-  let w3 = min(m0 + 3u, last_m) * wpr;
-  let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
-  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
-  var xa: array<vec4<f32>, MAXNT>;
-  var xb: array<vec4<f32>, MAXNT>;
-  var a: array<f32, MAXNT>; // 1 / RMS of each activation row (NORM), else 1
-  for (var j = 0u; j < NT; j++) {
-    a[j] = 1.0;
-    if (j < nb && has_norm()) {
-      a[j] = row_inv_rms(n0 + j);
-    }
-  }
-  let nchunks = K / EPV;
-  for (var c = 0u; c < nchunks; c++) {
-    let k = c * EPV;
-    let ga = g4(k);
-    var gb = vec4<f32>(1.0);
-    if (W_DTYPE != 0u) {
-      gb = g4(k + 4u);
-    }
-    for (var j = 0u; j < NT; j++) {
-      if (j < nb) {
-        let i = (n0 + j) * K + k;
-        xa[j] = x4(i) * ga;
-        if (W_DTYPE != 0u) {
-          xb[j] = x4(i + 4u) * gb;
-        }
-      }
-    }
-    mac(wv, c, nb, &xa, &xb, &acc);
-  }
-  // K tail (K not a multiple of EPV): element by element.
-  for (var k = nchunks * EPV; k < K; k++) {
-    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k)) * gs(k);
-    for (var j = 0u; j < NT; j++) {
-      if (j < nb) {
-        acc[j] += xs((n0 + j) * K + k) * e;
-      }
-    }
-  }
-  for (var j = 0u; j < NT; j++) {
-    if (j < nb) {
-      store4(n0 + j, m0, acc[j], a[j]);
-    }
-  }
-}
-
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_index) li: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let bm = wid.x + wid.z * nwg.x;
-  if (TILED) {
-    tiled(li, bm, wid.y);
-  } else {
-    direct(li, bm, wid.y);
-  }
+  tiled(li, wid.x + wid.z * nwg.x, wid.y);
 }

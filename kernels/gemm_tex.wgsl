@@ -1,8 +1,9 @@
-// The direct matmul kernel of gemm.wgsl (NT activation rows × 4 weight rows per invocation, straight from
-// memory, no workgroup memory or barrier) with the weights in an rgba32uint texture: CPU software GPUs
-// (llvmpipe / lavapipe) fetch texels about three times faster than they load storage words whose addresses
-// differ across SIMD lanes. Same contract, flags (NORM, SWIGLU), parameters and grid as gemm.wgsl's direct
-// variant, any N, M, K:
+// Matmul with the weights in an rgba32uint texture, for CPU software GPUs (llvmpipe / lavapipe), any number of
+// activation rows. Each invocation computes NT activation rows × 4 weight rows straight from memory (no
+// workgroup memory or barrier — barriers are costly there): each weight block fetched serves NT activation rows,
+// and x, the same for every lane, is a uniform load. Texels because llvmpipe fetches them about three times
+// faster than storage words whose addresses differ across SIMD lanes. Flags as gemm.wgsl (NORM, SWIGLU) plus
+// ROPE below:
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 //
 // Bindings: 0 params (uniform), 1 step, 2 x (f32 [N, K]; buffer size a multiple of 16 bytes), 3 w (one part of

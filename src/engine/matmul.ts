@@ -1,29 +1,28 @@
 /**
  * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, split
- * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Two fusions save a kernel each:
- * `norm` reads x through RMSNorm (the norm kernel before a projection disappears), `swiglu` takes a matrix whose
- * rows interleave gate and up and writes silu(gate) · up (the MLP's activation kernel disappears).
+ * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Fusions save a kernel each: `norm` reads x
+ * through RMSNorm (the norm kernel before a projection disappears), `swiglu` takes a matrix whose rows interleave
+ * gate and up and writes silu(gate) · up (the MLP's activation kernel disappears), `rope` (texture weights)
+ * rotates q and k and writes k and v into the KV cache.
  *
  * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale, 6 norm_w:
  * - `matmul`      GEMV (few activation rows), 4 activation rows per pass over W. TPR threads per output row:
  *                 "coop" = 32 threads striding over K with coalesced vec4<u32> loads, f32 partial sums reduced
  *                 in workgroup memory (8 rows per workgroup of 256); "row" = one row per invocation.
  * - `matmul_f16`  the same with native f16 loads (`enable f16;`), for F16 weights when the device has shader-f16.
- * - `gemm`        TILED: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup memory;
- *                 direct: NT activation rows × 4 weight rows per invocation from memory, no barrier.
- * - `gemm_sg`     the direct kernel with x shared across the subgroup by shuffles (needs `subgroups`).
- * - `gemm_tex`    the direct kernel reading weights from a texture (matrices stored as textures: software GPUs).
+ * - `gemm`        tiled GEMM: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup
+ *                 memory.
+ * - `gemm_tex`    "direct": weights in a texture, NT activation rows × 4 weight rows per invocation straight
+ *                 from memory, no barrier (NT = 4 up to 4 rows, 8 beyond), any row count.
  *
- * Choice by adapter ("auto"):
- * - Real GPUs: GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM beyond.
- * - CPU software GPUs (llvmpipe / lavapipe, or any fallback adapter): the direct kernel for every row count
- *   (gemm_sg when subgroups are on; NT = 4 up to 4 rows, NT = 8 beyond). llvmpipe turns each storage or
- *   workgroup load whose address it cannot prove uniform into a loop over the SIMD lanes (≈ 20 cycles per lane
- *   and 32-bit word, Mesa 22.3), so the loads set the speed, not the bytes or the arithmetic: the direct kernel
- *   reuses each weight word for NT activation rows and each x word for 4 weight rows (and, with subgroups, for
- *   the whole subgroup). Measured on 2 cores (bench/matmul_bench.ts), 4096² BF16, N = 1: gemm_sg 1.0 GB/s,
- *   gemm direct 0.7, matmul coop 0.2, row 0.35; native f16 loads are slower there (16-bit loads cost as much
- *   as 32-bit ones), so F16 weights take the direct kernel too.
+ * Which kernel follows from where the weights live (see `WeightStorage`):
+ * - Storage buffers (real GPUs): GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM
+ *   beyond.
+ * - Textures (CPU software GPUs: llvmpipe / lavapipe, or any fallback adapter): the direct kernel for every row
+ *   count. llvmpipe turns each storage load whose address it cannot prove uniform into a loop over the SIMD
+ *   lanes, and barriers are costly: texel fetches are ~3× faster there, and each weight block fetched serves NT
+ *   activation rows (x loads are uniform across the lanes, so cheap). Buffer weights on a software GPU take the
+ *   "row" GEMV (no barrier) and the tiled GEMM.
  */
 
 import type { GpuContext } from "../gpu/device.ts";
@@ -35,13 +34,11 @@ import { DTYPE_CODE } from "../model/dtype.ts";
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
 export type ScaleMode = 0 | 1 | 2;
 /**
- * GEMV kernels (few activation rows): "coop" 32 threads per output row, coalesced loads, workgroup reduction
- * (`matmul`, or `matmul_f16` for F16 weights); "row" one output row per invocation (`matmul`/`matmul_f16`,
- * TPR = 1); "direct" the GEMM's direct kernel with 4 activation rows per invocation.
+ * GEMV kernels for buffer weights (few activation rows): "coop" 32 threads per output row, coalesced loads,
+ * workgroup reduction (`matmul`, or `matmul_f16` for F16 weights); "row" one output row per invocation. Texture
+ * weights always take the direct kernel (`gemm_tex`).
  */
-export type GemvVariant = "auto" | "coop" | "row" | "direct";
-/** GEMM kernels: "tiled" 64 × 64 workgroup tiles through shared memory; "direct" 8 × 4 per invocation. */
-export type GemmVariant = "auto" | "tiled" | "direct";
+export type GemvVariant = "auto" | "coop" | "row";
 
 export interface MatmulOptions {
   /** y += result (fused residual add) instead of y = result. */
@@ -63,14 +60,10 @@ export interface MatmulOptions {
   rope?: RopeEpilogue;
   /** Constant factor on the result (default 1). */
   alpha?: number;
-  /** Force a GEMV variant (tests, benchmarks); "auto" picks by adapter. */
+  /** Force a GEMV variant for buffer weights (tests, benchmarks); "auto" picks by adapter. */
   gemv?: GemvVariant;
-  /** Force a GEMM variant (tests, benchmarks); "auto" picks by adapter. */
-  gemm?: GemmVariant;
   /** Use `matmul_f16` (native f16 loads) for F16 weights in the coop/row GEMV when the device has shader-f16. */
   nativeF16?: boolean;
-  /** Use `gemm_sg` (x shared by subgroup shuffles) for the direct kernel when the device has subgroups. */
-  subgroups?: boolean;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
 }
@@ -134,13 +127,11 @@ export function isSoftwareGpu(gpu: GpuContext): boolean {
 /** Threads per output row of the coop GEMV, and its workgroup size. */
 const COOP_TPR = 32;
 const COOP_WG = 256;
-/** Workgroup size of the one-row-per-invocation GEMV and of the direct kernels. */
+/** Workgroup size of the one-row-per-invocation GEMV and of the direct kernel. */
 const ROW_WG = 8;
-/** Activation rows per invocation of the direct kernel: as GEMV, as GEMM. */
+/** Activation rows per invocation of the direct kernel: up to 4 rows, and beyond. */
 const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
-/** Matrices smaller than this (elements) take the direct kernel without subgroups. */
-const SUBGROUP_MIN_ELEMENTS = 1 << 20;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
 
@@ -181,8 +172,9 @@ function grid(blocks: number): { x: number; z: number } {
 
 /** One matmul bound to its buffers: uniforms and bind groups are made once, `encode` allocates nothing. */
 export class Matmul {
-  readonly gemvVariant: Exclude<GemvVariant, "auto">;
-  readonly gemmVariant: Exclude<GemmVariant, "auto">;
+  /** "direct" for texture weights. */
+  readonly gemvVariant: Exclude<GemvVariant, "auto"> | "direct";
+  readonly gemmVariant: "tiled" | "direct";
   readonly gemvMaxRows: number;
   private readonly gemv: Plan;
   private readonly gemm: Plan;
@@ -209,11 +201,10 @@ export class Matmul {
     const software = isSoftwareGpu(gpu);
     const texture = w.storage === "texture";
     const gv = opts.gemv ?? "auto";
-    const gm = opts.gemm ?? "auto";
     // Texture weights have one kernel: the direct one.
-    this.gemvVariant = texture ? "direct" : gv === "auto" ? (software ? "direct" : "coop") : gv;
-    this.gemmVariant = texture ? "direct" : gm === "auto" ? (software ? "direct" : "tiled") : gm;
-    this.gemvMaxRows = opts.gemvMaxRows ?? (software ? DIRECT_NT_GEMV : 8);
+    this.gemvVariant = texture ? "direct" : gv === "auto" ? (software ? "row" : "coop") : gv;
+    this.gemmVariant = texture ? "direct" : "tiled";
+    this.gemvMaxRows = opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8);
 
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
     const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
@@ -226,15 +217,8 @@ export class Matmul {
       }
     }
     const dtype = DTYPE_CODE[w.dtype];
-    // Subgroup sharing of x pays off on large matrices only: on lavapipe it doubles the fixed cost of a
-    // small dispatch (64×64: 200 vs 110 µs) while it wins on large ones (4096²: 36 vs 52 ms).
-    const useSg = gpu.hasSubgroups && (opts.subgroups ?? w.rows * w.cols >= SUBGROUP_MIN_ELEMENTS);
     const direct = (nt: number): Plan => ({
-      kernel: texture
-        ? kernels.get("gemm_tex", { W_DTYPE: dtype, WG: ROW_WG, NT: nt })
-        : useSg
-        ? kernels.get("gemm_sg", { W_DTYPE: dtype, WG: ROW_WG, NT: nt })
-        : kernels.get("gemm", { W_DTYPE: dtype, TILED: 0, WG: ROW_WG, NT: nt }),
+      kernel: kernels.get("gemm_tex", { W_DTYPE: dtype, WG: ROW_WG, NT: nt }),
       rowsPerGroup: ROW_WG * 4,
       nPerGroup: nt,
       dispatch: [],
@@ -256,7 +240,7 @@ export class Matmul {
       };
     }
     this.gemm = this.gemmVariant === "direct" ? direct(DIRECT_NT_GEMM) : {
-      kernel: kernels.get("gemm", { W_DTYPE: dtype, TILED: 1, WG: 256 }),
+      kernel: kernels.get("gemm", { W_DTYPE: dtype }),
       rowsPerGroup: 64,
       nPerGroup: 64,
       dispatch: [],
