@@ -8,11 +8,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { describeAdapter, type FeatureMode } from "../src/gpu/device.ts";
+import { describeAdapter, type FeatureMode, isSoftwareGpu } from "../src/gpu/device.ts";
 import { Model } from "../src/engine/model.ts";
 import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
-import { isSoftwareGpu } from "../src/engine/matmul.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
 
 const { values: flags } = parseArgs({

@@ -7,8 +7,8 @@
  */
 
 import process from "node:process";
-import { isSoftwareGpu, Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
-import { describeAdapter, type GpuContext, openGpu } from "../src/gpu/device.ts";
+import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import { describeAdapter, type GpuContext, isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import {
   bufferFrom,

@@ -16,7 +16,8 @@ import { bufferFrom, type GpuMatrix, storageBuffer, uniformData } from "../gpu/t
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 import type { LayerWeights, ModelWeights, RouterWeights } from "./weights.ts";
 import type { KvCache } from "./kv_cache.ts";
-import { isSoftwareGpu, Matmul, type MatmulOptions } from "./matmul.ts";
+import { Matmul, type MatmulOptions } from "./matmul.ts";
+import { isSoftwareGpu } from "../gpu/device.ts";
 import { GpuSampler } from "./sampling.ts";
 import { ropeTable } from "./rope.ts";
 
@@ -211,9 +212,10 @@ export class ForwardPass {
       ["u32", kv.context],
     ];
     const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
-    this.attentionGroups = isSoftwareGpu(kernels.gpu) && hd % 4 === 0
-      ? Math.ceil(cfg.numHeads / SERIAL_HEADS)
-      : cfg.numHeads;
+    // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers and
+    // vec4 loads (head_dim and the q strides multiples of 4, as in every Llama).
+    const serialAttention = isSoftwareGpu(kernels.gpu) && hd % 4 === 0;
+    this.attentionGroups = serialAttention ? Math.ceil(cfg.numHeads / SERIAL_HEADS) : cfg.numHeads;
     /** RoPE and the KV write over a projection output whose rows hold q, k, v at these columns. */
     const rope = (
       l: number,
@@ -238,9 +240,6 @@ export class ForwardPass {
         kv.k[l],
         kv.v[l],
       ]);
-    // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers and
-    // vec4 loads (head_dim and the q strides multiples of 4, as in every Llama).
-    const serialAttention = isSoftwareGpu(kernels.gpu) && hd % 4 === 0;
     const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) =>
       dispatch(
         serialAttention ? "attention_serial" : "attention",

@@ -25,7 +25,7 @@
  *   "row" GEMV (no barrier) and the tiled GEMM.
  */
 
-import type { GpuContext } from "../gpu/device.ts";
+import { type GpuContext, isSoftwareGpu } from "../gpu/device.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
 import type { GpuMatrix } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
@@ -114,14 +114,6 @@ export interface MatmulIO {
   step: GPUBuffer;
   /** f32 [N]: required when scaleMode ≠ 0. */
   rowScale?: GPUBuffer;
-}
-
-/** True for CPU software GPUs (llvmpipe, lavapipe, SwiftShader, WARP), where loads and barriers are costly. */
-export function isSoftwareGpu(gpu: GpuContext): boolean {
-  const i = gpu.adapterInfo;
-  if ((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
-  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
-  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(text);
 }
 
 /** Threads per output row of the coop GEMV, and its workgroup size. */

@@ -31,8 +31,9 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
     }
     const R = L.router;
     const p = keepRate[k++] ?? 1;
-    bytes += always + sum([R.enc]) + R.decHead.size + p * keptOnlyBytes(L) +
-      (1 - p) * sum([R.adapterGateDown, R.adapterUp]);
+    // The router: enc, then the gate kernel's f32 (head · dec) and router_norm vectors.
+    const router = R.enc.bytes + 2 * 4 * R.enc.rows;
+    bytes += always + router + p * keptOnlyBytes(L) + (1 - p) * sum([R.adapterGateDown, R.adapterUp]);
   }
   return bytes;
 }

@@ -16,8 +16,8 @@ import {
   type WeightStorage,
   writeRows,
 } from "../gpu/tensor.ts";
-import { isSoftwareGpu, ropePairRows } from "./matmul.ts";
-import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
+import { ropePairRows } from "./matmul.ts";
+import { describeLimits, type GpuContext, gpuMessage, isSoftwareGpu } from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
 import { GpuError } from "../errors.ts";

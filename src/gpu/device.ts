@@ -159,3 +159,11 @@ export function describeAdapter(ctx: GpuContext): string {
   const feats = [ctx.hasF16 ? "shader-f16" : "", ctx.hasSubgroups ? "subgroups" : ""].filter(Boolean);
   return `${name}${feats.length ? ` [${feats.join(", ")}]` : " [plain kernels]"}`;
 }
+
+/** True for CPU software GPUs (llvmpipe, lavapipe, SwiftShader, WARP), where loads and barriers are costly. */
+export function isSoftwareGpu(gpu: GpuContext): boolean {
+  const i = gpu.adapterInfo;
+  if ((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
+  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
+  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(text);
+}
