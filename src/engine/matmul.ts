@@ -25,7 +25,7 @@
  *   "row" GEMV (no barrier) and the tiled GEMM.
  */
 
-import { type GpuContext, isSoftwareGpu } from "../gpu/device.ts";
+import { isSoftwareGpu } from "../gpu/device.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
 import type { GpuMatrix } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
