@@ -4,7 +4,8 @@
 // DO_Q / DO_KV select the parts: a routed layer writes K/V for every row but rotates q only for the
 // rows it keeps (a gathered block with its own rows and count).
 // cos/sin come from a host-computed table [ctx, head_dim/2] (exact for any position and scaling).
-// Grid: (n_rows). Workgroup: WG threads striding over the work of one row.
+// Grid: (n_rows, slices): the slices' WG threads stride together over the work of one row (several
+// workgroups per row keep a large GPU busy at decode).
 
 // flags: bit 0 DO_Q, bit 1 DO_KV — runtime flags rather than overrides (fewer distinct pipelines).
 struct Params {
@@ -22,11 +23,17 @@ struct Row { slot: u32, pos: u32 }
 @group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 
-const WG: u32 = 64u;
+const WG: u32 = 128u;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
   let r = wid.x;
+  let first = wid.y * WG + lid.x;
+  let stride = nwg.y * WG;
   if (r >= step.n_rows) { return; }
   let hd = params.head_dim;
   let half = hd / 2u;
@@ -38,7 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let do_kv = (params.flags & 2u) != 0u;
   let cache = (row.slot * params.ctx + row.pos) * kv_dim;
 
-  for (var idx = lid.x; do_q && idx < params.n_heads * half; idx += WG) {
+  for (var idx = first; do_q && idx < params.n_heads * half; idx += stride) {
     let i = idx % half;
     let b = base + params.q_off + (idx / half) * hd + i;
     let cs = cos_sin[table + i];
@@ -47,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     qkv[b] = x1 * cs.x - x2 * cs.y;
     qkv[b + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; do_kv && idx < params.n_kv * half; idx += WG) {
+  for (var idx = first; do_kv && idx < params.n_kv * half; idx += stride) {
     let i = idx % half;
     let off = (idx / half) * hd + i;
     let b = base + params.k_off + off;
@@ -57,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     k_cache[cache + off] = x1 * cs.x - x2 * cs.y;
     k_cache[cache + off + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var idx = lid.x; do_kv && idx < kv_dim; idx += WG) {
+  for (var idx = first; do_kv && idx < kv_dim; idx += stride) {
     v_cache[cache + idx] = qkv[base + params.v_off + idx];
   }
 }

@@ -7,7 +7,9 @@
 // and the skipped list (adapter × (1 − g)), each with its own row count, which the kernels of each
 // branch read — so a skipped token's branch kernels exit before touching weights, with no host
 // round-trip. FULL_DEPTH takes g = 1 for every row (the base model).
-// One invocation walks the rows in order (a step has at most a few hundred rows): deterministic lists.
+// One workgroup walks the rows in order (a step has at most a few hundred rows): deterministic lists. Its WG
+// invocations share each row's two bottleneck-long sums (a tree in workgroup memory); WG = 1 on CPU
+// software GPUs, where barriers cost more than the loops.
 
 struct Params { threshold: f32, route_word: u32, route_bit: u32, words: u32, width: u32, eps: f32, p1: u32, p2: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
@@ -38,8 +40,25 @@ fn round_to_dtype(x: f32) -> f32 {
   return x;
 }
 
-@compute @workgroup_size(1)
-fn main() {
+override WG: u32 = 1u; // a power of two
+
+var<workgroup> red: array<f32, WG>;
+
+// The sum of every invocation's v (all invocations get it).
+fn workgroup_sum(li: u32, v: f32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var off = WG / 2u; off > 0u; off >>= 1u) {
+    if (li < off) { red[li] += red[li + off]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) li: u32) {
   let n = step.n_rows;
   var nk = 0u;
   var ns = 0u;
@@ -48,28 +67,36 @@ fn main() {
     if (!FULL_DEPTH) {
       let e = r * params.width;
       var ss = 0.0;
-      for (var i = 0u; i < params.width; i++) { ss += enc[e + i] * enc[e + i]; }
-      let inv = inverseSqrt(ss / f32(params.width) + params.eps);
+      for (var i = li; i < params.width; i += WG) { ss += enc[e + i] * enc[e + i]; }
+      let inv = inverseSqrt(workgroup_sum(li, ss) / f32(params.width) + params.eps);
       var logit = 0.0;
-      for (var i = 0u; i < params.width; i++) { logit += w_logit[i] * tanh(enc[e + i] * inv * norm_w[i]); }
-      g = round_to_dtype(1.0 / (1.0 + exp(-logit)));
+      for (var i = li; i < params.width; i += WG) { logit += w_logit[i] * tanh(enc[e + i] * inv * norm_w[i]); }
+      g = round_to_dtype(1.0 / (1.0 + exp(-workgroup_sum(li, logit))));
     }
+    // Every invocation holds the same g (and counts); invocation 0 writes.
     let run = FULL_DEPTH || g > params.threshold;
-    let w = r * params.words + params.route_word;
-    if (FIRST_ROUTED) {
-      for (var i = 0u; i < params.words; i++) { routes[r * params.words + i] = 0u; }
+    if (li == 0u) {
+      let w = r * params.words + params.route_word;
+      if (FIRST_ROUTED) {
+        for (var i = 0u; i < params.words; i++) { routes[r * params.words + i] = 0u; }
+      }
+      if (run) {
+        routes[w] = routes[w] | (1u << params.route_bit);
+        kept_idx[nk] = r;
+        kept_g[nk] = g;
+      } else {
+        skip_idx[ns] = r;
+        skip_g[ns] = g;
+      }
     }
     if (run) {
-      routes[w] = routes[w] | (1u << params.route_bit);
-      kept_idx[nk] = r;
-      kept_g[nk] = g;
       nk++;
     } else {
-      skip_idx[ns] = r;
-      skip_g[ns] = g;
       ns++;
     }
   }
-  kept_step = Step(nk, 0u, 0u, 0u);
-  skip_step = Step(ns, 0u, 0u, 0u);
+  if (li == 0u) {
+    kept_step = Step(nk, 0u, 0u, 0u);
+    skip_step = Step(ns, 0u, 0u, 0u);
+  }
 }

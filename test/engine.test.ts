@@ -57,9 +57,16 @@ for (const family of await families()) {
       const dir = await demo(`${dtype}`, { dtype });
       const ck = await openCheckpoint(dir);
       // Both weight layouts: storage buffers (separate RoPE/KV-write kernel) and textures (RoPE and the KV
-      // write in the q/k/v matmul's epilogue, q and k rows in rotation pairs).
-      for (const storage of ["buffer", "texture"] as const) {
-        const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows: 5, storage });
+      // write in the q/k/v matmul's epilogue, q and k rows in rotation pairs); and buffers with the kernels
+      // chosen for hardware GPUs (split attention).
+      const layouts = [["buffer", false], ["texture", false], ["buffer", true]] as const;
+      for (const [storage, gpuKernels] of layouts) {
+        const engine = await Engine.load(await testGpu(family), ck, {
+          progress: false,
+          maxRows: 5,
+          storage,
+          gpuKernels,
+        });
         const fusedRope = storage === "texture" && engine.gpu.limits.maxStorageBuffersPerShaderStage >= 10;
         assertEquals(engine.weights.ropePairs, fusedRope, storage);
         // 11 prompt tokens in chunks of 5: prefill spans several steps.

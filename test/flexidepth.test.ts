@@ -3,7 +3,7 @@
  * routes, gates, layer counts, KV fill of skipped tokens, thresholds, full depth, prefill vs decode.
  */
 
-import type { WeightStorage } from "../src/gpu/tensor.ts";
+import type { EngineOptions } from "../src/engine/engine.ts";
 import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok } from "node:assert/strict";
 import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel, type RefOptions } from "./reference.ts";
@@ -69,13 +69,13 @@ async function compareRouted(
   family: "plain" | "fast",
   refOpts: RefOptions,
   maxRows = 4,
-  storage?: WeightStorage,
+  layout: Pick<EngineOptions, "storage" | "gpuKernels"> = {},
 ) {
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck);
-  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, storage });
+  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, ...layout });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
-  const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, storage });
+  const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
   const prompt = [5, 77, 300, 12, 599, 42, 8];
   const cache = ref.newCache();
   let step = ref.step(prompt[0], 0, cache, refOpts);
@@ -132,9 +132,11 @@ async function compareRouted(
 
 for (const family of await families()) {
   Deno.test(`flexidepth (${family}): mixed routing on a demo ddllama matches the reference (routes, logits, counts)`, async () => {
-    // Default weights (textures here: RoPE + KV write fused into the projections) and storage buffers.
-    for (const storage of [undefined, "buffer"] as const) {
-      const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {}, 4, storage);
+    // Default weights (textures here: RoPE + KV write fused into the projections), storage buffers, and
+    // the kernels chosen for hardware GPUs (split attention, workgroup-wide route gate).
+    const layouts = [{}, { storage: "buffer" }, { storage: "buffer", gpuKernels: true }] as const;
+    for (const layout of layouts) {
+      const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {}, 4, layout);
       const flat = routes.flat();
       ok(flat.some((r) => r) && flat.some((r) => !r), "the demo routers should both run and skip");
     }

@@ -19,7 +19,7 @@ async function run(
   name: string,
   constants: Record<string, number>,
   buffers: GPUBuffer[],
-  grid: [number, number?],
+  grid: [number, number?, number?],
 ) {
   const device = kernels.gpu.device;
   const k = kernels.get(name, constants);
@@ -27,7 +27,7 @@ async function run(
   const pass = enc.beginComputePass();
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, k.bind(buffers));
-  pass.dispatchWorkgroups(grid[0], grid[1] ?? 1);
+  pass.dispatchWorkgroups(grid[0], grid[1] ?? 1, grid[2] ?? 1);
   pass.end();
   device.queue.submit([enc.finish()]);
   await kernels.checkErrors();
@@ -187,29 +187,86 @@ for (const family of await families()) {
         bufferFrom(device, "vc", vc),
         out,
       ], [groups, n]);
-      const expected = new Float32Array(n * nH * hd);
-      rows.forEach(([slot, pos], r) => {
-        for (let h = 0; h < nH; h++) {
-          const kvh = Math.floor(h / (nH / nKV));
-          const s: number[] = [];
-          for (let t = 0; t <= pos; t++) {
-            let d = 0;
-            for (let i = 0; i < hd; i++) {
-              d += q[r * qStride + h * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
-            }
-            s.push(d * scale);
-          }
-          const m = Math.max(...s);
-          const p = s.map((x) => Math.exp(x - m));
-          const sum = p.reduce((a, b) => a + b, 0);
-          for (let i = 0; i < hd; i++) {
-            let a = 0;
-            for (let t = 0; t <= pos; t++) a += p[t] * vc[(slot * ctx + t) * kvDim + kvh * hd + i];
-            expected[(r * nH + h) * hd + i] = a / sum;
-          }
-        }
-      });
+      const expected = attentionReference({ nH, nKV, hd, ctx, qStride, rows, q, kc, vc });
       assertClose(await f32(device, out, n * nH * hd), expected, TOL, "attention");
     });
   }
+
+  Deno.test(`attention_split + attention_merge (${family}): chunks of the context, empty chunks, GQA`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const nH = 4, nKV = 2, hd = 12, ctx = 300, slots = 2, chunks = 5;
+    const kvDim = nKV * hd;
+    const kc = randomNormal(17, slots * ctx * kvDim), vc = randomNormal(18, slots * ctx * kvDim);
+    // Position 0 and 2 leave chunks empty; 299 crosses the 128-position tile inside a chunk.
+    const rows = [[0, 0], [1, 2], [0, 130], [1, 299]];
+    const n = rows.length;
+    const qStride = nH * hd + 4;
+    const q = randomNormal(19, n * qStride);
+    const parts = storageBuffer(device, "parts", n * nH * chunks * (hd + 2) * 4);
+    const out = storageBuffer(device, "out", n * nH * hd * 4);
+    const params = u(device, [
+      ["u32", nH],
+      ["u32", nKV],
+      ["u32", hd],
+      ["u32", ctx],
+      ["f32", 1 / Math.sqrt(hd)],
+      ["u32", qStride],
+      ["u32", chunks],
+      ["u32", 0],
+    ]);
+    const step = bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0]));
+    await run(kernels, "attention_split", {}, [
+      params,
+      step,
+      bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
+      bufferFrom(device, "q", q),
+      bufferFrom(device, "kc", kc),
+      bufferFrom(device, "vc", vc),
+      parts,
+    ], [nH, chunks, n]);
+    await run(kernels, "attention_merge", {}, [params, step, parts, out], [nH, n]);
+    const expected = attentionReference({ nH, nKV, hd, ctx, qStride, rows, q, kc, vc });
+    assertClose(await f32(device, out, n * nH * hd), expected, TOL, "split attention");
+  });
+}
+
+/** Causal grouped-query attention of each (slot, pos) row over the cache, in plain TypeScript. */
+function attentionReference(a: {
+  nH: number;
+  nKV: number;
+  hd: number;
+  ctx: number;
+  qStride: number;
+  rows: readonly (readonly number[])[];
+  q: Float32Array;
+  kc: Float32Array;
+  vc: Float32Array;
+}): Float32Array {
+  const { nH, nKV, hd, ctx, qStride, rows, q, kc, vc } = a;
+  const kvDim = nKV * hd, scale = 1 / Math.sqrt(hd);
+  const expected = new Float32Array(rows.length * nH * hd);
+  rows.forEach(([slot, pos], r) => {
+    for (let h = 0; h < nH; h++) {
+      const kvh = Math.floor(h / (nH / nKV));
+      const s: number[] = [];
+      for (let t = 0; t <= pos; t++) {
+        let d = 0;
+        for (let i = 0; i < hd; i++) {
+          d += q[r * qStride + h * hd + i] * kc[(slot * ctx + t) * kvDim + kvh * hd + i];
+        }
+        s.push(d * scale);
+      }
+      const m = Math.max(...s);
+      const p = s.map((x) => Math.exp(x - m));
+      const sum = p.reduce((x, y) => x + y, 0);
+      for (let i = 0; i < hd; i++) {
+        let acc = 0;
+        for (let t = 0; t <= pos; t++) acc += p[t] * vc[(slot * ctx + t) * kvDim + kvh * hd + i];
+        expected[(r * nH + h) * hd + i] = acc / sum;
+      }
+    }
+  });
+  return expected;
 }

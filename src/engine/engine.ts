@@ -34,6 +34,11 @@ export interface EngineOptions {
   progress?: boolean;
   /** Time every kernel with timestamp queries (steps then run one at a time). */
   profile?: boolean;
+  /**
+   * Take the kernels chosen for hardware GPUs — decode attention split over the context, a workgroup-wide
+   * route gate — or those for CPU software GPUs (default: by adapter; tests run both on either).
+   */
+  gpuKernels?: boolean;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
 }
@@ -100,7 +105,7 @@ export class Engine {
     readonly config: ModelConfig,
     readonly weights: ModelWeights,
     readonly maxRows: number,
-    opts: Required<Pick<EngineOptions, "slots" | "context">>,
+    opts: Required<Pick<EngineOptions, "slots" | "context">> & Pick<EngineOptions, "gpuKernels">,
   ) {
     this.kernels = new KernelCache(gpu);
     this.kv = new KvCache(
@@ -110,7 +115,15 @@ export class Engine {
       opts.context,
       gpu.limits.maxStorageBufferBindingSize,
     );
-    this.forward = new ForwardPass(this.kernels, config, weights, this.kv, maxRows, opts.slots);
+    this.forward = new ForwardPass(
+      this.kernels,
+      config,
+      weights,
+      this.kv,
+      maxRows,
+      opts.slots,
+      opts.gpuKernels,
+    );
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
     this.freeSlots = Array.from({ length: opts.slots }, (_, i) => opts.slots - 1 - i);
@@ -142,7 +155,11 @@ export class Engine {
     let engine: Engine | null = null;
     let failure: unknown = null;
     try {
-      engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, { slots: opts.slots ?? 1, context });
+      engine = new Engine(gpu, ck.config, weights, opts.maxRows ?? 64, {
+        slots: opts.slots ?? 1,
+        context,
+        gpuKernels: opts.gpuKernels,
+      });
     } catch (e) {
       failure = e;
     }

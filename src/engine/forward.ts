@@ -65,10 +65,26 @@ export interface RoutingMode {
 
 /** Heads per workgroup of the serial attention kernel (software GPUs). */
 const SERIAL_HEADS = 8;
+/**
+ * Split attention (GPUs): chunks of the context per (head, row), and the most rows a step may have to take
+ * it (decode of a few sequences; prefill has rows enough to fill the GPU with one workgroup per head).
+ */
+const SPLIT_CHUNKS = 32;
+const SPLIT_MAX_ROWS = 8;
+/** Invocations of the route gate's workgroup on GPUs (one on CPU software GPUs). */
+const GATE_WG = 128;
+/** Workgroups per row of rope_kv at decode on GPUs (a row's work is ~2 K values: spread it). */
+const ROPE_SLICES = 16;
 
 interface Dispatch {
   kernel: GPUComputePipeline;
   group: GPUBindGroup;
+}
+
+/** Attention of one layer: one workgroup per (head, row), or split over the context and merged. */
+interface Attention {
+  whole: Dispatch;
+  split: { chunks: Dispatch; merge: Dispatch } | null;
 }
 
 /**
@@ -79,7 +95,7 @@ interface PlainLayer {
   qkv: Matmul;
   /** Null when the qkv matmul ropes and writes the cache itself (`ModelWeights.ropePairs`). */
   ropeKv: Dispatch | null;
-  attention: Dispatch;
+  attention: Attention;
   o: Matmul;
   gateUp: Matmul;
   down: Matmul;
@@ -96,7 +112,7 @@ interface RoutedLayer {
   keptGather: Dispatch[];
   q: Matmul;
   ropeQ: Dispatch | null;
-  attention: Dispatch;
+  attention: Attention;
   o: Matmul;
   mlpGateUp: Matmul;
   mlpDown: Matmul;
@@ -125,6 +141,8 @@ export class ForwardPass {
   private appliedThreshold = 0.5;
   /** Workgroups per row of the attention kernel: one per head, or heads in groups of 8 (serial kernel). */
   private readonly attentionGroups: number;
+  /** Workgroups per row of rope_kv at decode. */
+  private readonly ropeSlices: number;
 
   constructor(
     private readonly kernels: KernelCache,
@@ -133,6 +151,8 @@ export class ForwardPass {
     kv: KvCache,
     readonly maxRows: number,
     readonly maxOut: number,
+    /** Kernels for hardware GPUs (split attention, workgroup-wide gate); default: unless a software GPU. */
+    gpuKernels = !isSoftwareGpu(kernels.gpu),
   ) {
     const device = kernels.gpu.device;
     const H = cfg.hiddenSize, I = cfg.intermediateSize, hd = cfg.headDim;
@@ -214,7 +234,7 @@ export class ForwardPass {
     const cosSin = bufferFrom(device, "rope_cos_sin", ropeTable(cfg, kv.context));
     // Barriers are costly on CPU software GPUs: there, one invocation per (head, row) with no barriers and
     // vec4 loads (head_dim and the q strides multiples of 4, as in every Llama).
-    const serialAttention = isSoftwareGpu(kernels.gpu) && hd % 4 === 0;
+    const serialAttention = !gpuKernels && hd % 4 === 0;
     this.attentionGroups = serialAttention ? Math.ceil(cfg.numHeads / SERIAL_HEADS) : cfg.numHeads;
     /** RoPE and the KV write over a projection output whose rows hold q, k, v at these columns. */
     const rope = (
@@ -240,12 +260,18 @@ export class ForwardPass {
         kv.k[l],
         kv.v[l],
       ]);
-    const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) =>
-      dispatch(
+    const split = gpuKernels && hd % 4 === 0 && hd <= 256;
+    this.ropeSlices = gpuKernels ? ROPE_SLICES : 1;
+    const parts = split
+      ? f32("attention_parts", SPLIT_MAX_ROWS * cfg.numHeads * SPLIT_CHUNKS * (hd + 2))
+      : null;
+    const attention = (l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number) => {
+      const scale: ["f32", number] = ["f32", 1 / Math.sqrt(hd)];
+      const whole = dispatch(
         serialAttention ? "attention_serial" : "attention",
         serialAttention ? { WG: SERIAL_HEADS, HD4: hd / 4 } : {},
         [
-          uniform("attention", [...headParams, ["f32", 1 / Math.sqrt(hd)], ["u32", qStride]]),
+          uniform("attention", [...headParams, scale, ["u32", qStride]]),
           step,
           rows,
           q,
@@ -254,6 +280,22 @@ export class ForwardPass {
           att,
         ],
       );
+      if (!parts) return { whole, split: null };
+      const params = uniform("attention_split", [
+        ...headParams,
+        scale,
+        ["u32", qStride],
+        ["u32", SPLIT_CHUNKS],
+        ["u32", 0],
+      ]);
+      return {
+        whole,
+        split: {
+          chunks: dispatch("attention_split", {}, [params, step, rows, q, kv.k[l], kv.v[l], parts]),
+          merge: dispatch("attention_merge", {}, [params, step, parts, att]),
+        },
+      };
+    };
 
     this.embed = weights.embed.parts.map((part) =>
       dispatch("embed", { W_DTYPE: DTYPE_CODE[weights.embed.dtype] }, [
@@ -345,6 +387,7 @@ export class ForwardPass {
         ];
         const gateKernel = (fullDepth: boolean) =>
           dispatch("route_gate", {
+            WG: gpuKernels ? GATE_WG : 1,
             W_DTYPE: DTYPE_CODE[dtype],
             FULL_DEPTH: fullDepth ? 1 : 0,
             FIRST_ROUTED: nth === 0 ? 1 : 0,
@@ -405,10 +448,19 @@ export class ForwardPass {
    */
   encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true): void {
     this.applyThreshold();
-    const run = (d: Dispatch, gx: number, gy = 1) => {
+    const run = (d: Dispatch, gx: number, gy = 1, gz = 1) => {
       pass.setPipeline(d.kernel);
       pass.setBindGroup(0, d.group);
-      pass.dispatchWorkgroups(gx, gy);
+      pass.dispatchWorkgroups(gx, gy, gz);
+    };
+    const ropeSlices = nRows <= SPLIT_MAX_ROWS ? this.ropeSlices : 1;
+    const attend = (a: Attention) => {
+      if (a.split && nRows <= SPLIT_MAX_ROWS) {
+        run(a.split.chunks, this.cfg.numHeads, SPLIT_CHUNKS, nRows);
+        run(a.split.merge, this.cfg.numHeads, nRows);
+      } else {
+        run(a.whole, this.attentionGroups, nRows);
+      }
     };
     const H = this.cfg.hiddenSize;
     const perRow = (width: number, wg: number) => Math.ceil(width / wg);
@@ -420,8 +472,8 @@ export class ForwardPass {
         // Attention block: x += o_proj(attention(rope(q), K, V)), q, k, v = [q; k; v] · input_layernorm(x);
         // this step's K/V written to the cache.
         L.qkv.encode(pass, nRows);
-        if (L.ropeKv) run(L.ropeKv, nRows);
-        run(L.attention, this.attentionGroups, nRows);
+        if (L.ropeKv) run(L.ropeKv, nRows, ropeSlices);
+        attend(L.attention);
         L.o.encode(pass, nRows);
         // MLP block: x += down(silu(gate(y)) * up(y)), y = post_attention_layernorm(x), all but down in one matmul.
         L.gateUp.encode(pass, nRows);
@@ -438,12 +490,12 @@ export class ForwardPass {
       }
       // Every row writes its K/V, kept or skipped.
       L.kv.encode(pass, nRows);
-      if (L.kvWrite) run(L.kvWrite, nRows);
+      if (L.kvWrite) run(L.kvWrite, nRows, ropeSlices);
       // Kept rows (dense block): x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
       for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
       L.q.encode(pass, nRows);
-      if (L.ropeQ) run(L.ropeQ, nRows);
-      run(L.attention, this.attentionGroups, nRows);
+      if (L.ropeQ) run(L.ropeQ, nRows, ropeSlices);
+      attend(L.attention);
       L.o.encode(pass, nRows);
       L.mlpGateUp.encode(pass, nRows);
       L.mlpDown.encode(pass, nRows);

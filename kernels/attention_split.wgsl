@@ -1,0 +1,103 @@
+// Decode attention split over the context (flash-decoding), first half: workgroup (h, c, r) attends head h
+// of row r over chunk c of its positions 0..pos and writes the chunk's softmax state — running max m, sum l
+// and the unnormalised output acc[head_dim] — to `part`; attention_merge.wgsl combines the chunks.
+// One workgroup per (head, row), as in attention.wgsl, leaves most of a large GPU idle at decode and walks the
+// whole context serially; n_chunks workgroups per head fill it at any context length.
+// Within a chunk: tiles of WG positions, one per thread (q · k with vec4 loads), folded into (m, l, acc) by
+// online softmax; thread i owns head dims i and i + WG of acc. head_dim: a multiple of 4, at most 2·WG.
+// Grid: (n_heads, n_chunks, n_rows). part: [n_rows, n_heads, n_chunks, head_dim + 2] (m, l, acc...).
+
+struct Params {
+  n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
+}
+struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+struct Row { slot: u32, pos: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(2) var<storage, read> rows: array<Row>;
+@group(0) @binding(3) var<storage, read> q: array<f32>;
+@group(0) @binding(4) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> part: array<f32>;
+
+const WG: u32 = 128u;
+const MAX_HD4: u32 = WG / 2u; // head_dim ≤ 2·WG
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> q_s: array<vec4<f32>, MAX_HD4>;
+var<workgroup> score: array<f32, WG>;
+var<workgroup> prob: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let h = wid.x;
+  let c = wid.y;
+  let r = wid.z;
+  if (r >= step.n_rows) { return; }
+  let hd = params.head_dim;
+  let hd4 = hd / 4u;
+  let kv_dim = params.n_kv * hd;
+  let kvh = h / (params.n_heads / params.n_kv);
+  let row = rows[r];
+  let n_pos = row.pos + 1u;
+  let per = (n_pos + params.n_chunks - 1u) / params.n_chunks;
+  let start = min(c * per, n_pos);
+  let end = min(start + per, n_pos);
+  let base = row.slot * params.ctx * kv_dim + kvh * hd;
+
+  if (lid.x < hd4) {
+    let qb = r * params.q_stride + h * hd + lid.x * 4u;
+    q_s[lid.x] = vec4<f32>(q[qb], q[qb + 1u], q[qb + 2u], q[qb + 3u]);
+  }
+  workgroupBarrier();
+
+  var m = NEG_BIG;
+  var l = 0.0;
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  let d0 = lid.x;
+  let d1 = lid.x + WG;
+  for (var t0 = start; t0 < end; t0 += WG) {
+    let t = t0 + lid.x;
+    var s = NEG_BIG;
+    if (t < end) {
+      let kb = (base + t * kv_dim) / 4u;
+      var dot = vec4<f32>(0.0);
+      for (var i = 0u; i < hd4; i++) { dot += q_s[i] * k_cache[kb + i]; }
+      s = (dot.x + dot.y + dot.z + dot.w) * params.scale;
+    }
+    score[lid.x] = s;
+    workgroupBarrier();
+    let count = min(WG, end - t0);
+    var m_tile = NEG_BIG;
+    for (var i = 0u; i < count; i++) { m_tile = max(m_tile, score[i]); }
+    let m_new = max(m, m_tile);
+    prob[lid.x] = select(0.0, exp(s - m_new), t < end);
+    workgroupBarrier();
+    let corr = exp(m - m_new);
+    var tile_sum = 0.0;
+    for (var i = 0u; i < count; i++) { tile_sum += prob[i]; }
+    l = l * corr + tile_sum;
+    var a0 = acc0 * corr;
+    var a1 = acc1 * corr;
+    let vb = base + t0 * kv_dim;
+    for (var i = 0u; i < count; i++) {
+      let p = prob[i];
+      let v = vb + i * kv_dim;
+      if (d0 < hd) { a0 += p * v_cache[v + d0]; }
+      if (d1 < hd) { a1 += p * v_cache[v + d1]; }
+    }
+    acc0 = a0;
+    acc1 = a1;
+    m = m_new;
+    workgroupBarrier();
+  }
+  let pb = ((r * params.n_heads + h) * params.n_chunks + c) * (hd + 2u);
+  if (lid.x == 0u) {
+    part[pb] = m;
+    part[pb + 1u] = l;
+  }
+  if (d0 < hd) { part[pb + 2u + d0] = acc0; }
+  if (d1 < hd) { part[pb + 2u + d1] = acc1; }
+}
