@@ -166,9 +166,27 @@ async function copyBandwidth(device: GPUDevice, software: boolean): Promise<numb
   const reps = software ? 4 : 40;
   const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const a = device.createBuffer({ size, usage }), b = device.createBuffer({ size, usage });
+  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
+    for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, size);
+  });
+  a.destroy();
+  b.destroy();
+  return 2 * size * perSecond / 1e9;
+}
+
+/**
+ * Operations per second of `record` (n operations into one encoder, one submit and wait): the difference
+ * between 3·reps and reps, best of `repeat` each, cancelling the fixed cost of a submit and its wait. If noise
+ * makes the difference meaningless, the plain (pessimistic) figure of 3·reps.
+ */
+async function repsPerSecond(
+  device: GPUDevice,
+  reps: number,
+  record: (enc: GPUCommandEncoder, n: number) => void,
+): Promise<number> {
   const run = async (n: number) => {
     const enc = device.createCommandEncoder();
-    for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, size);
+    record(enc, n);
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
   };
@@ -180,11 +198,7 @@ async function copyBandwidth(device: GPUDevice, software: boolean): Promise<numb
       return performance.now() - t0;
     }, (ms) => ms);
   const t1 = await timeOf(reps), t3 = await timeOf(3 * reps);
-  a.destroy();
-  b.destroy();
-  // If noise made the difference meaningless, fall back to the plain (pessimistic) figure.
-  const ms = t3 > t1 ? t3 - t1 : t3;
-  return (2 * size * (t3 > t1 ? 2 * reps : 3 * reps)) / (ms / 1000) / 1e9;
+  return t3 > t1 ? (2 * reps) / ((t3 - t1) / 1000) : (3 * reps) / (t3 / 1000);
 }
 
 /**
@@ -208,8 +222,7 @@ async function readBandwidth(device: GPUDevice, software: boolean): Promise<numb
     entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }],
   });
   const groups = size / 16 / ITEMS / WG;
-  const run = async (n: number) => {
-    const enc = device.createCommandEncoder();
+  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
     for (let i = 0; i < n; i++) {
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
@@ -217,21 +230,10 @@ async function readBandwidth(device: GPUDevice, software: boolean): Promise<numb
       pass.dispatchWorkgroups(groups);
       pass.end();
     }
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
-  await run(1);
-  const timeOf = (n: number) =>
-    best(async () => {
-      const t0 = performance.now();
-      await run(n);
-      return performance.now() - t0;
-    }, (ms) => ms);
-  const t1 = await timeOf(reps), t3 = await timeOf(3 * reps);
+  });
   src.destroy();
   sink.destroy();
-  const ms = t3 > t1 ? t3 - t1 : t3;
-  return (size * (t3 > t1 ? 2 * reps : 3 * reps)) / (ms / 1000) / 1e9;
+  return size * perSecond / 1e9;
 }
 
 /** Counts the GPU objects `device` creates while `work` runs. */
