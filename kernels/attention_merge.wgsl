@@ -25,8 +25,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = wid.y;
   if (r >= step.n_rows) { return; }
   let hd = params.head_dim;
-  let nc = min(params.n_chunks, MAX_CHUNKS);
-  let pb = (r * params.n_heads + h) * params.n_chunks * (hd + 2u);
+  let nc = params.n_chunks; // at most MAX_CHUNKS (the host's SPLIT_CHUNKS)
+  let pb = (r * params.n_heads + h) * nc * (hd + 2u);
   // Each chunk's max is loaded once, by one invocation; all then read them from workgroup memory.
   for (var c = lid.x; c < nc; c += WG) { m_s[c] = part[pb + c * (hd + 2u)]; }
   workgroupBarrier();

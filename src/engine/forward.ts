@@ -69,7 +69,7 @@ const SERIAL_HEADS = 8;
  * Split attention (GPUs): chunks of the context per (head, row), and the most rows a step may have to take
  * it (decode of a few sequences; prefill has rows enough to fill the GPU with one workgroup per head).
  */
-const SPLIT_CHUNKS = 32;
+const SPLIT_CHUNKS = 32; // ≤ 128, attention_merge's MAX_CHUNKS
 const SPLIT_MAX_ROWS = 8;
 /** Invocations of the route gate's workgroup on GPUs (one on CPU software GPUs). */
 const GATE_WG = 128;

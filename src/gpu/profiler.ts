@@ -100,11 +100,6 @@ export class GpuProfiler {
     this.labels = [];
   }
 
-  /** Forgets the totals so far (e.g. to time decode apart from prefill). */
-  reset(): void {
-    this.totals.clear();
-  }
-
   /** Totals per kernel, slowest first. */
   report(): KernelTiming[] {
     return [...this.totals.values()].sort((a, b) => b.totalMs - a.totalMs);
