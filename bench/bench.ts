@@ -4,7 +4,8 @@
  * Prints a table and writes the figures as JSON (bench-results.json, or --out FILE) for comparison.
  * Each model runs in its own process, as `flexidepth run` would load it: the GPU set-up may depend on the
  * model (a small model's dispatches run inline on a CPU software GPU). `--shape llama3-8b` benchmarks random
- * weights of that shape (BF16, FlexiDepth routers on layers 16–31) without a checkpoint.
+ * weights of that shape (BF16, FlexiDepth routers on layers 16–31) without a checkpoint. `--quant q8|q4`
+ * quantizes the projections at load, as `flexidepth run --quant` does.
  */
 
 import { parseArgs } from "node:util";
@@ -13,6 +14,7 @@ import { Model } from "../src/engine/model.ts";
 import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
+import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -22,6 +24,7 @@ const { values: flags } = parseArgs({
     tokens: { type: "string" },
     repeat: { type: "string" },
     storage: { type: "string" },
+    quant: { type: "string" },
     child: { type: "boolean" },
     name: { type: "string" },
     shape: { type: "string" },
@@ -44,6 +47,14 @@ async function best<T>(run: () => Promise<T>, time: (r: T) => number): Promise<T
   return top!;
 }
 const features: FeatureMode = flags["plain-kernels"] ? "none" : "auto";
+let quant: QuantFormat | null = null;
+if (flags.quant !== undefined && flags.quant !== "none") {
+  if (!isQuantFormat(flags.quant)) {
+    console.error(`error: unknown --quant ${flags.quant} — use none, ${QUANT_FORMATS.join(" or ")}`);
+    Deno.exit(2);
+  }
+  quant = flags.quant;
+}
 
 const FLEXI = new URL("../../shared/models/stories260K-flexidepth", import.meta.url).pathname;
 /** A synthetic shape travels to the child as the model "directory" `shape:NAME`. */
@@ -78,7 +89,9 @@ if (!flags.child) {
       "--out",
       tmp,
     ];
-    for (const k of ["tokens", "repeat", "storage"] as const) if (flags[k]) args.push(`--${k}`, flags[k]!);
+    for (const k of ["tokens", "repeat", "storage", "quant"] as const) {
+      if (flags[k]) args.push(`--${k}`, flags[k]!);
+    }
     if (flags["plain-kernels"]) args.push("--plain-kernels");
     const { success } = await new Deno.Command(Deno.execPath(), {
       args,
@@ -123,6 +136,10 @@ interface Routing {
 
 interface Row {
   model: string;
+  /** Projections quantized at load ("none", "q8", "q4"). */
+  quant: string;
+  /** Bytes of weights on the GPU. */
+  weight_bytes: number;
   routing?: Routing;
   /** Buffer-to-buffer copy on the same device: (bytes read + bytes written) / s. */
   copy_gb_per_s: number;
@@ -269,7 +286,7 @@ async function countAllocations(device: GPUDevice, work: () => Promise<unknown>)
 
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
-  const loadOpts = { features, progress: false, maxRows: 128, storage };
+  const loadOpts = { features, progress: false, maxRows: 128, storage, quant };
   const model = m.dir.startsWith(SHAPE_PREFIX)
     ? await Model.fromCheckpoint(
       await syntheticCheckpoint(await Deno.makeTempDir(), SHAPES[m.dir.slice(SHAPE_PREFIX.length)]),
@@ -293,6 +310,8 @@ for (const m of models) {
   );
   const row: Row = {
     model: m.name,
+    quant: quant ?? "none",
+    weight_bytes: model.engine.weights.bytes,
     copy_gb_per_s: copyGbs,
     read_gb_per_s: readGbs,
     prefill_tokens: prompt.length,
@@ -386,6 +405,11 @@ for (const m of models) {
   }
   rows.push(row);
   console.log(`\n${m.name}`);
+  console.log(
+    `  weights on the GPU: ${(row.weight_bytes / 2 ** 20).toFixed(1)} MiB${
+      quant ? ` (projections ${quant})` : ""
+    }`,
+  );
   console.log(`  prefill ${prompt.length} tokens: ${row.prefill_tokens_per_s.toFixed(1)} tokens/s`);
   for (const d of row.decode) {
     console.log(

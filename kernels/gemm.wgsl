@@ -12,7 +12,7 @@
 // memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64) (wrapping into z beyond 65535), y = ceil(N / 64).
 // For weights in storage buffers (real GPUs); texture weights (software GPUs) take gemm_tex.wgsl.
 
-override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 const WG: u32 = 256u;
 
 struct Params {
@@ -43,9 +43,6 @@ struct Step {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<storage, read> norm_w: array<f32>;
-
-// Weight elements per vec4<u32>.
-override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
 
 const BK: u32 = 32u;
 // Tiles, transposed: [k][n or m], 4 consecutive n (or m) per vec4.
@@ -104,11 +101,46 @@ fn put(i: u32, v: f32) {
   }
 }
 
+// u32 words per weight row: row_stride counts elements (f32, 16-bit) or bytes (quantized).
 fn words_per_row() -> u32 {
+  if (W_DTYPE >= 3u) {
+    return params.row_stride / 4u;
+  }
   return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
 }
 
+fn word(i: u32) -> u32 {
+  return w[i >> 2u][i & 3u];
+}
+
+// Quantized formats (src/model/quant.ts): a row holds ceil(K / 32) blocks of 32 weights — signed bytes (q8)
+// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of the
+// row whose first word is word0:
+fn qscale(word0: u32, b: u32) -> f32 {
+  let u = word(word0 + ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
+  return unpack2x16float(select(u & 0xffffu, u >> 16u, (b & 1u) == 1u)).x;
+}
+
+// The 4 signed bytes of u (q8).
+fn q8x4(u: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// Nibbles shift / 4 .. shift / 4 + 3 of u, less 8 (q4).
+fn q4x4(u: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(u) >> (vec4<u32>(0u, 4u, 8u, 12u) + shift)) & vec4<u32>(15u)) - 8.0;
+}
+
 fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE >= 3u) {
+    let d = qscale(word0, k >> 5u);
+    if (W_DTYPE == 3u) {
+      let u = word(word0 + (k >> 2u));
+      return f32(bitcast<i32>(u << (24u - 8u * (k & 3u))) >> 24u) * d;
+    }
+    let u = word(word0 + (k >> 3u));
+    return (f32((u >> (4u * (k & 7u))) & 15u) - 8.0) * d;
+  }
   if (W_DTYPE == 0u) {
     let i = word0 + k;
     return bitcast<f32>(w[i >> 2u][i & 3u]);
@@ -227,6 +259,17 @@ fn stage_w(m: u32, k: u32, r: u32, kk: u32) {
       if (W_DTYPE == 0u) {
         a = bitcast<vec4<f32>>(w[(word0 + k) >> 2u]);
         b = bitcast<vec4<f32>>(w[((word0 + k) >> 2u) + 1u]);
+      } else if (W_DTYPE >= 3u) {
+        // 8 weights of one block (k is a multiple of 8).
+        let d = qscale(word0, k >> 5u);
+        if (W_DTYPE == 3u) {
+          a = q8x4(word(word0 + (k >> 2u))) * d;
+          b = q8x4(word(word0 + (k >> 2u) + 1u)) * d;
+        } else {
+          let u = word(word0 + (k >> 3u));
+          a = q4x4(u, 0u) * d;
+          b = q4x4(u, 16u) * d;
+        }
       } else {
         let q = w[(word0 + (k >> 1u)) >> 2u];
         a = lo4(q);

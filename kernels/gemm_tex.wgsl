@@ -19,7 +19,7 @@
 // the KV cache at (slot, pos). Needs head_dim, q_rows and kv_dim multiples of 4.
 // Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
 
-override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 override WG: u32 = 8u;
 override NT: u32 = 8u; // activation rows per invocation, 1 ..= 8
 
@@ -68,7 +68,7 @@ struct Step {
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 
 // Weight elements per 16-byte block.
-override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
+override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
 
 const MAXNT: u32 = 8u;
 
@@ -159,11 +159,69 @@ fn put(i: u32, v: f32) {
   }
 }
 
+// u32 words per weight row: row_stride counts elements (f32, 16-bit) or bytes (quantized).
 fn words_per_row() -> u32 {
+  if (W_DTYPE >= 3u) {
+    return params.row_stride / 4u;
+  }
   return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
 }
 
+// Word i of a 16-byte block (a select: llvmpipe is slow at dynamic component indices).
+fn pick(q: vec4<u32>, i: u32) -> u32 {
+  return select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u);
+}
+
+fn word(i: u32) -> u32 {
+  return pick(wblock(i >> 2u), i);
+}
+
+// Quantized formats (src/model/quant.ts): a row holds ceil(K / 32) blocks of 32 weights — signed bytes (q8)
+// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of the
+// row whose first word is word0:
+fn qscale(word0: u32, b: u32) -> f32 {
+  let u = word(word0 + ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
+  return unpack2x16float(select(u & 0xffffu, u >> 16u, (b & 1u) == 1u)).x;
+}
+
+// The 4 signed bytes of u (q8).
+fn q8x4(u: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// Nibbles shift / 4 .. shift / 4 + 3 of u, less 8 (q4).
+fn q4x4(u: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(u) >> (vec4<u32>(0u, 4u, 8u, 12u) + shift)) & vec4<u32>(15u)) - 8.0;
+}
+
+// Weights 8h .. 8h + 3 and 8h + 4 .. 8h + 7 of a block of quantized weights, unscaled.
+fn qlo(q: vec4<u32>, h: u32) -> vec4<f32> {
+  if (W_DTYPE == 3u) {
+    return q8x4(pick(q, 2u * h));
+  }
+  return q4x4(pick(q, h), 0u);
+}
+
+fn qhi(q: vec4<u32>, h: u32) -> vec4<f32> {
+  if (W_DTYPE == 3u) {
+    return q8x4(pick(q, 2u * h + 1u));
+  }
+  return q4x4(pick(q, h), 16u);
+}
+
+// Scales of block b of the 4 weight rows starting at words w0.
+fn qscale4(w0: vec4<u32>, b: u32) -> vec4<f32> {
+  return vec4<f32>(qscale(w0.x, b), qscale(w0.y, b), qscale(w0.z, b), qscale(w0.w, b));
+}
+
 fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE >= 3u) {
+    let d = qscale(word0, k >> 5u);
+    if (W_DTYPE == 3u) {
+      return f32(bitcast<i32>(word(word0 + (k >> 2u)) << (24u - 8u * (k & 3u))) >> 24u) * d;
+    }
+    return (f32((word(word0 + (k >> 3u)) >> (4u * (k & 7u))) & 15u) - 8.0) * d;
+  }
   if (W_DTYPE == 0u) {
     let i = word0 + k;
     let q = wblock(i >> 2u);
@@ -344,7 +402,10 @@ fn direct(li: u32, bm: u32, bn: u32) {
     }
   }
   let nchunks = K / EPV;
-  for (var c = 0u; c < nchunks; c++) {
+  if (W_DTYPE >= 3u) {
+    direct_quant(n0, nb, wv, vec4<u32>(w0, w1, w2, w3), &acc);
+  }
+  for (var c = 0u; c < select(nchunks, 0u, W_DTYPE >= 3u); c++) {
     let k = c * EPV;
     let ga = g4(k);
     var gb = vec4<f32>(1.0);
@@ -378,6 +439,33 @@ fn direct(li: u32, bm: u32, bn: u32) {
   }
 }
 
+// direct() over the whole 16-byte blocks of quantized weights: 8 weights of every row at a time, each
+// weight row's 4-vectors as a column of wa / wb (so x · wa gives the 4 rows' dot products).
+fn direct_quant(n0: u32, nb: u32, wv: vec4<u32>, w0: vec4<u32>, acc: ptr<function, array<vec4<f32>, MAXNT>>) {
+  let K = params.K;
+  for (var c = 0u; c < K / EPV; c++) {
+    let k = c * EPV;
+    let q0 = wblock(wv.x + c);
+    let q1 = wblock(wv.y + c);
+    let q2 = wblock(wv.z + c);
+    let q3 = wblock(wv.w + c);
+    let d = qscale4(w0, k >> 5u);
+    for (var h = 0u; h < EPV / 8u; h++) {
+      let kh = k + 8u * h;
+      let wa = mat4x4<f32>(qlo(q0, h) * d.x, qlo(q1, h) * d.y, qlo(q2, h) * d.z, qlo(q3, h) * d.w);
+      let wb = mat4x4<f32>(qhi(q0, h) * d.x, qhi(q1, h) * d.y, qhi(q2, h) * d.z, qhi(q3, h) * d.w);
+      let ga = g4(kh);
+      let gb = g4(kh + 4u);
+      for (var j = 0u; j < NT; j++) {
+        if (j < nb) {
+          let i = (n0 + j) * K + kh;
+          (*acc)[j] += (x4(i) * ga) * wa + (x4(i + 4u) * gb) * wb;
+        }
+      }
+    }
+  }
+}
+
 // One activation row (every decode step): the same sums in straight-line code, with no per-row arrays — on
 // llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access (measured: the
 // general path took ~4x as long per weight row at N = 1).
@@ -390,7 +478,10 @@ fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
   let xr = n * K;
   var acc = vec4<f32>(0.0);
   let nchunks = K / EPV;
-  for (var c = 0u; c < nchunks; c++) {
+  if (W_DTYPE >= 3u) {
+    acc = one_row_quant(xr, wv, w0);
+  }
+  for (var c = 0u; c < select(nchunks, 0u, W_DTYPE >= 3u); c++) {
     let k = c * EPV;
     let p = x4(xr + k) * g4(k);
     let q0 = wblock(wv.x + c);
@@ -418,6 +509,32 @@ fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
     acc += xs(xr + k) * gs(k) * vec4<f32>(welem(w0.x, k), welem(w0.y, k), welem(w0.z, k), welem(w0.w, k));
   }
   store4(n, m0, acc, a);
+}
+
+// one_row() over the whole 16-byte blocks of quantized weights; the block's scale applies to its sum.
+fn one_row_quant(xr: u32, wv: vec4<u32>, w0: vec4<u32>) -> vec4<f32> {
+  var acc = vec4<f32>(0.0);
+  for (var c = 0u; c < params.K / EPV; c++) {
+    let k = c * EPV;
+    let q0 = wblock(wv.x + c);
+    let q1 = wblock(wv.y + c);
+    let q2 = wblock(wv.z + c);
+    let q3 = wblock(wv.w + c);
+    var s = vec4<f32>(0.0);
+    for (var h = 0u; h < EPV / 8u; h++) {
+      let kh = k + 8u * h;
+      let p = x4(xr + kh) * g4(kh);
+      let r = x4(xr + kh + 4u) * g4(kh + 4u);
+      s += vec4<f32>(
+        dot(qlo(q0, h), p) + dot(qhi(q0, h), r),
+        dot(qlo(q1, h), p) + dot(qhi(q1, h), r),
+        dot(qlo(q2, h), p) + dot(qhi(q2, h), r),
+        dot(qlo(q3, h), p) + dot(qhi(q3, h), r),
+      );
+    }
+    acc += s * qscale4(w0, k >> 5u);
+  }
+  return acc;
 }
 
 @compute @workgroup_size(WG)

@@ -21,7 +21,7 @@
 //   TPR = 1   one row per invocation, no barrier. Not chosen automatically: on CPU software GPUs the direct
 //             kernel of gemm.wgsl / gemm_sg.wgsl is faster (it reuses every load for several rows).
 
-override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 override TPR: u32 = 1u; // threads per output row (power of two)
 override WG: u32 = 64u; // invocations per workgroup (a multiple of TPR)
 
@@ -57,7 +57,7 @@ struct Step {
 // Output rows per workgroup.
 override RPW: u32 = WG / TPR;
 // Weight elements per vec4<u32>.
-override EPV: u32 = select(8u, 4u, W_DTYPE == 0u);
+override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 var<workgroup> partial_ss: array<vec4<f32>, WG>; // NORM: Σx² per activation row
@@ -98,8 +98,55 @@ fn x4(i: u32) -> vec4<f32> {
   return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
 }
 
+// u32 words per weight row: row_stride counts elements (f32, 16-bit) or bytes (quantized).
+fn words_per_row() -> u32 {
+  if (W_DTYPE >= 3u) {
+    return params.row_stride / 4u;
+  }
+  return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
+}
+
+fn word(i: u32) -> u32 {
+  return w[i >> 2u][i & 3u];
+}
+
+// Quantized formats (src/model/quant.ts): a row holds ceil(K / 32) blocks of 32 weights — signed bytes (q8)
+// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of the
+// row whose first word is word0:
+fn qscale(word0: u32, b: u32) -> f32 {
+  let u = word(word0 + ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
+  return unpack2x16float(select(u & 0xffffu, u >> 16u, (b & 1u) == 1u)).x;
+}
+
+// The 4 signed bytes of u (q8).
+fn q8x4(u: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// Nibbles shift / 4 .. shift / 4 + 3 of u, less 8 (q4).
+fn q4x4(u: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(u) >> (vec4<u32>(0u, 4u, 8u, 12u) + shift)) & vec4<u32>(15u)) - 8.0;
+}
+
+// Weights 4g .. 4g + 3 of a 16-byte chunk of quantized weights, unscaled.
+fn qgroup(q: vec4<u32>, g: u32) -> vec4<f32> {
+  if (W_DTYPE == 3u) {
+    return q8x4(q[g]);
+  }
+  return q4x4(q[g >> 1u], (g & 1u) * 16u);
+}
+
 // Weight element k of the row whose first u32 word is `word0` (K tails only).
 fn welem(word0: u32, k: u32) -> f32 {
+  if (W_DTYPE >= 3u) {
+    let d = qscale(word0, k >> 5u);
+    if (W_DTYPE == 3u) {
+      let u = word(word0 + (k >> 2u));
+      return f32(bitcast<i32>(u << (24u - 8u * (k & 3u))) >> 24u) * d;
+    }
+    let u = word(word0 + (k >> 3u));
+    return (f32((u >> (4u * (k & 7u))) & 15u) - 8.0) * d;
+  }
   if (W_DTYPE == 0u) {
     let i = word0 + k;
     return bitcast<f32>(w[i >> 2u][i & 3u]);
@@ -179,8 +226,8 @@ fn main(
   let lane = li % TPR;
   let m = (wid.x + wid.z * nwg.x) * RPW + li / TPR;
   let mm = min(m, params.rows - 1u); // rows past the part compute a copy of the last and store nothing
-  let words_per_row = select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
-  let v0 = mm * (words_per_row / 4u);
+  let row_words = words_per_row();
+  let v0 = mm * (row_words / 4u);
   let nchunks = K / EPV;
   let x0 = n0 * K;
   let x1 = x0 + K;
@@ -210,6 +257,31 @@ fn main(
       if (nb > 3u) {
         a3 += wa * xn4(x3 + k, k, &q3);
       }
+    } else if (W_DTYPE >= 3u) {
+      // Quantized: the chunk is half a block (q8) or one block (q4), all under one scale.
+      let d = qscale(mm * row_words, k >> 5u);
+      var s0 = vec4<f32>(0.0);
+      var s1 = vec4<f32>(0.0);
+      var s2 = vec4<f32>(0.0);
+      var s3 = vec4<f32>(0.0);
+      for (var g = 0u; g < EPV / 4u; g++) {
+        let wg = qgroup(q, g);
+        let kg = k + 4u * g;
+        s0 += wg * xn4(x0 + kg, kg, &q0);
+        if (nb > 1u) {
+          s1 += wg * xn4(x1 + kg, kg, &q1);
+        }
+        if (nb > 2u) {
+          s2 += wg * xn4(x2 + kg, kg, &q2);
+        }
+        if (nb > 3u) {
+          s3 += wg * xn4(x3 + kg, kg, &q3);
+        }
+      }
+      a0 += d * s0;
+      a1 += d * s1;
+      a2 += d * s2;
+      a3 += d * s3;
     } else {
       let wa = lo4(q);
       let wb = hi4(q);
@@ -229,7 +301,7 @@ fn main(
   var ss = vec4<f32>(hsum(q0), hsum(q1), hsum(q2), hsum(q3));
   // K tail (K not a multiple of EPV): element by element.
   for (var k = nchunks * EPV + lane; k < K; k += TPR) {
-    let wv = welem(mm * words_per_row, k);
+    let wv = welem(mm * row_words, k);
     var xv = vec4<f32>(xs(x0 + k), 0.0, 0.0, 0.0);
     if (nb > 1u) {
       xv.y = xs(x1 + k);

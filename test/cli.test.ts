@@ -63,6 +63,28 @@ Deno.test("cli: run in every format through a pipe; jsonl tokens equal the in-pr
   ok(visible.includes(expected.summary.text), visible);
 });
 
+Deno.test("cli: --quant q8 / q4 — info counts the smaller weights, run generates as the in-process API", async () => {
+  const full = JSON.parse((await cli(["info", "--model", BASE, "--json"])).stdout).model;
+  let previous = full.weight_bytes;
+  for (const quant of ["q8", "q4"] as const) {
+    const info = await cli(["info", "--model", BASE, "--json", "--quant", quant]);
+    assertEquals(info.code, 0, info.stderr);
+    const m = JSON.parse(info.stdout).model;
+    assertEquals(m.quant, quant);
+    ok(m.weight_bytes < previous, `${quant}: ${m.weight_bytes} bytes, not below ${previous}`);
+    previous = m.weight_bytes;
+
+    const model = await Model.load(BASE, { gpu: await testGpu("fast"), progress: false, quant });
+    const expected = await model.generate("Once upon a time", { maxTokens: 12 }).collect();
+    const r = await cli(
+      ["run", "--model", BASE, "--quant", quant, "--max-tokens", "12", "--format", "plain"],
+      "Once upon a time",
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout, expected.summary.text + "\n");
+  }
+});
+
 Deno.test("cli: Ctrl-C during run writes the tokens so far and the summary, then exits 130", async () => {
   const child = spawn([
     "run",
@@ -355,6 +377,8 @@ Deno.test("cli: bad flags and values are one line and exit code 2; a bad model p
     [["batch", "a", "-o", "b", "--top-p", "2"], /--top-p must be a number ≥ 0 and ≤ 1/],
     [["info", "--context", "many"], /--context must be an integer/],
     [["info", "--jsn"], /Unknown option '--jsn'/],
+    [["run", "--quant", "q3"], /--quant must be one of none, q8, q4, got "q3"/],
+    [["experiment", "-o", `${tmp}/never`, "--quant", "int8"], /--quant must be one of none, q8, q4/],
     [["frobnicate"], /unknown command "frobnicate"/],
   ];
   const results = await Promise.all(cases.map(([args]) => cli(args, "")));

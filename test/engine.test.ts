@@ -97,6 +97,27 @@ for (const family of await families()) {
     await compareLogits(engine, await ReferenceModel.load(ck), [1, 2, 3, 4], TOL.BF16);
   });
 
+  Deno.test(`engine (${family}): --quant q8 / q4 match the reference on the quantized weights`, async () => {
+    // Untied head (quantized too), K = 64 and 96 (whole blocks) and every kernel layout.
+    const ck = await openCheckpoint(await demo("quant", { tieEmbeddings: false, dtype: "BF16" }));
+    for (const quant of ["q8", "q4"] as const) {
+      const ref = await ReferenceModel.load(ck, { quant });
+      for (
+        const [storage, gpuKernels] of [["buffer", false], ["texture", false], ["buffer", true]] as const
+      ) {
+        const engine = await Engine.load(await testGpu(family), ck, {
+          progress: false,
+          maxRows: 5,
+          storage,
+          gpuKernels,
+          quant,
+        });
+        assertEquals(engine.weights.lmHead.quant, quant);
+        await compareLogits(engine, ref, [3, 17, 999, 0, 512, 42, 42, 7], TOL.BF16);
+      }
+    }
+  });
+
   Deno.test(`engine (${family}): stories260K reproduces its golden greedy ids`, async () => {
     const golden = JSON.parse(await Deno.readTextFile(`${STORIES}/golden.json`));
     const model = await Model.load(STORIES, { gpu: await testGpu(family), progress: false });

@@ -69,10 +69,10 @@ async function compareRouted(
   family: "plain" | "fast",
   refOpts: RefOptions,
   maxRows = 4,
-  layout: Pick<EngineOptions, "storage" | "gpuKernels"> = {},
+  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant"> = {},
 ) {
   const ck = await openCheckpoint(dir);
-  const ref = await ReferenceModel.load(ck);
+  const ref = await ReferenceModel.load(ck, { quant: layout.quant });
   const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, ...layout });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
   const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
@@ -134,7 +134,15 @@ for (const family of await families()) {
   Deno.test(`flexidepth (${family}): mixed routing on a demo ddllama matches the reference (routes, logits, counts)`, async () => {
     // Default weights (textures here: RoPE + KV write fused into the projections), storage buffers, and
     // the kernels chosen for hardware GPUs (split attention, workgroup-wide route gate).
-    const layouts = [{}, { storage: "buffer" }, { storage: "buffer", gpuKernels: true }] as const;
+    // Then the projections quantized at load (q8 in textures, q4 in buffers): routes follow the quantized
+    // hidden states, as the reference on the same quantized weights computes them.
+    const layouts = [
+      {},
+      { storage: "buffer" },
+      { storage: "buffer", gpuKernels: true },
+      { quant: "q8" },
+      { storage: "buffer", gpuKernels: true, quant: "q4" },
+    ] as const;
     for (const layout of layouts) {
       const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {}, 4, layout);
       const flat = routes.flat();

@@ -1,17 +1,24 @@
 /**
  * Matmul kernels (GEMV, native-f16 GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
- * family and weight dtype, on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
+ * family and weight format (F32, F16, BF16, and BF16 quantized to q8 and q4 at upload, whose reference is the
+ * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
 
 import { Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import { bufferFrom, readBuffer, rowStrideFor, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
-import { decodeToF32, type DType, DTYPE_BYTES, encodeFromF32 } from "../src/model/dtype.ts";
+import { bufferFrom, readBuffer, rowBytesFor, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
+import { decodeToF32, type DType, encodeFromF32 } from "../src/model/dtype.ts";
+import { type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 import { mulberry32, randomNormal } from "../src/util/random.ts";
 import { assertClose, families, testGpu } from "./harness.ts";
 
 const DTYPES: DType[] = ["F32", "F16", "BF16"];
+/** Weight formats: each dtype as stored, and BF16 quantized at upload. */
+const FORMATS: Array<[DType, QuantFormat | null]> = [...DTYPES.map((d) => [d, null] as [DType, null]), [
+  "BF16",
+  "q8",
+], ["BF16", "q4"]];
 const KS = [7, 64, 100, 257];
 const MS = [1, 5, 33, 130];
 const TOL = { atol: 1e-4, rtol: 1e-3 };
@@ -21,6 +28,8 @@ interface Case {
   K: number;
   M: number;
   dtype: DType;
+  /** Quantized at upload. */
+  quant?: QuantFormat | null;
   opts: MatmulOptions;
   /** Split the matrix into parts of this many rows. */
   partRows?: number;
@@ -45,11 +54,13 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const { N, K, M, dtype } = c;
     const wVals = randomNormal(seed++, M * K, 1 / Math.sqrt(K));
     const raw = encodeFromF32(dtype, wVals) as Uint8Array<ArrayBuffer>;
-    const wDec = decodeToF32(dtype, raw);
+    const quant = c.quant ?? null;
+    const wDec = quant ? quantizeValues(quant, decodeToF32(dtype, raw), M, K) : decodeToF32(dtype, raw);
     const maxBinding = c.partRows
-      ? c.partRows * rowStrideFor(dtype, K) * DTYPE_BYTES[dtype]
+      ? c.partRows * rowBytesFor(dtype, K, quant)
       : gpu.limits.maxStorageBufferBindingSize;
     const w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding, {
+      quant,
       storage: c.texture ? "texture" : "buffer",
       // 64 texels per texture row: rows of the matrix wrap across texture rows, writes start mid-row.
       maxTextureDimension: 64,
@@ -90,9 +101,9 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
       }
     }
     const fused = `${c.norm ? " norm" : ""}${c.swiglu ? " swiglu" : ""}`;
-    const label = `${dtype} N=${N} K=${K} M=${M}${fused} ${JSON.stringify(c.opts)}${
-      c.partRows ? ` parts=${w.parts.length}` : ""
-    } [${mm.describe()}]`;
+    const label = `${dtype}${quant ? ` ${quant}` : ""} N=${N} K=${K} M=${M}${fused} ${
+      JSON.stringify(c.opts)
+    }${c.partRows ? ` parts=${w.parts.length}` : ""} [${mm.describe()}]`;
     checks.push({ label, y, expected, mm });
   }
   pass.end();
@@ -126,7 +137,7 @@ function flavour(
   return { opts: { accumulate, scaleMode, alpha }, yOffset: i % 4 === 1 ? 2 : 0, norm, swiglu };
 }
 
-function gemvCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
+function gemvCases([dtype, quant]: [DType, QuantFormat | null], variant: Partial<MatmulOptions>): Case[] {
   const cases: Case[] = [];
   let i = 0;
   for (const K of KS) {
@@ -135,14 +146,14 @@ function gemvCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
         const f = flavour(K, i++, M);
         // N = 6 with gemvMaxRows 8: two blocks of activation rows in the GEMV grid.
         const opts = { ...f.opts, ...variant, gemvMaxRows: 8 };
-        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
+        cases.push({ N, K, M, dtype, quant, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
       }
     }
   }
   return cases;
 }
 
-function gemmCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
+function gemmCases([dtype, quant]: [DType, QuantFormat | null], variant: Partial<MatmulOptions>): Case[] {
   const cases: Case[] = [];
   let i = 0;
   for (const K of KS) {
@@ -150,14 +161,17 @@ function gemmCases(dtype: DType, variant: Partial<MatmulOptions>): Case[] {
       for (const N of [5, 17, 70]) {
         const f = flavour(K, i++, M);
         const opts = { ...f.opts, ...variant, gemvMaxRows: 1 };
-        cases.push({ N, K, M, dtype, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
+        cases.push({ N, K, M, dtype, quant, opts, yOffset: f.yOffset, norm: f.norm, swiglu: f.swiglu });
       }
     }
   }
   return cases;
 }
 
-function splitCases(dtype: DType, variants: Partial<MatmulOptions>[]): Case[] {
+function splitCases(
+  [dtype, quant]: [DType, QuantFormat | null],
+  variants: Partial<MatmulOptions>[],
+): Case[] {
   const cases: Case[] = [];
   let i = 0;
   for (const K of [64, 257]) {
@@ -167,7 +181,8 @@ function splitCases(dtype: DType, variants: Partial<MatmulOptions>[]): Case[] {
         const opts: MatmulOptions = { ...f.opts, ...v, gemvMaxRows: v.gemv ? 70 : 0 };
         // Odd y offsets without SwiGLU (its offsets are even by contract).
         const yOffset = f.swiglu ? f.yOffset + 2 : f.yOffset + 1;
-        cases.push({ N, K, M: 130, dtype, opts, partRows: 40, yOffset, norm: f.norm, swiglu: f.swiglu });
+        const { norm, swiglu } = f;
+        cases.push({ N, K, M: 130, dtype, quant, opts, partRows: 40, yOffset, norm, swiglu });
       }
     }
   }
@@ -184,7 +199,9 @@ for (const family of await families()) {
   Deno.test(`matmul (${family} family)`, async (t) => {
     const gpu = await testGpu(family);
     const kernels = new KernelCache(gpu);
-    for (const dtype of DTYPES) {
+    for (const format of FORMATS) {
+      const [dtype, quant] = format;
+      const fname = quant ? `${dtype}→${quant}` : dtype;
       const gemvs: Partial<MatmulOptions>[] = [];
       const gemms: Partial<MatmulOptions>[] = [{}]; // the tiled GEMM
       for (const gemv of ["coop", "row"] as const) {
@@ -192,10 +209,10 @@ for (const family of await families()) {
         if (dtype === "F16" && gpu.hasF16) gemvs.push({ gemv, nativeF16: true });
       }
       for (const v of gemvs) {
-        await t.step(`GEMV ${dtype} ${name(v)}`, () => runCases(gpu, kernels, gemvCases(dtype, v)));
+        await t.step(`GEMV ${fname} ${name(v)}`, () => runCases(gpu, kernels, gemvCases(format, v)));
       }
       for (const v of gemms) {
-        await t.step(`GEMM ${dtype} tiled`, () => runCases(gpu, kernels, gemmCases(dtype, v)));
+        await t.step(`GEMM ${fname} tiled`, () => runCases(gpu, kernels, gemmCases(format, v)));
       }
       if (dtype === "F32") {
         // More than 65535 workgroups of 8 rows: the grid wraps into z.
@@ -203,13 +220,13 @@ for (const family of await families()) {
         await t.step("GEMV grid wrap (600000 rows)", () => runCases(gpu, kernels, [wrap]));
       }
       await t.step(
-        `split matrix ${dtype}`,
-        () => runCases(gpu, kernels, splitCases(dtype, [...gemvs, ...gemms])),
+        `split matrix ${fname}`,
+        () => runCases(gpu, kernels, splitCases(format, [...gemvs, ...gemms])),
       );
-      await t.step(`texture weights (direct kernel) ${dtype}`, async () => {
-        await runCases(gpu, kernels, inTextures([...gemvCases(dtype, {}), ...gemmCases(dtype, {})]));
+      await t.step(`texture weights (direct kernel) ${fname}`, async () => {
+        await runCases(gpu, kernels, inTextures([...gemvCases(format, {}), ...gemmCases(format, {})]));
         // { gemv } routes up to 70 rows to the GEMV plan (NT = 4), {} every row to the GEMM plan (NT = 8).
-        await runCases(gpu, kernels, inTextures(splitCases(dtype, [{ gemv: "row" }, {}])));
+        await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}])));
       });
     }
   });
@@ -219,14 +236,21 @@ for (const family of await families()) {
  * The ROPE epilogue (texture weights): [q; k; v] rows with q and k in rotation pairs; q rotated into y, k rotated
  * and v copied into the caches at each row's (slot, pos). Reference: the plain matmul, then the pair rotation.
  */
-async function ropeCase(gpu: GpuContext, kernels: KernelCache, dtype: DType, N: number, norm: boolean) {
+async function ropeCase(
+  gpu: GpuContext,
+  kernels: KernelCache,
+  [dtype, quant]: [DType, QuantFormat | null],
+  N: number,
+  norm: boolean,
+) {
   const device = gpu.device;
   const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2;
   const qRows = nH * hd, kvDim = nKV * hd, M = qRows + 2 * kvDim;
   const raw = encodeFromF32(dtype, randomNormal(seed++, M * K, 1 / Math.sqrt(K))) as Uint8Array<ArrayBuffer>;
-  const wDec = decodeToF32(dtype, raw);
+  const wDec = quant ? quantizeValues(quant, decodeToF32(dtype, raw), M, K) : decodeToF32(dtype, raw);
   // 16-row parts: a part boundary inside q and one inside k.
-  const w = uploadMatrix(device, "wqkv", dtype, M, K, raw, 16 * rowStrideFor(dtype, K) * DTYPE_BYTES[dtype], {
+  const w = uploadMatrix(device, "wqkv", dtype, M, K, raw, 16 * rowBytesFor(dtype, K, quant), {
+    quant,
     storage: "texture",
     maxTextureDimension: 64,
   });
@@ -278,7 +302,7 @@ async function ropeCase(gpu: GpuContext, kernels: KernelCache, dtype: DType, N: 
     vExp.set(v.subarray(qRows + kvDim), (slot * ctx + pos) * kvDim);
   });
   const [yOut, kOut, vOut] = await Promise.all([y, kc, vc].map((b) => readBuffer(device, b, b.size)));
-  const label = `rope ${dtype} N=${N}${norm ? " norm" : ""}`;
+  const label = `rope ${dtype}${quant ? ` ${quant}` : ""} N=${N}${norm ? " norm" : ""}`;
   const yGot = new Float32Array(yOut);
   for (let n = 0; n < N; n++) {
     assertClose(
@@ -296,9 +320,9 @@ for (const family of await families()) {
   Deno.test(`matmul (${family} family): RoPE + KV-write epilogue of texture weights`, async () => {
     const gpu = await testGpu(family);
     const kernels = new KernelCache(gpu);
-    for (const dtype of DTYPES) {
+    for (const format of FORMATS) {
       for (const [N, norm] of [[1, true], [5, false], [9, true]] as const) {
-        await ropeCase(gpu, kernels, dtype, N, norm);
+        await ropeCase(gpu, kernels, format, N, norm);
       }
     }
   });

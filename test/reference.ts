@@ -8,6 +8,7 @@ import type { Checkpoint } from "../src/model/checkpoint.ts";
 import { readTensorBytes } from "../src/model/safetensors.ts";
 import { decodeToF32, type DType, roundTo } from "../src/model/dtype.ts";
 import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
+import { isQuantizedTensor, type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 
 export interface RefLayer {
   inputNorm: Float32Array;
@@ -107,11 +108,18 @@ export class ReferenceModel {
     this.invFreq = ropeInvFreq(cfg);
   }
 
-  static async load(ck: Checkpoint): Promise<ReferenceModel> {
+  /**
+   * `quant`: the weights the engine computes with under `--quant` — the base model's projections (and an
+   * untied LM head) round-tripped through the quantized format.
+   */
+  static async load(ck: Checkpoint, opts: { quant?: QuantFormat | null } = {}): Promise<ReferenceModel> {
+    /** A tensor's values (quantized as the engine stores it under `quant`). */
     const t = async (name: string) => {
       const info = ck.tensors.get(name);
       if (!info) throw new Error(`reference: tensor ${name} missing`);
-      return decodeToF32(info.dtype, await readTensorBytes(info));
+      const values = decodeToF32(info.dtype, await readTensorBytes(info));
+      if (!opts.quant || !isQuantizedTensor(name)) return values;
+      return quantizeValues(opts.quant, values, info.shape[0], info.shape[1]);
     };
     const cfg = ck.config;
     const layers: RefLayer[] = [];

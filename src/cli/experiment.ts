@@ -2,6 +2,7 @@
 
 import { choiceFlag, numberFlag, parseFlags } from "./args.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+import { loadOptionsFromFlags } from "./generate_flags.ts";
 import { Model } from "../engine/model.ts";
 import { UsageError } from "../errors.ts";
 import { loadParagraphs } from "../experiment/inputs.ts";
@@ -38,6 +39,7 @@ Options:
   --threshold G        run a routed layer when its gate g > G (default 0.5, as released)
   --full-depth         run every routed layer (the base model), for comparison
   --context N          positions of KV cache (default: model's, at most 4096)
+  --quant q8|q4        quantize the model's projections at load (default: none)
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)
   -h, --help           this help
 
@@ -57,6 +59,7 @@ const OPTIONS = {
   threshold: { type: "string" },
   "full-depth": { type: "boolean" },
   context: { type: "string" },
+  quant: { type: "string" },
   "plain-kernels": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -78,15 +81,13 @@ export async function experimentCommand(argv: string[]): Promise<number> {
   const seed = numberFlag(v.seed, "--seed", 0, { min: 0, max: 2 ** 32 - 1, integer: true });
   const maxTokens = numberFlag(v["max-tokens"], "--max-tokens", 256, { min: 1, integer: true });
   const threshold = numberFlag(v.threshold, "--threshold", 0.5, { min: 0, max: 1 });
-  const context = v.context === undefined
-    ? undefined
-    : numberFlag(v.context, "--context", 0, { min: 2, integer: true });
+  const loadOptions = loadOptionsFromFlags(v);
 
   const tasks = selectTasks(taskSet);
   const paragraphs = await loadParagraphs(v.paragraphs);
   const resolved = await resolveModel(v.model);
   if (resolved.demo) console.error(DEMO_NOTICE);
-  const model = await Model.load(resolved.dir, { context, features: v["plain-kernels"] ? "none" : "auto" });
+  const model = await Model.load(resolved.dir, loadOptions);
   const chat = !v.raw && model.tokenizer.hasChatTemplate;
   if (!chat && !v.raw) console.error("note: the model has no chat template; prompts go raw");
   if (tasks.some((t) => t.kind === "text") && n > paragraphs.paragraphs.length) {

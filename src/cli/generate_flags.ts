@@ -3,7 +3,8 @@
  * settings as a batch line's `options` object ({max_tokens, temperature, ...}): one table, one check.
  */
 
-import { numberFlag } from "./args.ts";
+import { choiceFlag, numberFlag } from "./args.ts";
+import { QUANT_FORMATS, type QuantFormat } from "../model/quant.ts";
 import type { GenerateOptions } from "../engine/generate.ts";
 import type { LoadOptions } from "../engine/model.ts";
 import { InputError, UsageError } from "../errors.ts";
@@ -45,6 +46,7 @@ export const GENERATE_OPTIONS = {
 export const MODEL_OPTIONS = {
   model: { type: "string" },
   context: { type: "string" },
+  quant: { type: "string" },
   "plain-kernels": { type: "boolean" },
 } as const;
 
@@ -65,6 +67,8 @@ export function generateHelp(maxTokens = 256): string {
 export const MODEL_HELP =
   `  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the demo model)
   --context N          positions of KV cache (default: model's, at most 4096)
+  --quant q8|q4        quantize the model's projections at load: about 1/2 (q8) or 1/4 (q4) of 16-bit
+                       weights' memory and bytes per token, at some cost in quality (default: none)
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)`;
 
 type GenerateValues = {
@@ -152,7 +156,7 @@ export function generateOptionsFromJson(
   return out;
 }
 
-type ModelValues = { model?: string; context?: string; "plain-kernels"?: boolean };
+type ModelValues = { model?: string; context?: string; quant?: string; "plain-kernels"?: boolean };
 
 /** Flag values → Model.load options (the model folder is resolved separately). */
 export function loadOptionsFromFlags(v: ModelValues): LoadOptions {
@@ -161,5 +165,12 @@ export function loadOptionsFromFlags(v: ModelValues): LoadOptions {
       ? undefined
       : numberFlag(v.context, "--context", 0, { min: 2, integer: true }),
     features: v["plain-kernels"] ? "none" : "auto",
+    quant: quantFlag(v.quant),
   };
+}
+
+/** --quant: none, q8 or q4. */
+export function quantFlag(value: string | undefined): QuantFormat | null {
+  const q = choiceFlag<QuantFormat | "none">(value, "--quant", ["none", ...QUANT_FORMATS], "none");
+  return q === "none" ? null : q;
 }

@@ -43,9 +43,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) {
     throw new UsageError(`info: unexpected argument "${positionals[0]}"`, "name the model with --model DIR");
   }
-  const { context, features } = loadOptionsFromFlags(v);
+  const { context, features, quant } = loadOptionsFromFlags(v);
   const resolved = await resolveModel(v.model);
-  const model = await modelInfo(await openCheckpoint(resolved.dir), context);
+  const model = await modelInfo(await openCheckpoint(resolved.dir), context, quant);
   let gpu = null;
   let gpuError: string | null = null;
   try {

@@ -8,6 +8,7 @@ import type { Checkpoint } from "../model/checkpoint.ts";
 import { selectChatTemplate } from "../tokenizer/chat.ts";
 import { describeAdapter, type GpuContext } from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
+import { isQuantizedTensor, type QuantFormat, quantRowBytes } from "../model/quant.ts";
 
 /** Default context the engine allocates: the model's, at most 4096 (as Engine.load). */
 export function defaultContext(ck: Checkpoint, context?: number): number {
@@ -47,6 +48,9 @@ export interface ModelInfo {
   /** Router and adapter parameters of the routed layers (included in `parameters`). */
   router_parameters: number;
   dtype: string;
+  /** Projections quantized at load (--quant), or null. */
+  quant: QuantFormat | null;
+  /** Bytes of weights as loaded: the checkpoint's, with quantized projections at their quantized size. */
   weight_bytes: number;
   context: number;
   /** K and V in f32 for one sequence of `context` positions. */
@@ -55,14 +59,22 @@ export interface ModelInfo {
   memory_bytes: number;
 }
 
-export async function modelInfo(ck: Checkpoint, context?: number): Promise<ModelInfo> {
+export async function modelInfo(
+  ck: Checkpoint,
+  context?: number,
+  quant: QuantFormat | null = null,
+): Promise<ModelInfo> {
   const c = ck.config;
   let parameters = 0;
   let routerParameters = 0;
+  let weightBytes = 0;
   for (const t of ck.tensors.values()) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     parameters += n;
     if (/\.router(_proj)?\./.test(t.name)) routerParameters += n;
+    weightBytes += quant && isQuantizedTensor(t.name)
+      ? t.shape[0] * quantRowBytes(quant, t.shape[1])
+      : t.byteLength;
   }
   const ctx = defaultContext(ck, context);
   const kv = 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * 4;
@@ -86,10 +98,11 @@ export async function modelInfo(ck: Checkpoint, context?: number): Promise<Model
     parameters,
     router_parameters: routerParameters,
     dtype: ck.dtype,
-    weight_bytes: ck.totalBytes,
+    quant,
+    weight_bytes: weightBytes,
     context: ctx,
     kv_cache_bytes: kv,
-    memory_bytes: ck.totalBytes + kv,
+    memory_bytes: weightBytes + kv,
   };
 }
 
@@ -183,7 +196,10 @@ export function infoText(m: ModelInfo, demo: boolean, gpu: GpuInfo | null, gpuEr
         m.router_parameters ? ` (${formatCount(m.router_parameters)} in routers and adapters)` : ""
       }`,
     ],
-    ["weights", `${m.dtype}, ${formatBytes(m.weight_bytes)}`],
+    [
+      "weights",
+      `${m.dtype}${m.quant ? `, projections quantized ${m.quant}` : ""}, ${formatBytes(m.weight_bytes)}`,
+    ],
     ["KV cache", `${formatBytes(m.kv_cache_bytes)} for ${m.context} positions (f32)`],
     ["memory needed", `${formatBytes(m.memory_bytes)} (weights + KV cache)`],
   ];

@@ -19,6 +19,7 @@ import { KvCache } from "./kv_cache.ts";
 import { ForwardPass, resultStride, routeWords } from "./forward.ts";
 import { GpuSampler, type SamplingOptions } from "./sampling.ts";
 import { formatBytes } from "../ui/format.ts";
+import type { QuantFormat } from "../model/quant.ts";
 
 export interface EngineOptions {
   /** Rows per prefill step (prompt chunk). */
@@ -39,6 +40,8 @@ export interface EngineOptions {
    * route gate — or those for CPU software GPUs (default: by adapter; tests run both on either).
    */
   gpuKernels?: boolean;
+  /** Quantize the base model's projections at load (weights.ts `UploadOptions.quant`). */
+  quant?: QuantFormat | null;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
 }
@@ -148,6 +151,7 @@ export class Engine {
       maxBindingBytes: maxBinding,
       storage: opts.storage,
       progress: opts.progress,
+      quant: opts.quant,
     });
     const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
     gpu.device.pushErrorScope("out-of-memory");

@@ -27,9 +27,8 @@
 
 import { isSoftwareGpu } from "../gpu/device.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
-import type { GpuMatrix } from "../gpu/tensor.ts";
+import { type GpuMatrix, weightCode } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
-import { DTYPE_CODE } from "../model/dtype.ts";
 
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
 export type ScaleMode = 0 | 1 | 2;
@@ -215,7 +214,7 @@ export class Matmul {
         throw new Error(`matmul ${w.name}: rope needs texture weights, yOffset 0 and multiples of 4`);
       }
     }
-    const dtype = DTYPE_CODE[w.dtype];
+    const dtype = weightCode(w);
     const direct = (nt: number): Plan => ({
       kernel: kernels.get("gemm_tex", { W_DTYPE: dtype, WG: ROW_WG, NT: nt }),
       rowsPerGroup: ROW_WG * 4,
@@ -228,7 +227,7 @@ export class Matmul {
     } else {
       const tpr = this.gemvVariant === "row" ? 1 : coopThreadsPerRow(w.rows, w.cols);
       const wg = this.gemvVariant === "row" ? ROW_WG : Math.max(64, 2 * tpr);
-      const nativeF16 = w.dtype === "F16" && gpu.hasF16 && (opts.nativeF16 ?? true);
+      const nativeF16 = w.dtype === "F16" && !w.quant && gpu.hasF16 && (opts.nativeF16 ?? true);
       this.gemv = {
         kernel: nativeF16
           ? kernels.get("matmul_f16", { TPR: tpr, WG: wg })

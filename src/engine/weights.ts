@@ -10,8 +10,9 @@ import {
   bufferFrom,
   createMatrix,
   type GpuMatrix,
+  type MatrixStorageOptions,
+  rowBytesFor,
   rowsPerPart,
-  rowStrideFor,
   uploadMatrix,
   type WeightStorage,
   writeRows,
@@ -20,6 +21,7 @@ import { ropePairRows } from "./matmul.ts";
 import { describeLimits, type GpuContext, gpuMessage, isSoftwareGpu } from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
+import { isQuantizedTensor, type QuantFormat } from "../model/quant.ts";
 import { GpuError } from "../errors.ts";
 import { ProgressBar } from "../ui/progress.ts";
 
@@ -72,6 +74,8 @@ export interface ModelWeights {
    * write the KV cache in their epilogue (texture weights on adapters that bind 10 storage buffers).
    */
   ropePairs: boolean;
+  /** The base model's projections were quantized at load (null: checkpoint precision). */
+  quant: QuantFormat | null;
 }
 
 export interface UploadOptions {
@@ -84,6 +88,8 @@ export interface UploadOptions {
   storage?: WeightStorage;
   /** Show a progress bar on stderr (default true). */
   progress?: boolean;
+  /** Quantize the base model's projections at load (the tensors of `isQuantizedTensor`). */
+  quant?: QuantFormat | null;
 }
 
 /** Bytes one GPU buffer of weights may hold: a binding, and never more than a buffer. */
@@ -100,7 +106,7 @@ export function checkWeightsFit(gpu: GpuContext, ck: Checkpoint, maxBindingBytes
   const limit = weightBufferLimit(gpu, maxBindingBytes);
   for (const t of ck.tensors.values()) {
     const [unit, bytes] = t.shape.length === 2
-      ? ["rows", rowStrideFor(t.dtype, t.shape[1]) * DTYPE_BYTES[t.dtype]]
+      ? ["rows", rowBytesFor(t.dtype, t.shape[1])]
       : ["values", t.shape.reduce((a, b) => a * b, 1) * 4];
     if (bytes > limit) {
       throw new GpuError(
@@ -130,16 +136,22 @@ export async function uploadWeights(
   const hd = ck.config.headDim;
   // Parts of the attention projections must hold whole groups of 4 rows (rowsPerPart rounds to 4 where 4 fit).
   const projDtype = ck.tensors.get("model.layers.0.self_attn.k_proj.weight")?.dtype ?? "F32";
+  const quant = opts.quant ?? null;
   const ropePairs = storage === "texture" && hd % 4 === 0 &&
     gpu.limits.maxStorageBuffersPerShaderStage >= 10 &&
-    rowsPerPart(projDtype, ck.config.hiddenSize, maxBinding) % 4 === 0;
+    rowsPerPart(rowBytesFor(projDtype, ck.config.hiddenSize, quant), maxBinding) % 4 === 0;
   /** A tensor's bytes as the GPU keeps them: q and k rows in rotation pairs when the epilogue ropes. */
   const read = async (info: TensorInfo): Promise<Uint8Array<ArrayBuffer>> => {
     const raw = await readTensorBytes(info);
     return ropePairs && /\.(q|k)_proj\.weight$/.test(info.name) ? ropePairRows(raw, info.shape[0], hd) : raw;
   };
-  const layout = { storage, maxTextureDimension: gpu.limits.maxTextureDimension2D };
-  const matrix = async (name: string, as = layout): Promise<GpuMatrix> => {
+  const layout: MatrixStorageOptions = { storage, maxTextureDimension: gpu.limits.maxTextureDimension2D };
+  /** Where a tensor goes: the base model's projections quantized when asked. */
+  const storageOf = (name: string): MatrixStorageOptions => ({
+    ...layout,
+    quant: quant && isQuantizedTensor(name) ? quant : null,
+  });
+  const matrix = async (name: string, as = storageOf(name)): Promise<GpuMatrix> => {
     const info = ck.tensors.get(name)!;
     if (info.shape.length !== 2) throw new GpuError(`tensor ${name} is not a matrix`);
     const raw = await read(info);
@@ -148,7 +160,7 @@ export async function uploadWeights(
     bar?.advance(info.byteLength);
     return m;
   };
-  /** Several matrices with the same columns, stacked by rows, streamed in one by one. */
+  /** Several projections with the same columns, stacked by rows, streamed in one by one. */
   const stacked = async (label: string, names: string[]): Promise<GpuMatrix> => {
     const infos = names.map((n) => ck.tensors.get(n)!);
     const dtype = infos[0].dtype, cols = infos[0].shape[1];
@@ -156,7 +168,7 @@ export async function uploadWeights(
       throw new GpuError(`tensors ${names.join(", ")} differ in dtype or columns; they cannot be stacked`);
     }
     const rows = infos.reduce((s, t) => s + t.shape[0], 0);
-    const m = createMatrix(device, label, dtype, rows, cols, maxBinding, layout);
+    const m = createMatrix(device, label, dtype, rows, cols, maxBinding, storageOf(names[0]));
     let row = 0;
     for (const t of infos) {
       writeRows(device, m, row, await read(t));
@@ -173,7 +185,7 @@ export async function uploadWeights(
       throw new GpuError(`tensors ${a} and ${b} differ in dtype or shape; they cannot be interleaved`);
     }
     const [rows, cols] = ta.shape;
-    const m = createMatrix(device, label, ta.dtype, 2 * rows, cols, maxBinding, layout);
+    const m = createMatrix(device, label, ta.dtype, 2 * rows, cols, maxBinding, storageOf(a));
     const rowBytes = cols * DTYPE_BYTES[ta.dtype];
     const ra = await readTensorBytes(ta), rb = await readTensorBytes(tb);
     const chunk = Math.max(1, Math.floor((8 << 20) / rowBytes));
@@ -276,5 +288,5 @@ export async function uploadWeights(
       "use a smaller model",
     );
   }
-  return { embed, layers, norm, lmHead, bytes, ropePairs };
+  return { embed, layers, norm, lmHead, bytes, ropePairs, quant };
 }

@@ -55,8 +55,13 @@ export interface RunSettings {
   chat: boolean;
   threshold: number;
   full_depth: boolean;
+  /** Weight quantization at load: "none", "q8" or "q4". */
+  quant: string;
   paragraphs_sha256: string;
 }
+
+/** Settings added after run.json files were first written, as those files implicitly had them. */
+const SETTINGS_BEFORE: Partial<RunSettings> = { quant: "none" };
 
 export const sampleKey = (task: string, sample: number) => `${task}#${sample}`;
 
@@ -115,7 +120,9 @@ export async function checkSettings(path: string, tokensPath: string, settings: 
       "delete it (and tokens.jsonl) or choose a new -o folder",
     );
   }
-  const diff = (Object.keys(settings) as (keyof RunSettings)[]).filter((k) => old[k] !== settings[k]);
+  const diff = (Object.keys(settings) as (keyof RunSettings)[]).filter((k) =>
+    (old[k] ?? SETTINGS_BEFORE[k]) !== settings[k]
+  );
   if (diff.length > 0) {
     const what = diff.map((k) => `${k}: ${JSON.stringify(old[k])} there, ${JSON.stringify(settings[k])} now`);
     throw new ExperimentError(

@@ -224,7 +224,7 @@ export function renderReport(s: ExperimentSummary, records: SampleRecord[]): str
   } · greedy · up to ${st.max_tokens} tokens · seed ${st.seed}` +
     ` · paragraphs: ${escapeHtml(st.paragraphs.source)} (${st.paragraphs.count})${
       st.full_depth ? " · full depth" : ` · threshold ${st.threshold}`
-    }</p>
+    }${st.quant && st.quant !== "none" ? ` · weights quantized ${st.quant}` : ""}</p>
 <h2>Summary</h2>
 ${summaryTable(s)}
 <p class="meta">Paper: FlexiDepth-Llama-3-8B-Instruct, layers 16..${s.paper_num_layers}. Compare fractions of each model's layers.</p>

@@ -163,6 +163,7 @@ export async function runExperiment(
     chat: opts.chat,
     threshold: opts.threshold,
     full_depth: opts.fullDepth,
+    quant: model.engine.weights.quant ?? "none",
     paragraphs_sha256: digest,
   };
   const tokensPath = `${opts.out}/${TOKENS_FILE}`;
@@ -211,6 +212,7 @@ export async function runExperiment(
       chat: opts.chat,
       threshold: opts.threshold,
       full_depth: opts.fullDepth,
+      quant: model.engine.weights.quant ?? "none",
       paragraphs: {
         source: opts.paragraphs.source,
         count: opts.paragraphs.paragraphs.length,

@@ -54,6 +54,7 @@ export interface ExperimentSummary {
     chat: boolean;
     threshold: number;
     full_depth: boolean;
+    quant: string;
     paragraphs: { source: string; count: number; sha256: string };
   };
   paper_num_layers: number;

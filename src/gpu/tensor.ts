@@ -10,7 +10,8 @@
  * GEMV, 0.76 vs 2.27 ms on one core), so matmul weights live in textures there.
  */
 
-import { type DType, DTYPE_BYTES } from "../model/dtype.ts";
+import { decodeToF32, type DType, DTYPE_BYTES, DTYPE_CODE } from "../model/dtype.ts";
+import { type QuantFormat, quantizeRows, quantRowBytes } from "../model/quant.ts";
 
 export type WeightStorage = "buffer" | "texture";
 
@@ -27,10 +28,16 @@ export interface WeightPart {
 
 export interface GpuMatrix {
   name: string;
+  /** The checkpoint dtype: rows are written in it, and kept in it unless quantized. */
   dtype: DType;
+  /** Quantized at load (`quant.ts` row layout), or null: kept in `dtype`. */
+  quant: QuantFormat | null;
   rows: number;
   cols: number;
-  /** Elements between row starts (cols rounded up so a row is a whole number of 16-byte blocks). */
+  /**
+   * Elements between row starts (cols rounded up so a row is a whole number of 16-byte blocks); bytes for
+   * quantized matrices (kernels read it as `row_stride`).
+   */
   rowStride: number;
   parts: WeightPart[];
   storage: WeightStorage;
@@ -44,12 +51,21 @@ export function rowStrideFor(dtype: DType, cols: number): number {
   return Math.ceil(cols / perBlock) * perBlock;
 }
 
+/** Bytes of one matrix row on the GPU. */
+export function rowBytesFor(dtype: DType, cols: number, quant: QuantFormat | null = null): number {
+  return quant ? quantRowBytes(quant, cols) : rowStrideFor(dtype, cols) * DTYPE_BYTES[dtype];
+}
+
+/** The kernels' W_DTYPE code of a matrix: 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4. */
+export function weightCode(m: Pick<GpuMatrix, "dtype" | "quant">): number {
+  return m.quant === "q8" ? 3 : m.quant === "q4" ? 4 : DTYPE_CODE[m.dtype];
+}
+
 /**
  * Rows per part so that one part fits a binding; a multiple of 4 where four rows fit, so that row pairs
  * (interleaved gate/up rows, RoPE rotation pairs) and the 4-row groups of the direct kernels never straddle parts.
  */
-export function rowsPerPart(dtype: DType, cols: number, maxBindingBytes: number): number {
-  const rowBytes = rowStrideFor(dtype, cols) * DTYPE_BYTES[dtype];
+export function rowsPerPart(rowBytes: number, maxBindingBytes: number): number {
   return roundRows(Math.max(1, Math.floor(maxBindingBytes / rowBytes)));
 }
 
@@ -65,6 +81,8 @@ function maxTexShift(maxTextureDimension: number): number {
 
 export interface MatrixStorageOptions {
   storage?: WeightStorage;
+  /** Quantize the rows as they are written (`quant.ts`). */
+  quant?: QuantFormat | null;
   /** The device's maxTextureDimension2D (storage "texture"). */
   maxTextureDimension?: number;
 }
@@ -80,9 +98,10 @@ export function createMatrix(
   opts: MatrixStorageOptions = {},
 ): GpuMatrix {
   const storage = opts.storage ?? "buffer";
-  const stride = rowStrideFor(dtype, cols);
-  const rowBytes = stride * DTYPE_BYTES[dtype];
-  let per = rowsPerPart(dtype, cols, maxBindingBytes);
+  const quant = opts.quant ?? null;
+  const rowBytes = rowBytesFor(dtype, cols, quant);
+  const stride = quant ? rowBytes : rowStrideFor(dtype, cols);
+  let per = rowsPerPart(rowBytes, maxBindingBytes);
   const shiftMax = maxTexShift(opts.maxTextureDimension ?? 8192);
   if (storage === "texture") {
     // A texture holds at most maxDim × maxDim texels of 16 bytes.
@@ -112,7 +131,7 @@ export function createMatrix(
     });
     parts.push({ buffer, texShift: 0, firstRow: first, rows: n });
   }
-  return { name, dtype, rows, cols, rowStride: stride, parts, storage, bytes: rows * rowBytes };
+  return { name, dtype, quant, rows, cols, rowStride: stride, parts, storage, bytes: rows * rowBytes };
 }
 
 /** Writes `data` (whole 16-byte blocks) at byte `offset` of a texture part's linear block order. */
@@ -144,7 +163,7 @@ function writeTexels(
 
 /**
  * Writes raw checkpoint rows (n × cols × dtype bytes, unpadded) into the matrix from row `firstRow` on,
- * padding each row to the stride and crossing part boundaries as needed.
+ * padding each row to the stride (or quantizing it) and crossing part boundaries as needed.
  */
 export function writeRows(
   device: GPUDevice,
@@ -153,14 +172,25 @@ export function writeRows(
   raw: Uint8Array<ArrayBuffer>,
 ): void {
   const eb = DTYPE_BYTES[m.dtype];
-  const srcRowBytes = m.cols * eb, dstRowBytes = m.rowStride * eb;
+  const srcRowBytes = m.cols * eb, dstRowBytes = rowBytesFor(m.dtype, m.cols, m.quant);
   const n = raw.byteLength / srcRowBytes;
+  // Quantizing decodes rows to f32 first: a few MiB at a time, not a whole 1 GiB embedding.
+  const chunk = Math.max(1, Math.floor((16 << 20) / (m.cols * 4)));
+  if (m.quant && n > chunk) {
+    for (let r = 0; r < n; r += chunk) {
+      const end = Math.min(n, r + chunk);
+      writeRows(device, m, firstRow + r, raw.subarray(r * srcRowBytes, end * srcRowBytes));
+    }
+    return;
+  }
   for (const part of m.parts) {
     const from = Math.max(firstRow, part.firstRow), to = Math.min(firstRow + n, part.firstRow + part.rows);
     if (from >= to) continue;
     const src = raw.subarray((from - firstRow) * srcRowBytes, (to - firstRow) * srcRowBytes);
     let data = src;
-    if (m.rowStride !== m.cols) {
+    if (m.quant) {
+      data = quantizeRows(m.quant, decodeToF32(m.dtype, src), to - from, m.cols);
+    } else if (m.rowStride !== m.cols) {
       data = new Uint8Array((to - from) * dstRowBytes);
       for (let r = 0; r < to - from; r++) {
         data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
