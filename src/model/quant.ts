@@ -55,31 +55,39 @@ export function quantizeRows(
   cols: number,
 ): Uint8Array<ArrayBuffer> {
   const rowBytes = quantRowBytes(format, cols), dataBytes = quantDataBytes(format, cols);
+  const blocks = quantBlocks(cols), q8 = format === "q8";
   const out = new Uint8Array(rows * rowBytes);
+  const signed = new Int8Array(out.buffer);
   const view = new DataView(out.buffer);
   for (let r = 0; r < rows; r++) {
     const src = r * cols, dst = r * rowBytes;
-    for (let b = 0; b < quantBlocks(cols); b++) {
+    for (let b = 0; b < blocks; b++) {
       const k0 = b * QUANT_BLOCK, k1 = Math.min(cols, k0 + QUANT_BLOCK);
-      let peak = 0;
-      for (let k = k0; k < k1; k++) if (Math.abs(values[src + k]) > Math.abs(peak)) peak = values[src + k];
+      let peak = 0, mag = 0;
+      for (let k = k0; k < k1; k++) {
+        const v = values[src + k], a = v < 0 ? -v : v;
+        if (a > mag) {
+          mag = a;
+          peak = v;
+        }
+      }
       // The scale as the kernel sees it (rounded to f16), so that q is chosen against the stored value.
-      const bits = f32ToF16(format === "q8" ? Math.abs(peak) / 127 : peak / -8);
+      const bits = f32ToF16(q8 ? mag / 127 : peak / -8);
       const scale = f16ToF32(bits);
       view.setUint16(dst + dataBytes + 2 * b, bits, true);
       const inv = scale === 0 ? 0 : 1 / scale;
-      for (let k = k0; k < k1; k++) {
-        const v = values[src + k] * inv;
-        if (format === "q8") {
-          out[dst + k] = Math.max(-127, Math.min(127, Math.round(v))) & 0xff;
-        } else {
-          const q = Math.max(0, Math.min(15, Math.round(v) + 8));
-          out[dst + (k >> 1)] |= (k & 1) ? q << 4 : q;
+      if (q8) {
+        for (let k = k0; k < k1; k++) {
+          const q = Math.round(values[src + k] * inv);
+          signed[dst + k] = q > 127 ? 127 : q < -127 ? -127 : q;
         }
+        continue;
       }
-      if (format === "q4") {
-        // Padding columns of the last block decode to zero: nibble 8.
-        for (let k = k1; k < k0 + QUANT_BLOCK; k++) out[dst + (k >> 1)] |= (k & 1) ? 8 << 4 : 8;
+      // q4: two nibbles per byte; padding columns of the last block decode to zero (nibble 8).
+      for (let k = k0; k < k0 + QUANT_BLOCK; k += 2) {
+        const lo = k < k1 ? Math.round(values[src + k] * inv) + 8 : 8;
+        const hi = k + 1 < k1 ? Math.round(values[src + k + 1] * inv) + 8 : 8;
+        out[dst + (k >> 1)] = (lo > 15 ? 15 : lo < 0 ? 0 : lo) | ((hi > 15 ? 15 : hi < 0 ? 0 : hi) << 4);
       }
     }
   }
