@@ -12,11 +12,12 @@
 // ([ctx, head_dim / 2]), 9 k_cache, 10 v_cache (this layer's, [slots, ctx, kv_dim]).
 //
 // Fusion bit 6 ROPE (the attention projections, so that RoPE and the KV write need no kernel of their own):
-// matrix rows are [q (q_rows); k (kv_dim); v (kv_dim)], with each head's q and k rows stored as rotation
+// matrix rows are [q (q_rows); k (kv_dim); v (kv_dim); extra], with each head's q and k rows stored as rotation
 // pairs — row 2i holds the head's dimension i and row 2i + 1 dimension i + head_dim / 2 (the loader permutes
 // them; q · k is unchanged when both use the same order). Each invocation's 4 rows are two whole pairs, so it
 // rotates them at the activation row's position and writes q to y (column = matrix row), k and v straight into
-// the KV cache at (slot, pos). Needs head_dim, q_rows and kv_dim multiples of 4.
+// the KV cache at (slot, pos), and any rows after v (a FlexiDepth router's W_enc) to y as they are. Needs
+// head_dim, q_rows and kv_dim multiples of 4.
 // Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
@@ -322,8 +323,10 @@ fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
       y[n * params.y_stride + m] = v[j];
     } else if (m < q_rows + kv) {
       k_cache[cache + m - q_rows] = v[j];
-    } else {
+    } else if (m < q_rows + 2u * kv) {
       v_cache[cache + m - q_rows - kv] = v[j];
+    } else {
+      y[n * params.y_stride + m] = v[j];
     }
   }
 }

@@ -11,12 +11,22 @@
 // invocations share each row's two bottleneck-long sums (a tree in workgroup memory); WG = 1 on CPU
 // software GPUs, where barriers cost more than the loops.
 
-struct Params { threshold: f32, route_word: u32, route_bit: u32, words: u32, width: u32, eps: f32, p1: u32, p2: u32 }
+// e of row r: enc[r * e_stride + e_offset ..][..width] (its own buffer, or columns of a stacked projection's output).
+struct Params {
+  threshold: f32,
+  route_word: u32,
+  route_bit: u32,
+  words: u32,
+  width: u32,
+  eps: f32,
+  e_stride: u32,
+  e_offset: u32,
+}
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;
-@group(0) @binding(2) var<storage, read> enc: array<f32>; // W_enc · z, [n_rows, width]
+@group(0) @binding(2) var<storage, read> enc: array<f32>; // W_enc · z per row (see Params)
 @group(0) @binding(3) var<storage, read_write> routes: array<u32>;
 @group(0) @binding(4) var<storage, read_write> kept_step: Step;
 @group(0) @binding(5) var<storage, read_write> skip_step: Step;
@@ -65,7 +75,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
   for (var r = 0u; r < n; r++) {
     var g = 1.0;
     if (!FULL_DEPTH) {
-      let e = r * params.width;
+      let e = r * params.e_stride + params.e_offset;
       var ss = 0.0;
       for (var i = li; i < params.width; i += WG) { ss += enc[e + i] * enc[e + i]; }
       let inv = inverseSqrt(workgroup_sum(li, ss) / f32(params.width) + params.eps);

@@ -6,7 +6,8 @@
  * A FlexiDepth routed layer splits the step's rows on the GPU: its router kernel writes the kept and
  * skipped row lists and their counts, and each branch gathers its rows into a dense block, runs, and
  * scatters back. Branch kernels read their row count from what the router wrote, so a skipped token
- * reads no attention or MLP weights, and the host never waits on a routing decision.
+ * reads no attention or MLP weights, and the host never waits on a routing decision. A step of one row
+ * (decode of one sequence) needs no gathering: each branch has that row or none, so both run in place.
  */
 
 import type { ModelConfig } from "../model/config.ts";
@@ -101,27 +102,36 @@ interface PlainLayer {
   down: Matmul;
 }
 
-interface RoutedLayer {
-  // router: e = enc · z; the gate takes logit = (head · dec) · tanh(RMSNorm_r(e)) and splits the rows
-  enc: Matmul;
-  gate: { routed: Dispatch; fullDepth: Dispatch };
-  // every row: K/V into the cache
-  kv: Matmul;
-  kvWrite: Dispatch | null;
+/** A routed layer's two branches over a block of rows: the kept rows' or the skipped rows' (row counts from the gate). */
+interface Branches {
   // kept rows: the full layer, MLP × g
-  keptGather: Dispatch[];
   q: Matmul;
   ropeQ: Dispatch | null;
   attention: Attention;
   o: Matmul;
   mlpGateUp: Matmul;
   mlpDown: Matmul;
-  keptScatter: Dispatch;
   // skipped rows: x += (1 − g) · Adapter(post_attention_layernorm(x))
-  skipGather: Dispatch;
   adapterGateDown: Matmul;
   adapterUp: Matmul;
-  skipScatter: Dispatch;
+}
+
+interface RoutedLayer {
+  // every row: K/V into the cache, and the router's e = enc · z (in the same matmul unless `enc`)
+  kv: Matmul;
+  kvWrite: Dispatch | null;
+  enc: Matmul | null;
+  // the gate takes logit = (head · dec) · tanh(RMSNorm_r(e)) and splits the rows
+  gate: { routed: Dispatch; fullDepth: Dispatch };
+  /** Several rows: each branch gathers its rows into a dense block, runs, and scatters them back. */
+  gathered: Branches & {
+    keptGather: Dispatch[];
+    keptScatter: Dispatch;
+    skipGather: Dispatch;
+    skipScatter: Dispatch;
+  };
+  /** One row: the branch that has it runs on it in place; the other has no rows. */
+  inPlace: Branches;
 }
 
 export class ForwardPass {
@@ -175,8 +185,8 @@ export class ForwardPass {
     };
     // Activations of the step's rows.
     const x = f32("x", maxRows * H);
-    // Stacked projection outputs: [q | k | v] per row (plain layers) or [k | v] (routed layers).
-    const qkv = f32("qkv", maxRows * (qDim + 2 * kvDim));
+    // Stacked projection outputs: [q | k | v] per row (plain layers) or [k | v (| e)] (routed layers).
+    const qkv = f32("qkv", maxRows * Math.max(...weights.layers.map((L) => L.qkv.rows)));
     const att = f32("att", maxRows * qDim);
     const act = f32(
       "act",
@@ -342,7 +352,7 @@ export class ForwardPass {
     // Routed layers share their scratch: the router's, the kept/skipped row lists, the gathered blocks.
     let routedLayer: ((L: LayerWeights, l: number) => RoutedLayer) | null = null;
     if (cfg.routingLayers.length) {
-      const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.enc.rows ?? 0));
+      const maxBottleneck = Math.max(...weights.layers.map((L) => L.router?.bottleneck ?? 0));
       const renc = f32("router_enc", maxRows * maxBottleneck);
       const keptStep = stepBuffer("kept_step"), skipStep = stepBuffer("skip_step");
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
@@ -355,26 +365,29 @@ export class ForwardPass {
         dispatch("gather", {}, [uniform("gather", [["u32", width]]), count, idx, src, dst]);
       const scatterRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer) =>
         dispatch("scatter", {}, [uniform("scatter", [["u32", H]]), count, idx, src, dst]);
-      const dtype: DType = weights.layers.find((L) => L.router)!.router!.enc.dtype;
+      const dtype: DType = weights.layers.find((L) => L.router)!.router!.adapterUp.dtype;
 
       routedLayer = (L: LayerWeights, l: number): RoutedLayer => {
         const R: RouterWeights = L.router!;
         const nth = cfg.routingLayers.indexOf(l);
+        // e per row: its own buffer, or the columns after [k | v] of the stacked projection's output.
+        const kvStride = L.qkv.rows;
+        const [eBuffer, eStride, eOffset] = R.enc ? [renc, R.bottleneck, 0] : [qkv, kvStride, 2 * kvDim];
         const gateParams = uniform("route_gate", [
           ["f32", 0.5],
           ["u32", nth >> 5],
           ["u32", nth & 31],
           ["u32", words],
-          ["u32", R.enc.rows],
+          ["u32", R.bottleneck],
           ["f32", cfg.rmsNormEps],
-          ["u32", 0],
-          ["u32", 0],
+          ["u32", eStride],
+          ["u32", eOffset],
         ]);
         this.thresholdParams.push(gateParams);
         const gateBuffers = [
           gateParams,
           b.step,
-          renc,
+          eBuffer,
           b.routes,
           keptStep,
           skipStep,
@@ -392,26 +405,33 @@ export class ForwardPass {
             FULL_DEPTH: fullDepth ? 1 : 0,
             FIRST_ROUTED: nth === 0 ? 1 : 0,
           }, gateBuffers);
+        /** Both branches reading and updating `block` (rows listed in `rows`). */
+        const branches = (block: GPUBuffer, rows: GPUBuffer): Branches => ({
+          q: mm(L.q!, block, q, keptStep, projection(L.inputNorm, l, rows, qDim, 0)),
+          ropeQ: fused ? null : rope(l, keptStep, rows, q, { stride: qDim, q: 0 }),
+          attention: attention(l, keptStep, rows, q, qDim),
+          o: mm(L.o, att, block, keptStep, { accumulate: true }),
+          mlpGateUp: mm(L.gateUp, block, act, keptStep, mlp(L.postNorm)),
+          mlpDown: mm(L.down, act, block, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
+          adapterGateDown: mm(R.adapterGateDown, block, act, skipStep, mlp(L.postNorm)),
+          adapterUp: mm(R.adapterUp, act, block, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
+        });
         return {
-          enc: mm(R.enc, x, renc, b.step, normed(L.inputNorm)),
-          gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
           kv: mm(L.qkv, x, qkv, b.step, projection(L.inputNorm, l, b.rows, 0, kvDim)),
-          kvWrite: fused ? null : rope(l, b.step, b.rows, qkv, { stride: 2 * kvDim, k: 0, v: kvDim }),
-          keptGather: [
-            gatherRows(keptStep, keptIdx, x, xb, H),
-            gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
-          ],
-          q: mm(L.q!, xb, q, keptStep, projection(L.inputNorm, l, rowsK, qDim, 0)),
-          ropeQ: fused ? null : rope(l, keptStep, rowsK, q, { stride: qDim, q: 0 }),
-          attention: attention(l, keptStep, rowsK, q, qDim),
-          o: mm(L.o, att, xb, keptStep, { accumulate: true }),
-          mlpGateUp: mm(L.gateUp, xb, act, keptStep, mlp(L.postNorm)),
-          mlpDown: mm(L.down, act, xb, keptStep, { accumulate: true, scaleMode: 1 }, keptG),
-          keptScatter: scatterRows(keptStep, keptIdx, xb, x),
-          skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
-          adapterGateDown: mm(R.adapterGateDown, xb, act, skipStep, mlp(L.postNorm)),
-          adapterUp: mm(R.adapterUp, act, xb, skipStep, { accumulate: true, scaleMode: 2 }, skipG),
-          skipScatter: scatterRows(skipStep, skipIdx, xb, x),
+          kvWrite: fused ? null : rope(l, b.step, b.rows, qkv, { stride: kvStride, k: 0, v: kvDim }),
+          enc: R.enc ? mm(R.enc, x, renc, b.step, normed(L.inputNorm)) : null,
+          gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
+          gathered: {
+            ...branches(xb, rowsK),
+            keptGather: [
+              gatherRows(keptStep, keptIdx, x, xb, H),
+              gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
+            ],
+            keptScatter: scatterRows(keptStep, keptIdx, xb, x),
+            skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
+            skipScatter: scatterRows(skipStep, skipIdx, xb, x),
+          },
+          inPlace: branches(x, b.rows),
         };
       };
     }
@@ -481,30 +501,32 @@ export class ForwardPass {
         continue;
       }
       const L = layer.routed;
+      // Every row writes its K/V, kept or skipped, and gets its router bottleneck e = enc · z.
+      L.kv.encode(pass, nRows);
+      if (L.kvWrite) run(L.kvWrite, nRows, ropeSlices);
       // Router: g per row; the gate kernel writes the kept and skipped row lists (full depth: all kept, g = 1).
       if (this.routing.fullDepth) {
         run(L.gate.fullDepth, 1);
       } else {
-        L.enc.encode(pass, nRows);
+        L.enc?.encode(pass, nRows);
         run(L.gate.routed, 1);
       }
-      // Every row writes its K/V, kept or skipped.
-      L.kv.encode(pass, nRows);
-      if (L.kvWrite) run(L.kvWrite, nRows, ropeSlices);
-      // Kept rows (dense block): x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
-      for (const g of L.keptGather) run(g, perRow(H, 64), nRows);
-      L.q.encode(pass, nRows);
-      if (L.ropeQ) run(L.ropeQ, nRows, ropeSlices);
-      attend(L.attention);
-      L.o.encode(pass, nRows);
-      L.mlpGateUp.encode(pass, nRows);
-      L.mlpDown.encode(pass, nRows);
-      run(L.keptScatter, perRow(H, 64), nRows);
-      // Skipped rows (dense block): x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
-      run(L.skipGather, perRow(H, 64), nRows);
-      L.adapterGateDown.encode(pass, nRows);
-      L.adapterUp.encode(pass, nRows);
-      run(L.skipScatter, perRow(H, 64), nRows);
+      const one = nRows === 1;
+      const B = one ? L.inPlace : L.gathered;
+      // Kept rows: x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
+      if (!one) { for (const g of L.gathered.keptGather) run(g, perRow(H, 64), nRows); }
+      B.q.encode(pass, nRows);
+      if (B.ropeQ) run(B.ropeQ, nRows, ropeSlices);
+      attend(B.attention);
+      B.o.encode(pass, nRows);
+      B.mlpGateUp.encode(pass, nRows);
+      B.mlpDown.encode(pass, nRows);
+      if (!one) run(L.gathered.keptScatter, perRow(H, 64), nRows);
+      // Skipped rows: x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
+      if (!one) run(L.gathered.skipGather, perRow(H, 64), nRows);
+      B.adapterGateDown.encode(pass, nRows);
+      B.adapterUp.encode(pass, nRows);
+      if (!one) run(L.gathered.skipScatter, perRow(H, 64), nRows);
     }
     if (nOut === 0) return;
     run(this.finalNorm, nOut);

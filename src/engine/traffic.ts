@@ -23,7 +23,7 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
   let bytes = w.embed.bytes / w.embed.rows + w.lmHead.bytes;
   let k = 0;
   for (const L of w.layers) {
-    const always = L.qkv.bytes; // [k; v] on a routed layer, [q; k; v] on a plain one
+    const always = L.qkv.bytes; // [k; v] (and W_enc) on a routed layer, [q; k; v] on a plain one
     if (!L.router || fullDepth) {
       bytes += always + keptOnlyBytes(L);
       if (L.router) k++;
@@ -31,8 +31,8 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
     }
     const R = L.router;
     const p = keepRate[k++] ?? 1;
-    // The router: enc, then the gate kernel's f32 (head · dec) and router_norm vectors.
-    const router = R.enc.bytes + 2 * 4 * R.enc.rows;
+    // The router: enc (unless inside qkv), then the gate kernel's f32 (head · dec) and router_norm vectors.
+    const router = (R.enc?.bytes ?? 0) + 2 * 4 * R.bottleneck;
     bytes += always + router + p * keptOnlyBytes(L) + (1 - p) * sum([R.adapterGateDown, R.adapterUp]);
   }
   return bytes;

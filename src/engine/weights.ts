@@ -33,7 +33,10 @@ import { ProgressBar } from "../ui/progress.ts";
  */
 export interface LayerWeights {
   inputNorm: GPUBuffer;
-  /** [q; k; v] (plain layer) or [k; v] (routed layer). */
+  /**
+   * [q; k; v] (plain layer), or [k; v] (routed layer) with the router's W_enc rows below when they share its
+   * format (`RouterWeights.encInQkv`): all read input_layernorm(x), so one matmul computes them.
+   */
   qkv: GpuMatrix;
   /** q alone, on routed layers. */
   q: GpuMatrix | null;
@@ -48,7 +51,10 @@ export interface LayerWeights {
 
 /** g = sigmoid(head · dec · tanh(RMSNorm_r(enc · z))); Adapter(y) = up(silu(gate(y)) * down(y)). */
 export interface RouterWeights {
-  enc: GpuMatrix;
+  /** W_enc [bottleneck, hidden], or null when its rows are stacked below [k; v] in the layer's `qkv`. */
+  enc: GpuMatrix | null;
+  /** Rows of W_enc. */
+  bottleneck: number;
   norm: GPUBuffer;
   /**
    * W_head · W_dec, [bottleneck] in f32: the router's last two layers are linear with no bias or
@@ -230,10 +236,16 @@ export async function uploadWeights(
     return bufferFrom(device, name, values);
   };
 
+  /** W_enc joins [k; v] unless quantizing (router weights keep their precision) or the dtypes differ. */
+  const encInQkv = (layer: number) => {
+    const enc = ck.tensors.get(routerTensorNames(layer).enc)!;
+    return !quant && enc.dtype === ck.tensors.get(`model.layers.${layer}.self_attn.k_proj.weight`)!.dtype;
+  };
   const router = async (layer: number): Promise<RouterWeights> => {
     const n = routerTensorNames(layer);
     return {
-      enc: await matrix(n.enc),
+      enc: encInQkv(layer) ? null : await matrix(n.enc),
+      bottleneck: ck.tensors.get(n.enc)!.shape[0],
       norm: await vector(n.norm),
       decHead: await product(`${n.head}·dec`, n.head, n.dec),
       adapterGateDown: await interleaved(`${n.gate}+down`, [n.gate, n.down]),
@@ -254,6 +266,7 @@ export async function uploadWeights(
         ...(routed ? [] : [a + "q_proj.weight"]),
         a + "k_proj.weight",
         a + "v_proj.weight",
+        ...(routed && encInQkv(i) ? [routerTensorNames(i).enc] : []),
       ]),
       o: await matrix(a + "o_proj.weight"),
       postNorm: await vector(p + "post_attention_layernorm.weight"),
