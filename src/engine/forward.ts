@@ -102,18 +102,25 @@ interface PlainLayer {
   down: Matmul;
 }
 
-/** A routed layer's two branches over a block of rows: the kept rows' or the skipped rows' (row counts from the gate). */
+/**
+ * A routed layer's two branches (row counts from the gate), over dense blocks that the gathers fill and the
+ * scatters empty, or in place (no gathers or scatters).
+ */
 interface Branches {
   // kept rows: the full layer, MLP × g
+  keptIn: Dispatch[];
   q: Matmul;
   ropeQ: Dispatch | null;
   attention: Attention;
   o: Matmul;
   mlpGateUp: Matmul;
   mlpDown: Matmul;
+  keptOut: Dispatch[];
   // skipped rows: x += (1 − g) · Adapter(post_attention_layernorm(x))
+  skippedIn: Dispatch[];
   adapterGateDown: Matmul;
   adapterUp: Matmul;
+  skippedOut: Dispatch[];
 }
 
 interface RoutedLayer {
@@ -124,12 +131,7 @@ interface RoutedLayer {
   // the gate takes logit = (head · dec) · tanh(RMSNorm_r(e)) and splits the rows
   gate: { routed: Dispatch; fullDepth: Dispatch };
   /** Several rows: each branch gathers its rows into a dense block, runs, and scatters them back. */
-  gathered: Branches & {
-    keptGather: Dispatch[];
-    keptScatter: Dispatch;
-    skipGather: Dispatch;
-    skipScatter: Dispatch;
-  };
+  gathered: Branches;
   /** One row: the branch that has it runs on it in place; the other has no rows. */
   inPlace: Branches;
 }
@@ -405,8 +407,13 @@ export class ForwardPass {
             FULL_DEPTH: fullDepth ? 1 : 0,
             FIRST_ROUTED: nth === 0 ? 1 : 0,
           }, gateBuffers);
-        /** Both branches reading and updating `block` (rows listed in `rows`). */
-        const branches = (block: GPUBuffer, rows: GPUBuffer): Branches => ({
+        /** Both branches reading and updating `block` (rows listed in `rows`), moved in and out by `moves`. */
+        const branches = (
+          block: GPUBuffer,
+          rows: GPUBuffer,
+          moves: Pick<Branches, "keptIn" | "keptOut" | "skippedIn" | "skippedOut">,
+        ): Branches => ({
+          ...moves,
           q: mm(L.q!, block, q, keptStep, projection(L.inputNorm, l, rows, qDim, 0)),
           ropeQ: fused ? null : rope(l, keptStep, rows, q, { stride: qDim, q: 0 }),
           attention: attention(l, keptStep, rows, q, qDim),
@@ -421,17 +428,16 @@ export class ForwardPass {
           kvWrite: fused ? null : rope(l, b.step, b.rows, qkv, { stride: kvStride, k: 0, v: kvDim }),
           enc: R.enc ? mm(R.enc, x, renc, b.step, normed(L.inputNorm)) : null,
           gate: { routed: gateKernel(false), fullDepth: gateKernel(true) },
-          gathered: {
-            ...branches(xb, rowsK),
-            keptGather: [
+          gathered: branches(xb, rowsK, {
+            keptIn: [
               gatherRows(keptStep, keptIdx, x, xb, H),
               gatherRows(keptStep, keptIdx, b.rows, rowsK, 2),
             ],
-            keptScatter: scatterRows(keptStep, keptIdx, xb, x),
-            skipGather: gatherRows(skipStep, skipIdx, x, xb, H),
-            skipScatter: scatterRows(skipStep, skipIdx, xb, x),
-          },
-          inPlace: branches(x, b.rows),
+            keptOut: [scatterRows(keptStep, keptIdx, xb, x)],
+            skippedIn: [gatherRows(skipStep, skipIdx, x, xb, H)],
+            skippedOut: [scatterRows(skipStep, skipIdx, xb, x)],
+          }),
+          inPlace: branches(x, b.rows, { keptIn: [], keptOut: [], skippedIn: [], skippedOut: [] }),
         };
       };
     }
@@ -511,22 +517,22 @@ export class ForwardPass {
         L.enc?.encode(pass, nRows);
         run(L.gate.routed, 1);
       }
-      const one = nRows === 1;
-      const B = one ? L.inPlace : L.gathered;
+      const B = nRows === 1 ? L.inPlace : L.gathered;
+      const move = (ds: Dispatch[]) => ds.forEach((d) => run(d, perRow(H, 64), nRows));
       // Kept rows: x += o_proj(attention); x += g · MLP(post_attention_layernorm(x)).
-      if (!one) { for (const g of L.gathered.keptGather) run(g, perRow(H, 64), nRows); }
+      move(B.keptIn);
       B.q.encode(pass, nRows);
       if (B.ropeQ) run(B.ropeQ, nRows, ropeSlices);
       attend(B.attention);
       B.o.encode(pass, nRows);
       B.mlpGateUp.encode(pass, nRows);
       B.mlpDown.encode(pass, nRows);
-      if (!one) run(L.gathered.keptScatter, perRow(H, 64), nRows);
+      move(B.keptOut);
       // Skipped rows: x += (1 − g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
-      if (!one) run(L.gathered.skipGather, perRow(H, 64), nRows);
+      move(B.skippedIn);
       B.adapterGateDown.encode(pass, nRows);
       B.adapterUp.encode(pass, nRows);
-      if (!one) run(L.gathered.skipScatter, perRow(H, 64), nRows);
+      move(B.skippedOut);
     }
     if (nOut === 0) return;
     run(this.finalNorm, nOut);
