@@ -372,21 +372,27 @@ for (const m of models) {
 
   const cfg = model.engine.config;
   if (cfg.routingLayers.length) {
-    // Same prompt and token count with routing and at full depth (the base model), automatic window.
-    const timed = async (fullDepth: boolean) => {
-      const r = await best(
-        () =>
-          model.generate({ ids: prompt.slice(0, 16) }, {
-            maxTokens: decodeTokens,
-            fullDepth,
-            ignoreEos: true,
-          })
-            .collect(),
-        (r) => 1 / r.summary.decodeTokensPerSec,
-      );
-      return { ms: 1000 / r.summary.decodeTokensPerSec, tokens: r.tokens, mean: r.summary.meanLayers };
-    };
-    const routedRun = await timed(false), full = await timed(true);
+    // Same prompt and token count with routing and at full depth (the base model), automatic window; the
+    // two alternate, so that a slow spell of a shared machine falls on both.
+    const decode = (fullDepth: boolean) =>
+      model.generate({ ids: prompt.slice(0, 16) }, { maxTokens: decodeTokens, fullDepth, ignoreEos: true })
+        .collect();
+    type Run = Awaited<ReturnType<typeof decode>>;
+    const fastest: [Run | null, Run | null] = [null, null];
+    for (let i = 0; i < repeat; i++) {
+      for (const fullDepth of [false, true]) {
+        const r = await decode(fullDepth), k = Number(fullDepth);
+        if (!fastest[k] || r.summary.decodeTokensPerSec > fastest[k]!.summary.decodeTokensPerSec) {
+          fastest[k] = r;
+        }
+      }
+    }
+    const timed = (r: Run) => ({
+      ms: 1000 / r.summary.decodeTokensPerSec,
+      tokens: r.tokens,
+      mean: r.summary.meanLayers,
+    });
+    const routedRun = timed(fastest[0]!), full = timed(fastest[1]!);
     const w = model.engine.weights;
     const bytesRouted = weightBytesPerToken(w, keepRates(routedRun.tokens, cfg.routingLayers.length));
     const bytesFull = weightBytesPerToken(w, [], true);
