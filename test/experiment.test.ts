@@ -9,7 +9,7 @@ import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict
 import { Model } from "../src/engine/model.ts";
 import { expectedAnswer, parseIntegers } from "../src/experiment/answers.ts";
 import { BUNDLED_PARAGRAPHS, integerList, parseParagraphs } from "../src/experiment/inputs.ts";
-import { readFinished } from "../src/experiment/records.ts";
+import { checkSettings, readFinished, type RunSettings } from "../src/experiment/records.ts";
 import { buildPrompt, formatList, TASKS } from "../src/experiment/tasks.ts";
 import { layerRgb } from "../src/experiment/report.ts";
 import { ExperimentError } from "../src/experiment/errors.ts";
@@ -161,6 +161,31 @@ Deno.test("experiment: a truncated last line of tokens.jsonl is dropped and cut 
   assertEquals(await Deno.readTextFile(path), `${line}\n`);
   await Deno.writeTextFile(path, `{broken\n${line}\n`);
   await rejects(readFinished(path), /line 1 is not valid JSON/);
+});
+
+Deno.test("experiment: a resumed run must match the settings in run.json; older files without quant mean none", async () => {
+  const dir = await Deno.makeTempDir({ dir: tmp });
+  const settings: RunSettings = {
+    model: "/m",
+    seed: 0,
+    max_tokens: 8,
+    chat: false,
+    threshold: 0.5,
+    full_depth: false,
+    quant: "none",
+    paragraphs_sha256: "x",
+  };
+  const { quant: _, ...older } = settings;
+  await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(older));
+  await checkSettings(`${dir}/run.json`, `${dir}/tokens.jsonl`, settings);
+  await rejects(
+    checkSettings(`${dir}/run.json`, `${dir}/tokens.jsonl`, { ...settings, quant: "q8" }),
+    /other settings \(quant: undefined there, "q8" now\)/,
+  );
+  await rejects(
+    checkSettings(`${dir}/run.json`, `${dir}/tokens.jsonl`, { ...settings, threshold: 0.6 }),
+    /threshold: 0\.5 there, 0\.6 now/,
+  );
 });
 
 // ---- the real CLI ----
