@@ -1,6 +1,6 @@
 /**
- * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, split
- * into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Fusions save a kernel each: `norm` reads x
+ * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, or
+ * quantized q8 / q4; split into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Fusions save a kernel each: `norm` reads x
  * through RMSNorm (the norm kernel before a projection disappears), `swiglu` takes a matrix whose rows interleave
  * gate and up and writes silu(gate) · up (the MLP's activation kernel disappears), `rope` (texture weights)
  * rotates q and k and writes k and v into the KV cache.
@@ -54,7 +54,7 @@ export interface MatmulOptions {
   /**
    * RoPE and the KV write in the epilogue (texture weights only; see gemm_tex.wgsl): the matrix is
    * [q; k; v] with each head's q and k rows stored as rotation pairs (`ropePairRows`); q goes to y, k and v
-   * into the KV cache.
+   * into the KV cache, and rows after v (a routed layer's W_enc) to y unrotated.
    */
   rope?: RopeEpilogue;
   /** Constant factor on the result (default 1). */

@@ -1,6 +1,6 @@
 /**
  * Weights on the GPU. A matrix [rows, cols] keeps its checkpoint dtype (16-bit values packed in pairs
- * per u32). Each row is padded to a multiple of 16 bytes (`rowStride` elements) so kernels can use
+ * per u32), or is quantized as its rows are written (`quant`: q8 / q4 blocks, `model/quant.ts`). Each row is padded to a multiple of 16 bytes (`rowStride` elements) so kernels can use
  * aligned vec4<u32> loads, and a matrix larger than the device's binding limit is split by rows into
  * parts, each its own buffer.
  *
