@@ -143,8 +143,9 @@ interface Row {
   routing?: Routing;
   /** Buffer-to-buffer copy on the same device: (bytes read + bytes written) / s. */
   copy_gb_per_s: number;
-  /** A compute kernel streaming a buffer: bytes read / s. */
+  /** A compute kernel streaming the weights' storage (read_probe: a buffer or texture rows): bytes read / s. */
   read_gb_per_s: number;
+  read_probe: "buffer" | "texture";
   prefill_tokens: number;
   prefill_tokens_per_s: number;
   /** Decode after a prompt of 128 and of 2048 tokens (or the most the model's context allows). */
@@ -219,11 +220,52 @@ async function repsPerSecond(
 }
 
 /**
- * Read bandwidth of the device: a compute kernel streaming a buffer (bench/read_bandwidth.wgsl), the ceiling a
- * decode GEMV can approach (a WebGPU buffer copy may run well below it). Timed like copyBandwidth: 3·reps
- * against reps dispatches.
+ * Read bandwidth of the device from where the engine keeps the weights: a compute kernel streaming a buffer
+ * (bench/read_bandwidth.wgsl) or walking texture rows (bench/read_bandwidth_tex.wgsl) — the ceiling a decode
+ * GEMV can approach (a WebGPU buffer copy may run well below it). Timed like copyBandwidth: 3·reps against
+ * reps dispatches.
  */
-async function readBandwidth(device: GPUDevice, software: boolean): Promise<number> {
+function readBandwidth(device: GPUDevice, software: boolean, storage: "buffer" | "texture"): Promise<number> {
+  return storage === "texture"
+    ? textureReadBandwidth(device, software)
+    : bufferReadBandwidth(device, software);
+}
+
+async function textureReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
+  const WG = 8, WIDTH = Math.min(4096, device.limits.maxTextureDimension2D);
+  const size = software ? 32 << 20 : 512 << 20;
+  const height = Math.min(size / 16 / WIDTH, device.limits.maxTextureDimension2D);
+  const reps = software ? 4 : 40;
+  const src = device.createTexture({
+    size: [WIDTH, height],
+    format: "rgba32uint",
+    usage: GPUTextureUsage.TEXTURE_BINDING,
+  });
+  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  const code = await Deno.readTextFile(new URL("./read_bandwidth_tex.wgsl", import.meta.url));
+  const pipeline = device.createComputePipeline({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants: { WG, WIDTH } },
+  });
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [{ binding: 0, resource: src.createView() }, { binding: 1, resource: { buffer: sink } }],
+  });
+  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
+    for (let i = 0; i < n; i++) {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(Math.ceil(height / WG));
+      pass.end();
+    }
+  });
+  src.destroy();
+  sink.destroy();
+  return WIDTH * height * 16 * perSecond / 1e9;
+}
+
+async function bufferReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
   const WG = 256, ITEMS = 8;
   const size = software ? 32 << 20 : 512 << 20;
   const reps = software ? 4 : 40;
@@ -302,7 +344,8 @@ for (const m of models) {
 
   const device = model.engine.gpu.device;
   const copyGbs = await copyBandwidth(device, isSoftwareGpu(model.engine.gpu));
-  const readGbs = await readBandwidth(device, isSoftwareGpu(model.engine.gpu));
+  const weightStorage = model.engine.weights.layers[0].qkv.storage;
+  const readGbs = await readBandwidth(device, isSoftwareGpu(model.engine.gpu), weightStorage);
 
   const pre = await best(
     () => model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect(),
@@ -314,6 +357,7 @@ for (const m of models) {
     weight_bytes: model.engine.weights.bytes,
     copy_gb_per_s: copyGbs,
     read_gb_per_s: readGbs,
+    read_probe: weightStorage,
     prefill_tokens: prompt.length,
     prefill_tokens_per_s: pre.summary.prefillTokensPerSec,
     decode: [],
@@ -433,7 +477,7 @@ for (const m of models) {
         c.weight_gb_per_s.toFixed(3)
       } GB/s = ${(100 * c.fraction_of_copy).toFixed(1)}% of copy bandwidth (${copyGbs.toFixed(2)} GB/s), ${
         (100 * c.fraction_of_read).toFixed(1)
-      }% of read bandwidth (${readGbs.toFixed(2)} GB/s)`,
+      }% of ${weightStorage} read bandwidth (${readGbs.toFixed(2)} GB/s)`,
     );
   }
   const a = row.allocations_500_tokens;

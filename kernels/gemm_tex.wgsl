@@ -31,7 +31,8 @@ struct Params {
   y_stride: u32,
   out_offset: u32,
   alpha: f32,
-  // bit 0: accumulate; bits 1-2: row scale; bit 3: K % 4 == 0; bit 4: NORM; bit 5: SWIGLU (as gemm.wgsl).
+  // bit 0: accumulate; bits 1-2: row scale; bit 3: K % 4 == 0; bit 4: NORM; bit 5: SWIGLU (as gemm.wgsl);
+  // bit 6: ROPE; bit 7: UNIFORM_X (see x_uni).
   flags: u32,
   eps: f32, // RMSNorm epsilon (NORM)
   tex_shift: u32, // log2 of texels per texture row
@@ -67,6 +68,12 @@ struct Step {
 @group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
+// UNIFORM_X: x's rows and the RMSNorm weights are read through these uniform views of their first 64 KiB (the
+// host sets the flag when both are bound; the kernel checks that the row fits and starts on a 4-vector). llvmpipe loads a uniform-buffer value that is the same
+// for every lane once, where a storage load loops over the SIMD lanes: a GEMV 2.5-4x faster. A flag, not an
+// override: lavapipe recompiles when a step switches between pipelines of this kernel.
+@group(0) @binding(11) var<uniform> x_uni: array<vec4<f32>, 4096>;
+@group(0) @binding(12) var<uniform> norm_uni: array<vec4<f32>, 4096>;
 
 // Weight elements per 16-byte block.
 override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
@@ -128,6 +135,31 @@ fn gs(k: u32) -> f32 {
 
 fn inv_rms(ss: f32) -> f32 {
   return inverseSqrt(ss / f32(params.K) + params.eps);
+}
+
+// The one-row path's loads (UNIFORM_X): x's 4-vector at element i (a multiple of 4), x element i, the RMSNorm
+// weights for columns k .. k + 4 (ones without NORM) and for column k.
+fn xu4(i: u32) -> vec4<f32> {
+  return x_uni[i >> 2u];
+}
+
+fn xu(i: u32) -> f32 {
+  let v = x_uni[i >> 2u];
+  let c = i & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
+}
+
+fn gu4(k: u32) -> vec4<f32> {
+  if (!has_norm()) {
+    return vec4<f32>(1.0);
+  }
+  return norm_uni[k >> 2u];
+}
+
+fn gu(k: u32) -> f32 {
+  let v = gu4(k & ~3u);
+  let c = k & 3u;
+  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
 // 1 / RMS of activation row n (NORM; x loads are uniform across the invocations of the direct kernel).
@@ -390,7 +422,9 @@ fn direct(li: u32, bm: u32, bn: u32) {
   let w2 = min(m0 + 2u, last_m) * wpr;
   let w3 = min(m0 + 3u, last_m) * wpr;
   let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
-  if (nb == 1u) {
+  // One row whose x lies in the uniform window and starts on a 4-vector (decode: row 0); any other row count
+  // takes the general path.
+  if (nb == 1u && (params.flags & 128u) != 0u && (n0 + 1u) * K <= 16384u && (n0 * K) % 4u == 0u) {
     one_row(n0, m0, wv, vec4<u32>(w0, w1, w2, w3));
     return;
   }
@@ -472,11 +506,28 @@ fn direct_quant(n0: u32, nb: u32, wv: vec4<u32>, w0: vec4<u32>, acc: ptr<functio
 // One activation row (every decode step): the same sums in straight-line code, with no per-row arrays — on
 // llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access (measured: the
 // general path took ~4x as long per weight row at N = 1).
+// 1 / RMS of activation row n from x_uni (the row starts on a 4-vector).
+fn row_inv_rms_uni(n: u32) -> f32 {
+  let K = params.K;
+  var ss = vec4<f32>(0.0);
+  var k = 0u;
+  for (; k + 4u <= K; k += 4u) {
+    let v = xu4(n * K + k);
+    ss += v * v;
+  }
+  var s = (ss.x + ss.y) + (ss.z + ss.w);
+  for (; k < K; k++) {
+    let v = xu(n * K + k);
+    s += v * v;
+  }
+  return inv_rms(s);
+}
+
 fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
   let K = params.K;
   var a = 1.0;
   if (has_norm()) {
-    a = row_inv_rms(n);
+    a = row_inv_rms_uni(n);
   }
   let xr = n * K;
   var acc = vec4<f32>(0.0);
@@ -486,7 +537,7 @@ fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
   }
   for (var c = 0u; c < select(nchunks, 0u, W_DTYPE >= 3u); c++) {
     let k = c * EPV;
-    let p = x4(xr + k) * g4(k);
+    let p = xu4(xr + k) * gu4(k);
     let q0 = wblock(wv.x + c);
     let q1 = wblock(wv.y + c);
     let q2 = wblock(wv.z + c);
@@ -499,7 +550,7 @@ fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
         dot(bitcast<vec4<f32>>(q3), p),
       );
     } else {
-      let r = x4(xr + k + 4u) * g4(k + 4u);
+      let r = xu4(xr + k + 4u) * gu4(k + 4u);
       acc += vec4<f32>(
         dot(lo4(q0), p) + dot(hi4(q0), r),
         dot(lo4(q1), p) + dot(hi4(q1), r),
@@ -509,7 +560,7 @@ fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
     }
   }
   for (var k = nchunks * EPV; k < K; k++) {
-    acc += xs(xr + k) * gs(k) * vec4<f32>(welem(w0.x, k), welem(w0.y, k), welem(w0.z, k), welem(w0.w, k));
+    acc += xu(xr + k) * gu(k) * vec4<f32>(welem(w0.x, k), welem(w0.y, k), welem(w0.z, k), welem(w0.w, k));
   }
   store4(n, m0, acc, a);
 }
@@ -526,8 +577,8 @@ fn one_row_quant(xr: u32, wv: vec4<u32>, w0: vec4<u32>) -> vec4<f32> {
     var s = vec4<f32>(0.0);
     for (var h = 0u; h < EPV / 8u; h++) {
       let kh = k + 8u * h;
-      let p = x4(xr + kh) * g4(kh);
-      let r = x4(xr + kh + 4u) * g4(kh + 4u);
+      let p = xu4(xr + kh) * gu4(kh);
+      let r = xu4(xr + kh + 4u) * gu4(kh + 4u);
       s += vec4<f32>(
         dot(qlo(q0, h), p) + dot(qhi(q0, h), r),
         dot(qlo(q1, h), p) + dot(qhi(q1, h), r),

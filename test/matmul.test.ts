@@ -40,6 +40,8 @@ interface Case {
   swiglu?: boolean;
   /** Weights stored in textures (gemm_tex). */
   texture?: boolean;
+  /** x and the norm weights in windowed buffers (as the engine makes them): gemm_tex's uniform-x path. */
+  windowed?: boolean;
 }
 
 let seed = 1;
@@ -73,7 +75,8 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const y0 = randomNormal(seed++, N * yStride) as Float32Array<ArrayBuffer>;
     const rnd = mulberry32(seed++);
     const scale = new Float32Array(N).map(() => rnd());
-    const x = storageBuffer(device, "x", N * K * 4);
+    const use = c.windowed ? "windowed" : "storage";
+    const x = storageBuffer(device, "x", N * K * 4, use);
     device.queue.writeBuffer(x, 0, xVals);
     const y = bufferFrom(device, "y", y0);
     const rowScale = bufferFrom(device, "row_scale", scale);
@@ -82,9 +85,12 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const opts: MatmulOptions = {
       ...c.opts,
       swiglu: c.swiglu,
-      norm: c.norm ? { weight: bufferFrom(device, "norm_w", normW), eps: 1e-5 } : undefined,
+      norm: c.norm ? { weight: bufferFrom(device, "norm_w", normW, use), eps: 1e-5 } : undefined,
     };
     const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, opts);
+    if (mm.uniformX !== (!!c.windowed && !!c.texture)) {
+      throw new Error(`uniform-x path ${mm.uniformX ? "taken" : "not taken"}: ${mm.describe()}`);
+    }
     mm.encode(pass, N);
 
     const xRef = c.norm ? Matmul.referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
@@ -189,8 +195,30 @@ function splitCases(
   return cases;
 }
 
-/** Every case again with the weights in textures (the gemm_tex kernel, whatever variant the case names). */
-const inTextures = (cases: Case[]): Case[] => cases.map((c) => ({ ...c, texture: true }));
+/**
+ * Every case again with the weights in textures (the gemm_tex kernel, whatever variant the case names), x and
+ * the norm weights windowed as the engine makes them when `windowed` (the one-row path through the uniform
+ * window: N = 1 (any K), and single tail rows of the GEMM plan such as row 16 of 17 where 16 · K % 4 = 0).
+ */
+const inTextures = (cases: Case[], windowed = true): Case[] =>
+  cases.map((c) => ({ ...c, texture: true, windowed }));
+
+/**
+ * Texture weights at the uniform window's edge (16384 floats): row 8 of 9 fits at K = 1028 (9 · 1028 ≤ 16384),
+ * row 16 of 17 does not and takes the general path; K = 4096 fits one row, the GEMV plan's whole window.
+ */
+const windowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
+  [[9, 1028], [17, 1028], [1, 4096], [3, 4096]].map(([N, K], i) => ({
+    N,
+    K,
+    M: 36,
+    dtype,
+    quant,
+    opts: { gemvMaxRows: N === 9 || N === 17 ? 1 : 4, accumulate: i % 2 === 1 },
+    norm: i < 2,
+    texture: true,
+    windowed: true,
+  }));
 
 const name = (v: Partial<MatmulOptions>) =>
   Object.entries(v).map(([k, val]) => (typeof val === "boolean" ? (val ? k : `no-${k}`) : val)).join(" ");
@@ -225,8 +253,10 @@ for (const family of await families()) {
       );
       await t.step(`texture weights (direct kernel) ${fname}`, async () => {
         await runCases(gpu, kernels, inTextures([...gemvCases(format, {}), ...gemmCases(format, {})]));
-        // { gemv } routes up to 70 rows to the GEMV plan (NT = 4), {} every row to the GEMM plan (NT = 8).
-        await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}])));
+        // { gemv } routes up to 70 rows to the GEMV plan (NT = 4), {} every row to the GEMM plan (NT = 8);
+        // x in plain storage buffers: the general path for every row count.
+        await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}]), false));
+        await runCases(gpu, kernels, windowEdgeCases(format));
       });
     }
   });
@@ -262,11 +292,12 @@ async function ropeCase(
   const y = storageBuffer(device, "y", N * yStride * 4);
   const kc = storageBuffer(device, "k", slots * ctx * kvDim * 4),
     vc = storageBuffer(device, "v", slots * ctx * kvDim * 4);
-  const x = storageBuffer(device, "x", N * K * 4);
+  // Windowed as the engine makes them: one row takes the uniform-x path.
+  const x = storageBuffer(device, "x", N * K * 4, "windowed");
   device.queue.writeBuffer(x, 0, xVals);
   const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
   const mm = new Matmul(kernels, w, { x, y, yStride, step }, {
-    norm: norm ? { weight: bufferFrom(device, "norm_w", normW), eps: 1e-5 } : undefined,
+    norm: norm ? { weight: bufferFrom(device, "norm_w", normW, "windowed"), eps: 1e-5 } : undefined,
     rope: {
       rows: bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
       cosSin: bufferFrom(device, "cos_sin", cs),

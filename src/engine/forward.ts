@@ -170,6 +170,9 @@ export class ForwardPass {
     const H = cfg.hiddenSize, I = cfg.intermediateSize, hd = cfg.headDim;
     const qDim = cfg.numHeads * hd, kvDim = cfg.numKvHeads * hd;
     const f32 = (label: string, n: number) => storageBuffer(device, label, n * 4);
+    // Matmul inputs: texture matmuls also read them through a uniform window (gemm_tex.wgsl).
+    const windowed = weights.layers[0]?.qkv.storage === "texture" ? "windowed" : "storage";
+    const input = (label: string, n: number) => storageBuffer(device, label, n * 4, windowed);
     const stepBuffer = (label: string) => storageBuffer(device, label, 16);
     const words = routeWords(cfg);
 
@@ -186,15 +189,15 @@ export class ForwardPass {
       routes: storageBuffer(device, "routes", maxRows * words * 4),
     };
     // Activations of the step's rows.
-    const x = f32("x", maxRows * H);
+    const x = input("x", maxRows * H);
     // Stacked projection outputs: [q | k | v] per row (plain layers) or [k | v (| e)] (routed layers).
     const qkv = f32("qkv", maxRows * Math.max(...weights.layers.map((L) => L.qkv.rows)));
-    const att = f32("att", maxRows * qDim);
-    const act = f32(
+    const att = input("att", maxRows * qDim);
+    const act = input(
       "act",
       maxRows * Math.max(I, ...weights.layers.map((L) => L.router?.adapterUp.cols ?? 0)),
     );
-    const hn = f32("hn", maxOut * H);
+    const hn = input("hn", maxOut * H);
 
     const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
       bufferFrom(device, label, new Uint8Array(uniformData(fields)), "uniform");
@@ -360,7 +363,7 @@ export class ForwardPass {
       const keptIdx = storageBuffer(device, "kept_idx", maxRows * 4);
       const skipIdx = storageBuffer(device, "skip_idx", maxRows * 4);
       const keptG = f32("kept_g", maxRows), skipG = f32("skip_g", maxRows);
-      const xb = f32("x_block", maxRows * H);
+      const xb = input("x_block", maxRows * H);
       const rowsK = storageBuffer(device, "rows_kept", maxRows * 8);
       const q = f32("q", maxRows * qDim);
       const gatherRows = (count: GPUBuffer, idx: GPUBuffer, src: GPUBuffer, dst: GPUBuffer, width: number) =>

@@ -27,7 +27,7 @@
 
 import { isSoftwareGpu } from "../gpu/device.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
-import { type GpuMatrix, weightCode } from "../gpu/tensor.ts";
+import { type GpuMatrix, isWindowed, UNIFORM_WINDOW, weightCode } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
@@ -150,12 +150,18 @@ interface Dispatch {
 
 const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 
-/** Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings. */
+/**
+ * Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings, [3] the
+ * direct kernel's uniform windows.
+ */
 function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
   if (!b) {
     b = [0, 1, 2].map((i) =>
       device.createBuffer({ label: `matmul.unused${i}`, size: 16, usage: GPUBufferUsage.STORAGE })
+    );
+    b.push(
+      device.createBuffer({ label: "matmul.unused3", size: UNIFORM_WINDOW, usage: GPUBufferUsage.UNIFORM }),
     );
     dummies.set(device, b);
   }
@@ -174,6 +180,8 @@ export class Matmul {
   readonly gemvVariant: Exclude<GemvVariant, "auto"> | "direct";
   readonly gemmVariant: "tiled" | "direct";
   readonly gemvMaxRows: number;
+  /** Texture weights: one-row steps read x and the norm weights through their uniform windows. */
+  readonly uniformX: boolean;
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
@@ -204,9 +212,13 @@ export class Matmul {
     this.gemmVariant = texture ? "direct" : "tiled";
     this.gemvMaxRows = opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8);
 
-    // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines.
+    // Texture weights read x (and the norm weights) through uniform views where it fits (gemm_tex.wgsl).
+    const uniformX = this.uniformX = texture && isWindowed(io.x) &&
+      (!opts.norm || isWindowed(opts.norm.weight));
+    // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines (and
+    // lavapipe recompiles when a step switches between pipelines of one kernel).
     const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
-      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0);
+      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0) | (uniformX ? 128 : 0);
     const rope = opts.rope;
     if (rope) {
       const fours = [rope.headDim, rope.qRows, rope.kvDim, ...w.parts.map((p) => p.firstRow)];
@@ -244,7 +256,7 @@ export class Matmul {
       dispatch: [],
     };
 
-    const [unused, unusedK, unusedV] = dummyBuffers(device);
+    const [unused, unusedK, unusedV, unusedUniform] = dummyBuffers(device);
     const rowScale = io.rowScale ?? unused;
     if (opts.norm && opts.norm.weight.size < w.cols * 4) {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
@@ -273,13 +285,23 @@ export class Matmul {
       device.queue.writeBuffer(params, 0, data);
       this.params.push(params);
       const weights = part.texture ? part.texture.createView() : part.buffer!;
-      const buffers = [params, io.step, io.x, weights, io.y, rowScale, opts.norm?.weight ?? rowScale];
+      const buffers: (GPUBuffer | GPUBufferBinding | GPUTextureView)[] = [
+        params,
+        io.step,
+        io.x,
+        weights,
+        io.y,
+        rowScale,
+        opts.norm?.weight ?? rowScale,
+      ];
       if (texture) {
         buffers.push(
           rope?.rows ?? unused,
           rope?.cosSin ?? unused,
           rope?.kCache ?? unusedK,
           rope?.vCache ?? unusedV,
+          uniformX ? { buffer: io.x, size: UNIFORM_WINDOW } : unusedUniform,
+          uniformX && opts.norm ? { buffer: opts.norm.weight, size: UNIFORM_WINDOW } : unusedUniform,
         );
       }
       for (const plan of [this.gemv, this.gemm]) {
@@ -305,7 +327,9 @@ export class Matmul {
 
   /** The kernels that run, for logs: GEMV up to gemvMaxRows activation rows, GEMM beyond. */
   describe(): string {
-    return `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
+    return `${this.gemv.kernel.name}/${this.gemvVariant}${
+      this.uniformX ? "+uniform-x" : ""
+    } ≤${this.gemvMaxRows} rows, ` +
       `${this.gemm.kernel.name}/${this.gemmVariant}`;
   }
 

@@ -233,7 +233,8 @@ export async function uploadWeights(
     const values = decodeToF32(info.dtype, await readTensorBytes(info));
     bytes += values.byteLength;
     bar?.advance(info.byteLength);
-    return bufferFrom(device, name, values);
+    // Norm weights also feed the texture matmul's uniform window (gemm_tex.wgsl).
+    return bufferFrom(device, name, values, storage === "texture" ? "windowed" : "storage");
   };
 
   /** W_enc joins [k; v] unless quantizing (router weights keep their precision) or the dtypes differ. */

@@ -221,30 +221,51 @@ export function uploadMatrix(
   return m;
 }
 
-export type BufferUse = "storage" | "uniform";
+/**
+ * "windowed": a storage buffer that can also be bound as a uniform of its first UNIFORM_WINDOW bytes (it is at
+ * least that large): the texture matmul reads x and norm weights that way on software GPUs (gemm_tex.wgsl).
+ */
+export type BufferUse = "storage" | "uniform" | "windowed";
 
-/** A GPU buffer initialised from data (size rounded up to 16 bytes). */
+/** Bytes of a windowed buffer's uniform view (the maxUniformBufferBindingSize every adapter offers). */
+export const UNIFORM_WINDOW = 65536;
+
+function usageOf(use: BufferUse): number {
+  const rw = GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  if (use === "uniform") return GPUBufferUsage.UNIFORM | rw;
+  return GPUBufferUsage.STORAGE | (use === "windowed" ? GPUBufferUsage.UNIFORM : 0) | rw;
+}
+
+function sizeFor(bytes: number, use: BufferUse): number {
+  return Math.max(use === "windowed" ? UNIFORM_WINDOW : 16, Math.ceil(bytes / 16) * 16);
+}
+
+/** A GPU buffer initialised from data (size rounded up to 16 bytes, or to the window). */
 export function bufferFrom(
   device: GPUDevice,
   label: string,
   data: ArrayBufferView,
   use: BufferUse = "storage",
 ): GPUBuffer {
-  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-  const usage = (use === "uniform" ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE) |
-    GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const buffer = device.createBuffer({ label, size, usage });
+  const buffer = device.createBuffer({ label, size: sizeFor(data.byteLength, use), usage: usageOf(use) });
   device.queue.writeBuffer(buffer, 0, data as ArrayBufferView<ArrayBuffer>);
   return buffer;
 }
 
-/** An empty storage buffer of at least `bytes` bytes. */
-export function storageBuffer(device: GPUDevice, label: string, bytes: number): GPUBuffer {
-  return device.createBuffer({
-    label,
-    size: Math.max(16, Math.ceil(bytes / 16) * 16),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-  });
+/** An empty storage buffer of at least `bytes` bytes (windowed: see BufferUse). */
+export function storageBuffer(
+  device: GPUDevice,
+  label: string,
+  bytes: number,
+  use: "storage" | "windowed" = "storage",
+): GPUBuffer {
+  return device.createBuffer({ label, size: sizeFor(bytes, use), usage: usageOf(use) });
+}
+
+/** Whether `b` can back a uniform window (see BufferUse). */
+export function isWindowed(b: GPUBuffer): boolean {
+  return (b.usage & GPUBufferUsage.UNIFORM) !== 0 && (b.usage & GPUBufferUsage.STORAGE) !== 0 &&
+    b.size >= UNIFORM_WINDOW;
 }
 
 /** Reads a buffer back to the host (slow: tests, diagnostics and one-off reads only). */
