@@ -68,10 +68,11 @@ struct Step {
 @group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
-// UNIFORM_X: x's rows and the RMSNorm weights are read through these uniform views of their first 64 KiB (the
-// host sets the flag when both are bound; the kernel checks that the row fits and starts on a 4-vector). llvmpipe loads a uniform-buffer value that is the same
-// for every lane once, where a storage load loops over the SIMD lanes: a GEMV 2.5-4x faster. A flag, not an
-// override: lavapipe recompiles when a step switches between pipelines of this kernel.
+// UNIFORM_X: a one-row step reads x and the RMSNorm weights through these uniform views of their first 64 KiB
+// (the host sets the flag when both are bound; the kernel checks that the row fits and starts on a 4-vector).
+// llvmpipe loads a uniform-buffer value once for all lanes, where a storage load loops over the SIMD lanes: a
+// GEMV 2.5-5x faster. A flag, not an override constant: a second pipeline of this kernel in every step made
+// llvmpipe evict and recompile variants (kernels/README.md).
 @group(0) @binding(11) var<uniform> x_uni: array<vec4<f32>, 4096>;
 @group(0) @binding(12) var<uniform> norm_uni: array<vec4<f32>, 4096>;
 
@@ -503,9 +504,6 @@ fn direct_quant(n0: u32, nb: u32, wv: vec4<u32>, w0: vec4<u32>, acc: ptr<functio
   }
 }
 
-// One activation row (every decode step): the same sums in straight-line code, with no per-row arrays — on
-// llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access (measured: the
-// general path took ~4x as long per weight row at N = 1).
 // 1 / RMS of activation row n from x_uni (the row starts on a 4-vector).
 fn row_inv_rms_uni(n: u32) -> f32 {
   let K = params.K;
@@ -523,6 +521,9 @@ fn row_inv_rms_uni(n: u32) -> f32 {
   return inv_rms(s);
 }
 
+// One activation row in the uniform window (every decode step): the same sums in straight-line code, with no
+// per-row arrays — on llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access
+// (measured: the general path took ~4x as long per weight row at N = 1).
 fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
   let K = params.K;
   var a = 1.0;
