@@ -177,19 +177,39 @@ let adapter = "";
  * written, the traffic a memory system sustains; decode reads weights only, so its effective bandwidth is
  * compared against this figure. Timed as the difference between 3·reps and reps copies (best of `repeat`
  * each), which cancels the fixed cost of a submit and its wait (≥ 11 ms in Deno, longer than the copies
- * themselves on a fast GPU).
+ * themselves on a fast GPU). On a software GPU the probes move 128 MiB, well past a CPU's last-level cache
+ * (32 MiB here: a 32 MiB texture read "ran" at 27 GB/s), and write their sources first (see `noise`).
  */
 async function copyBandwidth(device: GPUDevice, software: boolean): Promise<number> {
-  const size = software ? 32 << 20 : 256 << 20;
+  const size = software ? 128 << 20 : 256 << 20;
   const reps = software ? 4 : 40;
   const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const a = device.createBuffer({ size, usage }), b = device.createBuffer({ size, usage });
+  fill(device, a);
+  fill(device, b);
   const perSecond = await repsPerSecond(device, reps, (enc, n) => {
     for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, size);
   });
   a.destroy();
   b.destroy();
   return 2 * size * perSecond / 1e9;
+}
+
+/** Pseudo-random bytes (never-written memory can read as one shared zero page: a cache, not memory). */
+function noise(bytes: number): Uint8Array<ArrayBuffer> {
+  const words = new Uint32Array(bytes / 4);
+  for (let i = 0, h = 0x9e3779b9; i < words.length; i++) {
+    words[i] = h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + i;
+  }
+  return new Uint8Array(words.buffer);
+}
+
+/** Writes noise over the whole buffer, 16 MiB at a time. */
+function fill(device: GPUDevice, buffer: GPUBuffer): void {
+  const chunk = 16 << 20, data = noise(Math.min(chunk, buffer.size));
+  for (let o = 0; o < buffer.size; o += chunk) {
+    device.queue.writeBuffer(buffer, o, data, 0, Math.min(chunk, buffer.size - o));
+  }
 }
 
 /**
@@ -233,14 +253,22 @@ function readBandwidth(device: GPUDevice, software: boolean, storage: "buffer" |
 
 async function textureReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
   const WG = 8, WIDTH = Math.min(4096, device.limits.maxTextureDimension2D);
-  const size = software ? 32 << 20 : 512 << 20;
+  const size = software ? 128 << 20 : 512 << 20;
   const height = Math.min(size / 16 / WIDTH, device.limits.maxTextureDimension2D);
   const reps = software ? 4 : 40;
   const src = device.createTexture({
     size: [WIDTH, height],
     format: "rgba32uint",
-    usage: GPUTextureUsage.TEXTURE_BINDING,
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
+  // Written first: untouched memory may map to one shared zero page, and reading it measures a cache.
+  const rowsPerWrite = Math.max(1, Math.floor((16 << 20) / (WIDTH * 16)));
+  for (let y = 0; y < height; y += rowsPerWrite) {
+    const rows = Math.min(rowsPerWrite, height - y);
+    device.queue.writeTexture({ texture: src, origin: [0, y] }, noise(WIDTH * rows * 16), {
+      bytesPerRow: WIDTH * 16,
+    }, [WIDTH, rows]);
+  }
   const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const code = await Deno.readTextFile(new URL("./read_bandwidth_tex.wgsl", import.meta.url));
   const pipeline = device.createComputePipeline({
@@ -267,9 +295,10 @@ async function textureReadBandwidth(device: GPUDevice, software: boolean): Promi
 
 async function bufferReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
   const WG = 256, ITEMS = 8;
-  const size = software ? 32 << 20 : 512 << 20;
+  const size = software ? 128 << 20 : 512 << 20;
   const reps = software ? 4 : 40;
-  const src = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+  const src = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  fill(device, src);
   const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const code = await Deno.readTextFile(new URL("./read_bandwidth.wgsl", import.meta.url));
   const pipeline = device.createComputePipeline({

@@ -1,13 +1,17 @@
-// Matmul with the weights in an rgba32uint texture, for CPU software GPUs (llvmpipe / lavapipe), any number of
-// activation rows. Each invocation computes NT activation rows × 4 weight rows straight from memory (no
-// workgroup memory or barrier — barriers are costly there): each weight block fetched serves NT activation rows,
-// and x, the same for every lane, is a uniform load. Texels because llvmpipe fetches them about three times
-// faster than storage words whose addresses differ across SIMD lanes. Flags as gemm.wgsl (NORM, SWIGLU) plus
-// ROPE below:
+// Matmul with the weights in a read-only rgba32uint storage texture, for CPU software GPUs (llvmpipe /
+// lavapipe), any number of activation rows. Each invocation computes NT activation rows × params.groups groups
+// of 4 weight rows straight from memory (no workgroup memory or barrier — barriers are costly there): each
+// weight block fetched serves NT activation rows, and x, the same for every lane, is a uniform load. Texels
+// because llvmpipe fetches them several times faster than storage words whose addresses differ across SIMD
+// lanes (and storage-texture loads ~1.5x faster than sampled-texture ones). Flags as gemm.wgsl (NORM, SWIGLU)
+// plus ROPE below:
 //   y[n, out_offset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k]    for n < step.n_rows, m < params.rows
 //
 // Bindings: 0 params (uniform), 1 step, 2 x (f32 [N, K]; buffer size a multiple of 16 bytes), 3 w (one part of
-// a matrix as texels: its 16-byte blocks in order, 2^tex_shift per texture row), 4 y (f32 [N, y_stride]),
+// a matrix as texels, 2^tex_shift per texture row, rows padded to 16 bytes and to a multiple of 4: each group
+// of 4 rows interleaves its rows' 16-byte blocks, so block b of row m is texel ((m / 4) · bpr + b) · 4 + m % 4
+// with bpr blocks per row — an invocation walks its texels in order, which llvmpipe streams ~20% faster than
+// 4 rows side by side), 4 y (f32 [N, y_stride]),
 // 5 row_scale (f32 [N]), 6 norm_w (f32 [K]), 7 rows ({slot, pos} per activation row), 8 cos_sin
 // ([ctx, head_dim / 2]), 9 k_cache, 10 v_cache (this layer's, [slots, ctx, kv_dim]).
 //
@@ -18,7 +22,9 @@
 // rotates them at the activation row's position and writes q to y (column = matrix row), k and v straight into
 // the KV cache at (slot, pos), and any rows after v (a FlexiDepth router's W_enc) to y as they are. Needs
 // head_dim, q_rows and kv_dim multiples of 4.
-// Grid: x = ceil(M / (4 · WG)) (wrapping into z beyond 65535), y = ceil(N / NT).
+// Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535), y = ceil(N / NT).
+
+requires readonly_and_readwrite_storage_textures;
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 override WG: u32 = 8u;
@@ -32,7 +38,7 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate; bits 1-2: row scale; bit 3: K % 4 == 0; bit 4: NORM; bit 5: SWIGLU (as gemm.wgsl);
-  // bit 6: ROPE; bit 7: UNIFORM_X (see x_uni).
+  // bit 6: ROPE.
   flags: u32,
   eps: f32, // RMSNorm epsilon (NORM)
   tex_shift: u32, // log2 of texels per texture row
@@ -40,7 +46,7 @@ struct Params {
   q_rows: u32, // ROPE: matrix rows before k
   kv_dim: u32, // ROPE
   ctx: u32, // ROPE: positions per cache slot
-  pad0: u32,
+  groups: u32, // 4-row groups per invocation (several for short rows: fewer invocations to set up)
   pad1: u32,
   pad2: u32,
 }
@@ -60,7 +66,7 @@ struct Step {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var w: texture_2d<u32>;
+@group(0) @binding(3) var w: texture_storage_2d<rgba32uint, read>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<storage, read> norm_w: array<f32>;
@@ -68,23 +74,15 @@ struct Step {
 @group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
-// UNIFORM_X: a one-row step reads x and the RMSNorm weights through these uniform views of their first 64 KiB
-// (the host sets the flag when both are bound; the kernel checks that the row fits and starts on a 4-vector).
-// llvmpipe loads a uniform-buffer value once for all lanes, where a storage load loops over the SIMD lanes: a
-// GEMV 2.5-5x faster. A flag, not an override constant: a second pipeline of this kernel in every step made
-// llvmpipe evict and recompile variants (kernels/README.md).
-@group(0) @binding(11) var<uniform> x_uni: array<vec4<f32>, 4096>;
-@group(0) @binding(12) var<uniform> norm_uni: array<vec4<f32>, 4096>;
-
 // Weight elements per 16-byte block.
 override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
 
 const MAXNT: u32 = 8u;
 
-// 16-byte block i of the part.
+// Texel i of the part.
 fn wblock(i: u32) -> vec4<u32> {
   let mask = (1u << params.tex_shift) - 1u;
-  return textureLoad(w, vec2<u32>(i & mask, i >> params.tex_shift), 0);
+  return textureLoad(w, vec2<u32>(i & mask, i >> params.tex_shift));
 }
 
 fn accumulate() -> bool {
@@ -138,31 +136,6 @@ fn inv_rms(ss: f32) -> f32 {
   return inverseSqrt(ss / f32(params.K) + params.eps);
 }
 
-// The one-row path's loads (UNIFORM_X): x's 4-vector at element i (a multiple of 4), x element i, the RMSNorm
-// weights for columns k .. k + 4 (ones without NORM) and for column k.
-fn xu4(i: u32) -> vec4<f32> {
-  return x_uni[i >> 2u];
-}
-
-fn xu(i: u32) -> f32 {
-  let v = x_uni[i >> 2u];
-  let c = i & 3u;
-  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
-}
-
-fn gu4(k: u32) -> vec4<f32> {
-  if (!has_norm()) {
-    return vec4<f32>(1.0);
-  }
-  return norm_uni[k >> 2u];
-}
-
-fn gu(k: u32) -> f32 {
-  let v = gu4(k & ~3u);
-  let c = k & 3u;
-  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
-}
-
 // 1 / RMS of activation row n (NORM; x loads are uniform across the invocations of the direct kernel).
 fn row_inv_rms(n: u32) -> f32 {
   let K = params.K;
@@ -206,15 +179,20 @@ fn pick(q: vec4<u32>, i: u32) -> u32 {
   return select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u);
 }
 
-fn word(i: u32) -> u32 {
-  return pick(wblock(i >> 2u), i);
+// 16-byte blocks per row (rows are padded to whole blocks).
+fn blocks_per_row() -> u32 {
+  return words_per_row() / 4u;
+}
+
+// Word i of part row m.
+fn word(m: u32, i: u32) -> u32 {
+  return pick(wblock(((m >> 2u) * blocks_per_row() + (i >> 2u)) * 4u + (m & 3u)), i);
 }
 
 // Quantized formats (src/model/quant.ts): a row holds ceil(K / 32) blocks of 32 weights — signed bytes (q8)
-// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of the
-// row whose first word is word0:
-fn qscale(word0: u32, b: u32) -> f32 {
-  let u = word(word0 + ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
+// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of row m:
+fn qscale(m: u32, b: u32) -> f32 {
+  let u = word(m, ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
   return unpack2x16float(select(u & 0xffffu, u >> 16u, (b & 1u) == 1u)).x;
 }
 
@@ -243,27 +221,24 @@ fn qhi(q: vec4<u32>, h: u32) -> vec4<f32> {
   return q4x4(pick(q, h), 16u);
 }
 
-// Scales of block b of the 4 weight rows starting at words w0.
-fn qscale4(w0: vec4<u32>, b: u32) -> vec4<f32> {
-  return vec4<f32>(qscale(w0.x, b), qscale(w0.y, b), qscale(w0.z, b), qscale(w0.w, b));
+// Scales of block b of the 4 weight rows from m0 (a multiple of 4).
+fn qscale4(m0: u32, b: u32) -> vec4<f32> {
+  return vec4<f32>(qscale(m0, b), qscale(m0 + 1u, b), qscale(m0 + 2u, b), qscale(m0 + 3u, b));
 }
 
-fn welem(word0: u32, k: u32) -> f32 {
+// Weight k of part row m.
+fn welem(m: u32, k: u32) -> f32 {
   if (W_DTYPE >= 3u) {
-    let d = qscale(word0, k >> 5u);
+    let d = qscale(m, k >> 5u);
     if (W_DTYPE == 3u) {
-      return f32(bitcast<i32>(word(word0 + (k >> 2u)) << (24u - 8u * (k & 3u))) >> 24u) * d;
+      return f32(bitcast<i32>(word(m, k >> 2u) << (24u - 8u * (k & 3u))) >> 24u) * d;
     }
-    return (f32((word(word0 + (k >> 3u)) >> (4u * (k & 7u))) & 15u) - 8.0) * d;
+    return (f32((word(m, k >> 3u) >> (4u * (k & 7u))) & 15u) - 8.0) * d;
   }
   if (W_DTYPE == 0u) {
-    let i = word0 + k;
-    let q = wblock(i >> 2u);
-    return bitcast<f32>(select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u));
+    return bitcast<f32>(word(m, k));
   }
-  let i = word0 + (k >> 1u);
-  let q = wblock(i >> 2u);
-  let u = select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u);
+  let u = word(m, k >> 1u);
   let h = select(u & 0xffffu, u >> 16u, (k & 1u) == 1u);
   if (W_DTYPE == 1u) {
     return unpack2x16float(h).x;
@@ -291,9 +266,10 @@ fn hi4(q: vec4<u32>) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
 }
 
-// Stores a · acc (component j: column m0 + j; a = 1 / RMS under NORM) into activation row n.
-fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
-  if (n >= step.n_rows) {
+// Stores a · acc (component j: column m0 + j; a = 1 / RMS under NORM) into activation row n, when live (an
+// invocation's groups past the part repeat the last one and store nothing).
+fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32, live: bool) {
+  if (n >= step.n_rows || !live) {
     return;
   }
   var s = params.alpha;
@@ -364,19 +340,18 @@ fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
   }
 }
 
-// acc[j] += x row j (chunk c: xa, xb) · weight rows at vec4 offsets v (chunk c), for j < nb.
+// acc[j] += x row j (chunk c: xa, xb) · the 4 weight rows' blocks at texels t .. t + 3, for j < nb.
 fn mac(
-  v: vec4<u32>,
-  c: u32,
+  t: u32,
   nb: u32,
   xa: ptr<function, array<vec4<f32>, MAXNT>>,
   xb: ptr<function, array<vec4<f32>, MAXNT>>,
   acc: ptr<function, array<vec4<f32>, MAXNT>>,
 ) {
-  let q0 = wblock(v.x + c);
-  let q1 = wblock(v.y + c);
-  let q2 = wblock(v.z + c);
-  let q3 = wblock(v.w + c);
+  let q0 = wblock(t);
+  let q1 = wblock(t + 1u);
+  let q2 = wblock(t + 2u);
+  let q3 = wblock(t + 3u);
   let a0 = lo4(q0);
   let a1 = lo4(q1);
   let a2 = lo4(q2);
@@ -403,45 +378,44 @@ fn mac(
   }
 }
 
-// NT activation rows × 4 weight rows per invocation, straight from memory.
+// NT activation rows × params.groups groups of 4 weight rows per invocation, straight from memory. The group
+// loop runs the same count on every lane (a lane past the part repeats the last group, storing nothing): in
+// uniform control flow llvmpipe fetches without per-lane masks.
 fn direct(li: u32, bm: u32, bn: u32) {
-  let K = params.K;
   let n0 = bn * NT;
   if (n0 >= step.n_rows) {
     return;
   }
   let nb = min(NT, step.n_rows - n0);
-  let m0 = (bm * WG + li) * 4u;
-  let last_m = params.rows - 1u;
-  if (m0 > last_m) {
+  let last = (params.rows - 1u) / 4u;
+  let first = (bm * WG + li) * params.groups;
+  if (first > last) {
     return;
   }
-  let wpr = words_per_row();
-  // Rows past the part read a copy of the last row; their results are not stored.
-  let w0 = min(m0, last_m) * wpr;
-  let w1 = min(m0 + 1u, last_m) * wpr;
-  let w2 = min(m0 + 2u, last_m) * wpr;
-  let w3 = min(m0 + 3u, last_m) * wpr;
-  let wv = vec4<u32>(w0, w1, w2, w3) >> vec4<u32>(2u);
-  // One row whose x lies in the uniform window and starts on a 4-vector (decode: row 0); any other row count
-  // takes the general path.
-  if (nb == 1u && (params.flags & 128u) != 0u && (n0 + 1u) * K <= 16384u && (n0 * K) % 4u == 0u) {
-    one_row(n0, m0, wv, vec4<u32>(w0, w1, w2, w3));
-    return;
-  }
-  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
-  var xa: array<vec4<f32>, MAXNT>;
-  var xb: array<vec4<f32>, MAXNT>;
-  var a: array<f32, MAXNT>; // 1 / RMS of each activation row (NORM), else 1
+  // 1 / RMS of each activation row (NORM), else 1: once for all groups.
+  var a: array<f32, MAXNT>;
   for (var j = 0u; j < NT; j++) {
     a[j] = 1.0;
     if (j < nb && has_norm()) {
       a[j] = row_inv_rms(n0 + j);
     }
   }
+  for (var i = 0u; i < params.groups; i++) {
+    rows_group(n0, nb, min(first + i, last) * 4u, &a, first + i <= last);
+  }
+}
+
+// NT activation rows × the 4 weight rows from m0 (a multiple of 4).
+// a[j]: 1 / RMS of activation row n0 + j (NORM), else 1.
+fn rows_group(n0: u32, nb: u32, m0: u32, a: ptr<function, array<f32, MAXNT>>, live: bool) {
+  let K = params.K;
+  let t0 = m0 * blocks_per_row(); // the group's first texel
+  var acc: array<vec4<f32>, MAXNT>; // acc[j]: activation row n0 + j, weight rows m0 .. m0 + 3
+  var xa: array<vec4<f32>, MAXNT>;
+  var xb: array<vec4<f32>, MAXNT>;
   let nchunks = K / EPV;
   if (W_DTYPE >= 3u) {
-    direct_quant(n0, nb, wv, vec4<u32>(w0, w1, w2, w3), &acc);
+    direct_quant(n0, nb, m0, &acc);
   }
   for (var c = 0u; c < select(nchunks, 0u, W_DTYPE >= 3u); c++) {
     let k = c * EPV;
@@ -459,11 +433,11 @@ fn direct(li: u32, bm: u32, bn: u32) {
         }
       }
     }
-    mac(wv, c, nb, &xa, &xb, &acc);
+    mac(t0 + 4u * c, nb, &xa, &xb, &acc);
   }
   // K tail (K not a multiple of EPV): element by element.
   for (var k = nchunks * EPV; k < K; k++) {
-    let e = vec4<f32>(welem(w0, k), welem(w1, k), welem(w2, k), welem(w3, k)) * gs(k);
+    let e = vec4<f32>(welem(m0, k), welem(m0 + 1u, k), welem(m0 + 2u, k), welem(m0 + 3u, k)) * gs(k);
     for (var j = 0u; j < NT; j++) {
       if (j < nb) {
         acc[j] += xs((n0 + j) * K + k) * e;
@@ -472,22 +446,23 @@ fn direct(li: u32, bm: u32, bn: u32) {
   }
   for (var j = 0u; j < NT; j++) {
     if (j < nb) {
-      store4(n0 + j, m0, acc[j], a[j]);
+      store4(n0 + j, m0, acc[j], (*a)[j], live);
     }
   }
 }
 
 // direct() over the whole 16-byte blocks of quantized weights: 8 weights of every row at a time, each
 // weight row's 4-vectors as a column of wa / wb (so x · wa gives the 4 rows' dot products).
-fn direct_quant(n0: u32, nb: u32, wv: vec4<u32>, w0: vec4<u32>, acc: ptr<function, array<vec4<f32>, MAXNT>>) {
+fn direct_quant(n0: u32, nb: u32, m0: u32, acc: ptr<function, array<vec4<f32>, MAXNT>>) {
   let K = params.K;
+  let t0 = m0 * blocks_per_row();
   for (var c = 0u; c < K / EPV; c++) {
     let k = c * EPV;
-    let q0 = wblock(wv.x + c);
-    let q1 = wblock(wv.y + c);
-    let q2 = wblock(wv.z + c);
-    let q3 = wblock(wv.w + c);
-    let d = qscale4(w0, k >> 5u);
+    let q0 = wblock(t0 + 4u * c);
+    let q1 = wblock(t0 + 4u * c + 1u);
+    let q2 = wblock(t0 + 4u * c + 2u);
+    let q3 = wblock(t0 + 4u * c + 3u);
+    let d = qscale4(m0, k >> 5u);
     for (var h = 0u; h < EPV / 8u; h++) {
       let kh = k + 8u * h;
       let wa = mat4x4<f32>(qlo(q0, h) * d.x, qlo(q1, h) * d.y, qlo(q2, h) * d.z, qlo(q3, h) * d.w);
@@ -502,94 +477,6 @@ fn direct_quant(n0: u32, nb: u32, wv: vec4<u32>, w0: vec4<u32>, acc: ptr<functio
       }
     }
   }
-}
-
-// 1 / RMS of activation row n from x_uni (the row starts on a 4-vector).
-fn row_inv_rms_uni(n: u32) -> f32 {
-  let K = params.K;
-  var ss = vec4<f32>(0.0);
-  var k = 0u;
-  for (; k + 4u <= K; k += 4u) {
-    let v = xu4(n * K + k);
-    ss += v * v;
-  }
-  var s = (ss.x + ss.y) + (ss.z + ss.w);
-  for (; k < K; k++) {
-    let v = xu(n * K + k);
-    s += v * v;
-  }
-  return inv_rms(s);
-}
-
-// One activation row in the uniform window (every decode step): the same sums in straight-line code, with no
-// per-row arrays — on llvmpipe a dynamically indexed private array costs a loop over the SIMD lanes per access
-// (measured: the general path took ~4x as long per weight row at N = 1).
-fn one_row(n: u32, m0: u32, wv: vec4<u32>, w0: vec4<u32>) {
-  let K = params.K;
-  var a = 1.0;
-  if (has_norm()) {
-    a = row_inv_rms_uni(n);
-  }
-  let xr = n * K;
-  var acc = vec4<f32>(0.0);
-  let nchunks = K / EPV;
-  if (W_DTYPE >= 3u) {
-    acc = one_row_quant(xr, wv, w0);
-  }
-  for (var c = 0u; c < select(nchunks, 0u, W_DTYPE >= 3u); c++) {
-    let k = c * EPV;
-    let p = xu4(xr + k) * gu4(k);
-    let q0 = wblock(wv.x + c);
-    let q1 = wblock(wv.y + c);
-    let q2 = wblock(wv.z + c);
-    let q3 = wblock(wv.w + c);
-    if (W_DTYPE == 0u) {
-      acc += vec4<f32>(
-        dot(bitcast<vec4<f32>>(q0), p),
-        dot(bitcast<vec4<f32>>(q1), p),
-        dot(bitcast<vec4<f32>>(q2), p),
-        dot(bitcast<vec4<f32>>(q3), p),
-      );
-    } else {
-      let r = xu4(xr + k + 4u) * gu4(k + 4u);
-      acc += vec4<f32>(
-        dot(lo4(q0), p) + dot(hi4(q0), r),
-        dot(lo4(q1), p) + dot(hi4(q1), r),
-        dot(lo4(q2), p) + dot(hi4(q2), r),
-        dot(lo4(q3), p) + dot(hi4(q3), r),
-      );
-    }
-  }
-  for (var k = nchunks * EPV; k < K; k++) {
-    acc += xu(xr + k) * gu(k) * vec4<f32>(welem(w0.x, k), welem(w0.y, k), welem(w0.z, k), welem(w0.w, k));
-  }
-  store4(n, m0, acc, a);
-}
-
-// one_row() over the whole 16-byte blocks of quantized weights; the block's scale applies to its sum.
-fn one_row_quant(xr: u32, wv: vec4<u32>, w0: vec4<u32>) -> vec4<f32> {
-  var acc = vec4<f32>(0.0);
-  for (var c = 0u; c < params.K / EPV; c++) {
-    let k = c * EPV;
-    let q0 = wblock(wv.x + c);
-    let q1 = wblock(wv.y + c);
-    let q2 = wblock(wv.z + c);
-    let q3 = wblock(wv.w + c);
-    var s = vec4<f32>(0.0);
-    for (var h = 0u; h < EPV / 8u; h++) {
-      let kh = k + 8u * h;
-      let p = xu4(xr + kh) * gu4(kh);
-      let r = xu4(xr + kh + 4u) * gu4(kh + 4u);
-      s += vec4<f32>(
-        dot(qlo(q0, h), p) + dot(qhi(q0, h), r),
-        dot(qlo(q1, h), p) + dot(qhi(q1, h), r),
-        dot(qlo(q2, h), p) + dot(qhi(q2, h), r),
-        dot(qlo(q3, h), p) + dot(qhi(q3, h), r),
-      );
-    }
-    acc += s * qscale4(w0, k >> 5u);
-  }
-  return acc;
 }
 
 @compute @workgroup_size(WG)

@@ -7,7 +7,15 @@
 import { Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import { bufferFrom, readBuffer, rowBytesFor, storageBuffer, uploadMatrix } from "../src/gpu/tensor.ts";
+import {
+  bufferFrom,
+  createMatrix,
+  readBuffer,
+  rowBytesFor,
+  storageBuffer,
+  uploadMatrix,
+  writeRows,
+} from "../src/gpu/tensor.ts";
 import { decodeToF32, type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import { type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 import { mulberry32, randomNormal } from "../src/util/random.ts";
@@ -42,6 +50,8 @@ interface Case {
   texture?: boolean;
   /** x and the norm weights in windowed buffers (as the engine makes them): gemm_tex's uniform-x path. */
   windowed?: boolean;
+  /** Write the rows in pieces starting at these rows (as stacked projections are), not in one upload. */
+  pieces?: number[];
 }
 
 let seed = 1;
@@ -61,12 +71,18 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const maxBinding = c.partRows
       ? c.partRows * rowBytesFor(dtype, K, quant)
       : gpu.limits.maxStorageBufferBindingSize;
-    const w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding, {
+    const storage = {
       quant,
-      storage: c.texture ? "texture" : "buffer",
+      storage: c.texture ? "texture" as const : "buffer" as const,
       // 64 texels per texture row: rows of the matrix wrap across texture rows, writes start mid-row.
       maxTextureDimension: 64,
-    });
+    };
+    let w;
+    if (c.pieces) {
+      w = createMatrix(device, `w${seed}`, dtype, M, K, maxBinding, storage);
+      const rowBytes = raw.byteLength / M, ends = [...c.pieces.slice(1), M];
+      c.pieces.forEach((r, i) => writeRows(device, w!, r, raw.slice(r * rowBytes, ends[i] * rowBytes)));
+    } else w = uploadMatrix(device, `w${seed}`, dtype, M, K, raw, maxBinding, storage);
     if (c.partRows && w.parts.length < 3) throw new Error(`expected ≥3 parts, got ${w.parts.length}`);
     const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
     const yOffset = c.yOffset ?? 0;
@@ -77,6 +93,8 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const scale = new Float32Array(N).map(() => rnd());
     const use = c.windowed ? "windowed" : "storage";
     const x = storageBuffer(device, "x", N * K * 4, use);
+    // NaN past the rows (the engine's x buffers hold other rows there): a kernel must not read it.
+    device.queue.writeBuffer(x, 0, new Float32Array(x.size / 4).fill(NaN));
     device.queue.writeBuffer(x, 0, xVals);
     const y = bufferFrom(device, "y", y0);
     const rowScale = bufferFrom(device, "row_scale", scale);
@@ -88,8 +106,9 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
       norm: c.norm ? { weight: bufferFrom(device, "norm_w", normW, use), eps: 1e-5 } : undefined,
     };
     const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, opts);
-    if (mm.uniformX !== (!!c.windowed && !!c.texture)) {
-      throw new Error(`uniform-x path ${mm.uniformX ? "taken" : "not taken"}: ${mm.describe()}`);
+    // One windowed row of x that fits the uniform window takes gemv_tex; anything else gemm_tex.
+    if (mm.uniformX !== (!!c.windowed && !!c.texture && K <= 16384)) {
+      throw new Error(`one-row kernel ${mm.uniformX ? "planned" : "not planned"}: ${mm.describe()}`);
     }
     mm.encode(pass, N);
 
@@ -199,22 +218,46 @@ function splitCases(
  * Every case again with the weights in textures (the gemm_tex kernel, whatever variant the case names), x and
  * the norm weights windowed as the engine makes them when `windowed` (the one-row path through the uniform
  * window: N = 1 (any K), and single tail rows of the GEMM plan such as row 16 of 17 where 16 · K % 4 = 0).
+ * Invocations take 1, 2 or 3 groups of 4 weight rows in turn (M = 130 leaves the last invocation groups past
+ * the matrix, which must store nothing).
  */
 const inTextures = (cases: Case[], windowed = true): Case[] =>
-  cases.map((c) => ({ ...c, texture: true, windowed }));
+  cases.map((c, i) => ({ ...c, texture: true, windowed, opts: { ...c.opts, directGroups: 1 + (i % 3) } }));
 
 /**
- * Texture weights at the uniform window's edge (16384 floats): row 8 of 9 fits at K = 1028 (9 · 1028 ≤ 16384),
- * row 16 of 17 does not and takes the general path; K = 4096 fits one row, the GEMV plan's whole window.
+ * Rows written in pieces that start and end inside 4-row groups (texture parts interleave each group's rows),
+ * as a stacked [q; k; v; router] matrix is, in buffers and in textures, split or not.
+ */
+const pieceCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
+  [false, true].flatMap((texture) =>
+    [100, 257].map((K, i): Case => ({
+      N: 1 + 2 * i,
+      K,
+      M: 37,
+      dtype,
+      quant,
+      opts: { directGroups: 2 },
+      partRows: i === 1 ? 12 : undefined,
+      pieces: [0, 3, 6, 13, 14, 25],
+      norm: i === 0,
+      texture,
+      windowed: texture,
+    }))
+  );
+
+/**
+ * Texture weights at the uniform window's edge (16384 floats): one row of K = 16384 fills the window and takes
+ * gemv_tex; K = 16388 does not fit and takes gemm_tex; rows 2 and 9 of K = 1028 take gemm_tex's GEMV and GEMM
+ * plans. Fused norm on the first two.
  */
 const windowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
-  [[9, 1028], [17, 1028], [1, 4096], [3, 4096]].map(([N, K], i) => ({
+  [[1, 16384], [1, 16388], [2, 1028], [9, 1028]].map(([N, K], i) => ({
     N,
     K,
-    M: 36,
+    M: 12,
     dtype,
     quant,
-    opts: { gemvMaxRows: N === 9 || N === 17 ? 1 : 4, accumulate: i % 2 === 1 },
+    opts: { gemvMaxRows: N === 9 ? 1 : 4, accumulate: i % 2 === 1 },
     norm: i < 2,
     texture: true,
     windowed: true,
@@ -258,6 +301,7 @@ for (const family of await families()) {
         await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}]), false));
         await runCases(gpu, kernels, windowEdgeCases(format));
       });
+      await t.step(`rows written in pieces ${fname}`, () => runCases(gpu, kernels, pieceCases(format)));
     }
   });
 }

@@ -170,7 +170,7 @@ export class ForwardPass {
     const H = cfg.hiddenSize, I = cfg.intermediateSize, hd = cfg.headDim;
     const qDim = cfg.numHeads * hd, kvDim = cfg.numKvHeads * hd;
     const f32 = (label: string, n: number) => storageBuffer(device, label, n * 4);
-    // Matmul inputs: texture matmuls also read them through a uniform window (gemm_tex.wgsl).
+    // Matmul inputs: texture matmuls read a one-row step through a uniform window (gemv_tex.wgsl).
     const windowed = weights.layers[0]?.qkv.storage === "texture" ? "windowed" : "storage";
     const input = (label: string, n: number) => storageBuffer(device, label, n * 4, windowed);
     const stepBuffer = (label: string) => storageBuffer(device, label, 16);

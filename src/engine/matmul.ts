@@ -12,14 +12,18 @@
  * - `matmul_f16`  the same with native f16 loads (`enable f16;`), for F16 weights when the device has shader-f16.
  * - `gemm`        tiled GEMM: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup
  *                 memory.
- * - `gemm_tex`    "direct": weights in a texture, NT activation rows × 4 weight rows per invocation straight
- *                 from memory, no barrier (NT = 4 up to 4 rows, 8 beyond), any row count.
+ * - `gemm_tex`    "direct": weights in a texture, NT activation rows × 4 weight rows (× `directGroups` for
+ *                 short rows) per invocation straight from memory, no barrier (NT = 4 up to 4 rows, 8
+ *                 beyond), any row count.
+ * - `gemv_tex`    the same weights, one activation row whose x (and norm weights) it reads through 64 KiB
+ *                 uniform windows: every decode step. Straight-line code (llvmpipe runs both sides of a
+ *                 branch), parameters through a storage binding (lavapipe recompiles on new uniform values).
  *
  * Which kernel follows from where the weights live (see `WeightStorage`):
  * - Storage buffers (real GPUs): GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM
  *   beyond.
- * - Textures (CPU software GPUs: llvmpipe / lavapipe, or any fallback adapter): the direct kernel for every row
- *   count. llvmpipe turns each storage load whose address it cannot prove uniform into a loop over the SIMD
+ * - Textures (CPU software GPUs: llvmpipe / lavapipe, or any fallback adapter): gemv_tex for one activation row
+ *   in a windowed buffer (the engine's decode steps), the direct kernel for every other row count. llvmpipe turns each storage load whose address it cannot prove uniform into a loop over the SIMD
  *   lanes, and barriers are costly: texel fetches are ~3× faster there, and each weight block fetched serves NT
  *   activation rows (x loads are uniform across the lanes, so cheap). Buffer weights on a software GPU take the
  *   "row" GEMV (no barrier) and the tiled GEMM.
@@ -65,6 +69,8 @@ export interface MatmulOptions {
   nativeF16?: boolean;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
+  /** 4-row groups per invocation of the direct kernel (tests; default by shape, see `directGroups`). */
+  directGroups?: number;
 }
 
 export interface RopeEpilogue {
@@ -133,6 +139,17 @@ const DIRECT_NT_GEMM = 8;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
 
+/**
+ * 4-row groups per invocation of the texture kernels (gemm_tex, gemv_tex): as many as leave ≥ 16 workgroups
+ * to share the matrix, up to 16. An invocation's set-up (its fused-norm 1 / RMS above all, a pass over x) is
+ * then spread over many rows. Measured on lavapipe, BF16 GEMV, 1 → 16 groups: 128256 × 128 4.3 → 7.2 GB/s,
+ * 4096 × 4096 5.1 → 9.3 GB/s.
+ */
+export function directGroups(rows: number): number {
+  const fit = Math.floor(rows / (4 * ROW_WG * 16));
+  return 2 ** Math.floor(Math.log2(Math.max(1, Math.min(16, fit))));
+}
+
 interface Plan {
   kernel: Kernel;
   /** Output rows per workgroup. */
@@ -151,8 +168,8 @@ interface Dispatch {
 const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 
 /**
- * Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings, [3] the
- * direct kernel's uniform windows.
+ * Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings, [3] a
+ * uniform window of ones (gemv_tex's norm weights when it has no RMSNorm).
  */
 function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
@@ -160,9 +177,15 @@ function dummyBuffers(device: GPUDevice): GPUBuffer[] {
     b = [0, 1, 2].map((i) =>
       device.createBuffer({ label: `matmul.unused${i}`, size: 16, usage: GPUBufferUsage.STORAGE })
     );
-    b.push(
-      device.createBuffer({ label: "matmul.unused3", size: UNIFORM_WINDOW, usage: GPUBufferUsage.UNIFORM }),
-    );
+    const ones = device.createBuffer({
+      label: "matmul.ones",
+      size: UNIFORM_WINDOW,
+      usage: GPUBufferUsage.UNIFORM,
+      mappedAtCreation: true,
+    });
+    new Float32Array(ones.getMappedRange()).fill(1);
+    ones.unmap();
+    b.push(ones);
     dummies.set(device, b);
   }
   return b;
@@ -180,8 +203,9 @@ export class Matmul {
   readonly gemvVariant: Exclude<GemvVariant, "auto"> | "direct";
   readonly gemmVariant: "tiled" | "direct";
   readonly gemvMaxRows: number;
-  /** Texture weights: one-row steps read x and the norm weights through their uniform windows. */
+  /** Texture weights: one-row steps take gemv_tex, reading x and the norm weights through uniform windows. */
   readonly uniformX: boolean;
+  private readonly one: Plan | null;
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
@@ -212,13 +236,13 @@ export class Matmul {
     this.gemmVariant = texture ? "direct" : "tiled";
     this.gemvMaxRows = opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8);
 
-    // Texture weights read x (and the norm weights) through uniform views where it fits (gemm_tex.wgsl).
+    // Texture weights read one row of x (and the norm weights) through uniform views where it fits.
     const uniformX = this.uniformX = texture && isWindowed(io.x) &&
-      (!opts.norm || isWindowed(opts.norm.weight));
+      (!opts.norm || isWindowed(opts.norm.weight)) && w.cols * 4 <= UNIFORM_WINDOW;
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines (and
     // lavapipe recompiles when a step switches between pipelines of one kernel).
     const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
-      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0) | (uniformX ? 128 : 0);
+      (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0);
     const rope = opts.rope;
     if (rope) {
       const fours = [rope.headDim, rope.qRows, rope.kvDim, ...w.parts.map((p) => p.firstRow)];
@@ -227,12 +251,21 @@ export class Matmul {
       }
     }
     const dtype = weightCode(w);
+    const groups = opts.directGroups ?? directGroups(w.rows);
     const direct = (nt: number): Plan => ({
       kernel: kernels.get("gemm_tex", { W_DTYPE: dtype, WG: ROW_WG, NT: nt }),
-      rowsPerGroup: ROW_WG * 4,
+      rowsPerGroup: ROW_WG * 4 * groups,
       nPerGroup: nt,
       dispatch: [],
     });
+    this.one = uniformX
+      ? {
+        kernel: kernels.get("gemv_tex", { W_DTYPE: dtype, WG: ROW_WG }),
+        rowsPerGroup: ROW_WG * 4 * groups,
+        nPerGroup: 1,
+        dispatch: [],
+      }
+      : null;
 
     if (this.gemvVariant === "direct") {
       this.gemv = direct(DIRECT_NT_GEMV);
@@ -256,7 +289,7 @@ export class Matmul {
       dispatch: [],
     };
 
-    const [unused, unusedK, unusedV, unusedUniform] = dummyBuffers(device);
+    const [unused, unusedK, unusedV, ones] = dummyBuffers(device);
     const rowScale = io.rowScale ?? unused;
     if (opts.norm && opts.norm.weight.size < w.cols * 4) {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
@@ -277,10 +310,12 @@ export class Matmul {
       u[10] = rope?.qRows ?? 0;
       u[11] = rope?.kvDim ?? 0;
       u[12] = rope?.ctx ?? 0;
+      u[13] = groups;
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
         size: 64,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        // Storage too: gemv_tex reads its parameters through a storage binding (gemv_tex.wgsl says why).
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
       });
       device.queue.writeBuffer(params, 0, data);
       this.params.push(params);
@@ -294,21 +329,27 @@ export class Matmul {
         rowScale,
         opts.norm?.weight ?? rowScale,
       ];
-      if (texture) {
-        buffers.push(
-          rope?.rows ?? unused,
-          rope?.cosSin ?? unused,
-          rope?.kCache ?? unusedK,
-          rope?.vCache ?? unusedV,
-          uniformX ? { buffer: io.x, size: UNIFORM_WINDOW } : unusedUniform,
-          uniformX && opts.norm ? { buffer: opts.norm.weight, size: UNIFORM_WINDOW } : unusedUniform,
-        );
-      }
-      for (const plan of [this.gemv, this.gemm]) {
+      const ropeBuffers = [
+        rope?.rows ?? unused,
+        rope?.cosSin ?? unused,
+        rope?.kCache ?? unusedK,
+        rope?.vCache ?? unusedV,
+      ];
+      if (texture) buffers.push(...ropeBuffers);
+      const bind = (plan: Plan, resources: typeof buffers) =>
         plan.dispatch.push({
-          bind: plan.kernel.bind(buffers, `${plan.kernel.name} ${w.name}`),
+          bind: plan.kernel.bind(resources, `${plan.kernel.name} ${w.name}`),
           ...grid(Math.ceil(part.rows / plan.rowsPerGroup)),
         });
+      bind(this.gemv, buffers);
+      bind(this.gemm, buffers);
+      if (this.one) {
+        // gemv_tex: x and the norm weights (ones without NORM) as uniform windows in bindings 2 and 6.
+        const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
+        const oneBuffers = buffers.slice();
+        oneBuffers[2] = window(io.x);
+        oneBuffers[6] = window(opts.norm?.weight ?? ones);
+        bind(this.one, oneBuffers);
       }
     }
   }
@@ -316,7 +357,7 @@ export class Matmul {
   /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
   encode(pass: ComputeRecorder, nRows: number): void {
     if (nRows <= 0) return;
-    const plan = nRows <= this.gemvMaxRows ? this.gemv : this.gemm;
+    const plan = nRows === 1 && this.one ? this.one : nRows <= this.gemvMaxRows ? this.gemv : this.gemm;
     pass.setPipeline(plan.kernel.pipeline);
     const gy = Math.ceil(nRows / plan.nPerGroup);
     for (const d of plan.dispatch) {
@@ -327,9 +368,8 @@ export class Matmul {
 
   /** The kernels that run, for logs: GEMV up to gemvMaxRows activation rows, GEMM beyond. */
   describe(): string {
-    return `${this.gemv.kernel.name}/${this.gemvVariant}${
-      this.uniformX ? "+uniform-x" : ""
-    } ≤${this.gemvMaxRows} rows, ` +
+    return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}` +
+      `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
       `${this.gemm.kernel.name}/${this.gemmVariant}`;
   }
 

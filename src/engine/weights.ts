@@ -18,7 +18,13 @@ import {
   writeRows,
 } from "../gpu/tensor.ts";
 import { ropePairRows } from "./matmul.ts";
-import { describeLimits, type GpuContext, gpuMessage, isSoftwareGpu } from "../gpu/device.ts";
+import {
+  canReadStorageTextures,
+  describeLimits,
+  type GpuContext,
+  gpuMessage,
+  isSoftwareGpu,
+} from "../gpu/device.ts";
 import { formatBytes } from "../ui/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
 import { isQuantizedTensor, type QuantFormat } from "../model/quant.ts";
@@ -88,8 +94,9 @@ export interface UploadOptions {
   /** Split matrices above this many bytes per binding (default: the device's limit). */
   maxBindingBytes?: number;
   /**
-   * Where matmul weights live: textures on CPU software GPUs (texel fetches beat storage loads there), storage
-   * buffers elsewhere (default by adapter). The embedding table stays a buffer (its kernel gathers rows).
+   * Where matmul weights live: textures on CPU software GPUs (texel fetches beat storage loads there; needs
+   * WGSL that reads storage textures), storage buffers elsewhere (default by adapter). The embedding table
+   * stays a buffer (its kernel gathers rows).
    */
   storage?: WeightStorage;
   /** Show a progress bar on stderr (default true). */
@@ -138,7 +145,8 @@ export async function uploadWeights(
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
 
-  const storage = opts.storage ?? (isSoftwareGpu(gpu) ? "texture" : "buffer");
+  // Texture weights need WGSL that reads storage textures; without it, buffers.
+  const storage = opts.storage ?? (isSoftwareGpu(gpu) && canReadStorageTextures() ? "texture" : "buffer");
   const hd = ck.config.headDim;
   // Parts of the attention projections must hold whole groups of 4 rows (rowsPerPart rounds to 4 where 4 fit).
   const projDtype = ck.tensors.get("model.layers.0.self_attn.k_proj.weight")?.dtype ?? "F32";
@@ -233,7 +241,7 @@ export async function uploadWeights(
     const values = decodeToF32(info.dtype, await readTensorBytes(info));
     bytes += values.byteLength;
     bar?.advance(info.byteLength);
-    // Norm weights also feed the texture matmul's uniform window (gemm_tex.wgsl).
+    // Norm weights also feed the one-row texture matmul's uniform window (gemv_tex.wgsl).
     return bufferFrom(device, name, values, storage === "texture" ? "windowed" : "storage");
   };
 

@@ -160,6 +160,17 @@ export function describeAdapter(ctx: GpuContext): string {
   return `${name}${feats.length ? ` [${feats.join(", ")}]` : " [plain kernels]"}`;
 }
 
+/**
+ * Whether WGSL can read storage textures (`texture_storage_2d<…, read>`), as the texture matmul kernels do
+ * (language feature readonly_and_readwrite_storage_textures).
+ */
+export function canReadStorageTextures(): boolean {
+  // Not in Deno's GPU typings yet, though Deno's WebGPU has it.
+  const features =
+    (navigator.gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  return features?.has("readonly_and_readwrite_storage_textures") ?? false;
+}
+
 /** True for CPU software GPUs (llvmpipe, lavapipe, SwiftShader, WARP), where loads and barriers are costly. */
 export function isSoftwareGpu(gpu: GpuContext): boolean {
   const i = gpu.adapterInfo;

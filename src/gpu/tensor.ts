@@ -4,10 +4,13 @@
  * aligned vec4<u32> loads, and a matrix larger than the device's binding limit is split by rows into
  * parts, each its own buffer.
  *
- * Storage "texture" keeps the same bytes in an rgba32uint texture instead: the part's 16-byte blocks in order,
- * 2^texShift blocks per texture row. CPU software GPUs (llvmpipe / lavapipe) fetch texels about three times
- * faster than they load storage buffers at addresses that differ across SIMD lanes (measured: a 4096 × 64 F32
- * GEMV, 0.76 vs 2.27 ms on one core), so matmul weights live in textures there.
+ * Storage "texture" keeps the same bytes in a read-only rgba32uint storage texture instead, 2^texShift 16-byte
+ * blocks per texture row, each group of 4 rows with its rows' blocks interleaved (block b of part row m is
+ * texel ((m >> 2) · blocksPerRow + b) · 4 + (m & 3); the last group padded with zero rows), so that the direct
+ * kernel, 4 rows per invocation, walks its texels in order. CPU software GPUs (llvmpipe / lavapipe) fetch
+ * texels several times faster than they load storage buffers at addresses that differ across SIMD lanes
+ * (measured: a 4096 × 64 F32 GEMV, 0.76 vs 2.27 ms on one core; storage-texture loads ~1.5× sampled-texture
+ * ones), so matmul weights live in textures there.
  */
 
 import { decodeToF32, type DType, DTYPE_BYTES, DTYPE_CODE } from "../model/dtype.ts";
@@ -18,7 +21,7 @@ export type WeightStorage = "buffer" | "texture";
 export interface WeightPart {
   /** The part's rows (storage "buffer"). */
   buffer?: GPUBuffer;
-  /** The part's rows as rgba32uint texels, 2^texShift per texture row (storage "texture"). */
+  /** The part's rows as rgba32uint texels, 4-row groups interleaved, 2^texShift per texture row. */
   texture?: GPUTexture;
   texShift: number;
   /** First matrix row held by this part. */
@@ -104,8 +107,8 @@ export function createMatrix(
   let per = rowsPerPart(rowBytes, maxBindingBytes);
   const shiftMax = maxTexShift(opts.maxTextureDimension ?? 8192);
   if (storage === "texture") {
-    // A texture holds at most maxDim × maxDim texels of 16 bytes.
-    const fit = Math.floor((2 ** (2 * shiftMax) * 16) / rowBytes);
+    // A texture holds at most maxDim × maxDim texels of 16 bytes (rows padded to a multiple of 4).
+    const fit = Math.floor((2 ** (2 * shiftMax) * 16) / rowBytes / 4) * 4;
     per = Math.min(per, roundRows(fit));
   }
   const parts: WeightPart[] = [];
@@ -113,13 +116,13 @@ export function createMatrix(
     const n = Math.min(per, rows - first);
     const label = `${name}[${first}:${first + n}]`;
     if (storage === "texture") {
-      const texels = Math.max(1, (n * rowBytes) / 16);
+      const texels = Math.max(1, (Math.ceil(n / 4) * 4 * rowBytes) / 16);
       const texShift = Math.min(shiftMax, Math.ceil(Math.log2(texels)));
       const texture = device.createTexture({
         label,
         size: [2 ** texShift, Math.ceil(texels / 2 ** texShift)],
         format: "rgba32uint",
-        usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
       });
       parts.push({ texture, texShift, firstRow: first, rows: n });
       continue;
@@ -134,7 +137,46 @@ export function createMatrix(
   return { name, dtype, quant, rows, cols, rowStride: stride, parts, storage, bytes: rows * rowBytes };
 }
 
-/** Writes `data` (whole 16-byte blocks) at byte `offset` of a texture part's linear block order. */
+/**
+ * Writes part rows [first, first + n) of a texture part (`data`: their blocks, row after row) in the part's
+ * 4-row-group interleaved order: whole groups in one write, rows of a group written only in part (a stacked
+ * matrix whose pieces start mid-group) block by block.
+ */
+function writeTextureRows(
+  device: GPUDevice,
+  part: WeightPart,
+  first: number,
+  n: number,
+  data: Uint8Array<ArrayBuffer>,
+): void {
+  const rowBytes = data.byteLength / n, bpr = rowBytes / 16;
+  const end = first + n;
+  const groupFirst = Math.min(end, Math.ceil(first / 4) * 4);
+  const groupEnd = Math.max(groupFirst, Math.floor(end / 4) * 4);
+  const alone = (m: number) => {
+    const src = (m - first) * rowBytes, base = ((m >> 2) * bpr * 4 + (m & 3)) * 16;
+    for (let b = 0; b < bpr; b++) {
+      writeTexels(device, part, base + b * 64, data.subarray(src + b * 16, src + b * 16 + 16));
+    }
+  };
+  for (let m = first; m < groupFirst; m++) alone(m);
+  // Whole groups, interleaved through one reused buffer of at most ~4 MiB.
+  const step = Math.max(4, Math.floor((4 << 20) / (4 * rowBytes)) * 4);
+  const out = new Uint8Array(Math.min(step, groupEnd - groupFirst) * rowBytes);
+  for (let g0 = groupFirst; g0 < groupEnd; g0 += step) {
+    const g1 = Math.min(groupEnd, g0 + step);
+    for (let m = g0; m < g1; m++) {
+      const src = (m - first) * rowBytes, j = m & 3, g = (m - g0) >> 2;
+      for (let b = 0; b < bpr; b++) {
+        out.set(data.subarray(src + b * 16, src + b * 16 + 16), ((g * bpr + b) * 4 + j) * 16);
+      }
+    }
+    writeTexels(device, part, g0 * rowBytes, out.subarray(0, (g1 - g0) * rowBytes));
+  }
+  for (let m = groupEnd; m < end; m++) alone(m);
+}
+
+/** Writes `data` (whole 16-byte blocks) at byte `offset` of a texture part's linear texel order. */
 function writeTexels(
   device: GPUDevice,
   part: WeightPart,
@@ -175,7 +217,8 @@ export function writeRows(
   const srcRowBytes = m.cols * eb, dstRowBytes = rowBytesFor(m.dtype, m.cols, m.quant);
   const n = raw.byteLength / srcRowBytes;
   // Quantizing decodes rows to f32 first: a few MiB at a time, not a whole 1 GiB embedding.
-  const chunk = Math.max(1, Math.floor((16 << 20) / (m.cols * 4)));
+  // Chunks of whole 4-row groups (texture rows are written a group at a time).
+  const chunk = Math.max(4, Math.floor((16 << 20) / (m.cols * 16)) * 4);
   if (m.quant && n > chunk) {
     for (let r = 0; r < n; r += chunk) {
       const end = Math.min(n, r + chunk);
@@ -197,8 +240,9 @@ export function writeRows(
       }
     }
     const offset = (from - part.firstRow) * dstRowBytes;
-    if (part.texture) writeTexels(device, part, offset, data as Uint8Array<ArrayBuffer>);
-    else device.queue.writeBuffer(part.buffer!, offset, data);
+    if (part.texture) {
+      writeTextureRows(device, part, from - part.firstRow, to - from, data as Uint8Array<ArrayBuffer>);
+    } else device.queue.writeBuffer(part.buffer!, offset, data);
   }
 }
 
@@ -223,7 +267,7 @@ export function uploadMatrix(
 
 /**
  * "windowed": a storage buffer that can also be bound as a uniform of its first UNIFORM_WINDOW bytes (it is at
- * least that large): the texture matmul reads x and norm weights that way on software GPUs (gemm_tex.wgsl).
+ * least that large): the one-row texture matmul reads x and norm weights that way on software GPUs (gemv_tex.wgsl).
  */
 export type BufferUse = "storage" | "uniform" | "windowed";
 
