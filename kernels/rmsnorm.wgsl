@@ -1,7 +1,9 @@
 // RMSNorm: y[j] = x[src] * rsqrt(mean(x[src]^2) + eps) * weight, computed in f32.
 // GATHER = false: every row of the step (src = j, j < n_rows).
 // GATHER = true:  only the rows that need logits (src = out_rows[j], j < n_out).
-// Grid: (rows). Workgroup: WG threads, tree reduction in workgroup memory.
+// Grid: (rows). Workgroup: WG threads (a power of two), tree reduction in workgroup memory. WG = 8 on CPU
+// software GPUs (one SIMD pass on lavapipe, few barriers): the demo model decoded 13.2 ms/token with 64,
+// 9.0–9.4 with 8, 10.6–11.9 with 1.
 
 // flags: bit 0 GATHER — a runtime flag rather than an override (fewer distinct pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
@@ -14,7 +16,7 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> out_rows: array<u32>;
 
-const WG: u32 = 64u;
+override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
 

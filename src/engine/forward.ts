@@ -76,6 +76,8 @@ const SPLIT_MAX_ROWS = 8;
 const GATE_WG = 128;
 /** Workgroups per row of rope_kv at decode on GPUs (a row's work is ~2 K values: spread it). */
 const ROPE_SLICES = 16;
+/** RMSNorm's workgroup on CPU software GPUs: one SIMD pass on lavapipe (64 on GPUs; kernels/rmsnorm.wgsl). */
+const RMSNORM_WG_SOFTWARE = 8;
 
 interface Dispatch {
   kernel: GPUComputePipeline;
@@ -214,7 +216,7 @@ export class ForwardPass {
       width = H,
       opts: { gather?: boolean } = {},
     ) =>
-      dispatch("rmsnorm", {}, [
+      dispatch("rmsnorm", { WG: gpuKernels ? 64 : RMSNORM_WG_SOFTWARE }, [
         uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps], ["u32", opts.gather ? 1 : 0]]),
         step,
         src,
