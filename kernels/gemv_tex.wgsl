@@ -7,21 +7,24 @@
 // Why a kernel of its own: llvmpipe (Mesa 22.3) runs both sides of every branch under a lane mask, and only
 // loops stop when no lane is left. In gemm_tex.wgsl a one-row step paid for the multi-row path's code on every
 // group of rows; here the work is straight-line code in a group loop whose trip count is the same on every
-// lane. For the same reason the flags are applied without branches where they can be (x past K is zeroed by
-// a select, so the rows' zero padding replaces a tail loop; a matmul without NORM reads a window of ones as
-// its norm weights). The epilogue — plain store, SWIGLU or ROPE, as gemm_tex.wgsl — follows the flags too:
-// as a pipeline constant it measured no faster, and one pipeline per dtype keeps lavapipe's cache of
-// compiled variants small (kernels/README.md).
+// lane. For the same reason x past K is zeroed by a select (the rows' zero padding then replaces a tail loop),
+// the row scale and accumulate flags are applied without branches, and NORM is a pipeline constant (without
+// it no norm weights are read). The epilogue — plain store, SWIGLU or ROPE, as gemm_tex.wgsl — follows the
+// flags: as a pipeline constant it measured no faster, and fewer pipelines keep lavapipe's cache of compiled
+// variants small (kernels/README.md).
 //
 // Bindings: 0 params (as gemm_tex.wgsl but a storage binding; flags: bit 0 accumulate, bits 1-2 row scale,
-// bit 4 NORM, bit 5 SWIGLU, bit 6 ROPE), 1 step
+// bit 5 SWIGLU, bit 6 ROPE), 1 step
 // (n_rows 0 or 1), 2 x_uni (x's first 16384 floats), 3 w (one part of the matrix), 4 y, 5 row_scale, 6 norm_uni
-// (the norm weights' first 16384 floats, or ones), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE, as
+// (the norm weights' first 16384 floats; any window without NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE, as
 // gemm_tex.wgsl). Needs K ≤ 16384. Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
 requires readonly_and_readwrite_storage_textures;
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (gemm_tex.wgsl)
 override WG: u32 = 8u;
+// RMSNorm on the input (flag bit 4 in gemm_tex.wgsl). A pipeline constant here: a matmul without it then reads
+// no norm weights at all (branches cost both sides on llvmpipe), and the demo model decoded ~20% faster.
+override NORM: bool = false;
 
 struct Params {
   K: u32,
@@ -144,7 +147,11 @@ fn unpack4(h: vec4<u32>) -> vec4<f32> {
 // norm(x) elements k .. k + 3 (k a multiple of 4) before 1 / RMS; zero past K.
 fn xg4(k: u32) -> vec4<f32> {
   let inside = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.K);
-  return select(vec4<f32>(0.0), x_uni[k >> 2u] * norm_uni[k >> 2u], inside);
+  var v = x_uni[k >> 2u];
+  if (NORM) {
+    v *= norm_uni[k >> 2u];
+  }
+  return select(vec4<f32>(0.0), v, inside);
 }
 
 // 1 / RMS of x.
@@ -292,7 +299,10 @@ fn main(
   let mode = (params.flags >> 1u) & 3u;
   let rs = row_scale[0];
   let scale = params.alpha * select(select(1.0, rs, mode == 1u), 1.0 - rs, mode == 2u);
-  let a = select(1.0, inv_rms(), (params.flags & 16u) != 0u);
+  var a = 1.0;
+  if (NORM) {
+    a = inv_rms();
+  }
   // The same trip count on every lane: a lane past the part repeats the last group and stores nothing.
   for (var i = 0u; i < params.groups; i++) {
     let live = first + i <= last;

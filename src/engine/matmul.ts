@@ -169,7 +169,7 @@ const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 
 /**
  * Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings, [3] a
- * uniform window of ones (gemv_tex's norm weights when it has no RMSNorm).
+ * uniform window of ones (gemv_tex's norm-weight binding when it has no RMSNorm, never read then).
  */
 function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
@@ -260,7 +260,7 @@ export class Matmul {
     });
     this.one = uniformX
       ? {
-        kernel: kernels.get("gemv_tex", { W_DTYPE: dtype, WG: ROW_WG }),
+        kernel: kernels.get("gemv_tex", { W_DTYPE: dtype, WG: ROW_WG, NORM: opts.norm ? 1 : 0 }),
         rowsPerGroup: ROW_WG * 4 * groups,
         nPerGroup: 1,
         dispatch: [],
