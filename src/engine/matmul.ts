@@ -23,8 +23,9 @@
  * - Storage buffers (real GPUs): GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM
  *   beyond.
  * - Textures (CPU software GPUs: llvmpipe / lavapipe, or any fallback adapter): gemv_tex for one activation row
- *   in a windowed buffer (the engine's decode steps), the direct kernel for every other row count. llvmpipe turns each storage load whose address it cannot prove uniform into a loop over the SIMD
- *   lanes, and barriers are costly: texel fetches are ~3× faster there, and each weight block fetched serves NT
+ *   in a windowed buffer (the engine's decode steps), the direct kernel for every other row count. llvmpipe
+ *   turns each storage load whose address it cannot prove uniform into a loop over the SIMD lanes, and
+ *   barriers are costly: texel fetches are ~3× faster there, and each weight block fetched serves NT
  *   activation rows (x loads are uniform across the lanes, so cheap). Buffer weights on a software GPU take the
  *   "row" GEMV (no barrier) and the tiled GEMM.
  */
@@ -169,7 +170,7 @@ const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 
 /**
  * Stand-ins for unused bindings: [0] read-only ones, [1] and [2] the two writable cache bindings, [3] a
- * uniform window of ones (gemv_tex's norm-weight binding when it has no RMSNorm, never read then).
+ * uniform window (gemv_tex's norm weights when it has no RMSNorm: never read then).
  */
 function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
@@ -177,15 +178,9 @@ function dummyBuffers(device: GPUDevice): GPUBuffer[] {
     b = [0, 1, 2].map((i) =>
       device.createBuffer({ label: `matmul.unused${i}`, size: 16, usage: GPUBufferUsage.STORAGE })
     );
-    const ones = device.createBuffer({
-      label: "matmul.ones",
-      size: UNIFORM_WINDOW,
-      usage: GPUBufferUsage.UNIFORM,
-      mappedAtCreation: true,
-    });
-    new Float32Array(ones.getMappedRange()).fill(1);
-    ones.unmap();
-    b.push(ones);
+    b.push(
+      device.createBuffer({ label: "matmul.unused3", size: UNIFORM_WINDOW, usage: GPUBufferUsage.UNIFORM }),
+    );
     dummies.set(device, b);
   }
   return b;
@@ -240,7 +235,8 @@ export class Matmul {
     const uniformX = this.uniformX = texture && isWindowed(io.x) &&
       (!opts.norm || isWindowed(opts.norm.weight)) && w.cols * 4 <= UNIFORM_WINDOW;
     // Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines (and
-    // lavapipe recompiles when a step switches between pipelines of one kernel).
+    // lavapipe recompiles when a step switches between pipelines of one kernel). gemv_tex's NORM is the
+    // exception (kernels/README.md).
     const flags = (opts.accumulate ? 1 : 0) | (scaleMode << 1) | (w.cols % 4 === 0 ? 8 : 0) |
       (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0);
     const rope = opts.rope;
@@ -289,7 +285,7 @@ export class Matmul {
       dispatch: [],
     };
 
-    const [unused, unusedK, unusedV, ones] = dummyBuffers(device);
+    const [unused, unusedK, unusedV, unusedWindow] = dummyBuffers(device);
     const rowScale = io.rowScale ?? unused;
     if (opts.norm && opts.norm.weight.size < w.cols * 4) {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
@@ -344,11 +340,11 @@ export class Matmul {
       bind(this.gemv, buffers);
       bind(this.gemm, buffers);
       if (this.one) {
-        // gemv_tex: x and the norm weights (ones without NORM) as uniform windows in bindings 2 and 6.
+        // gemv_tex: x and the norm weights (a stand-in without NORM) as uniform windows in bindings 2 and 6.
         const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
         const oneBuffers = buffers.slice();
         oneBuffers[2] = window(io.x);
-        oneBuffers[6] = window(opts.norm?.weight ?? ones);
+        oneBuffers[6] = window(opts.norm?.weight ?? unusedWindow);
         bind(this.one, oneBuffers);
       }
     }
