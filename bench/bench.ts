@@ -263,11 +263,13 @@ async function textureReadBandwidth(device: GPUDevice, software: boolean): Promi
   });
   // Written first: untouched memory may map to one shared zero page, and reading it measures a cache.
   const rowsPerWrite = Math.max(1, Math.floor((16 << 20) / (WIDTH * 16)));
+  const data = noise(WIDTH * Math.min(rowsPerWrite, height) * 16);
   for (let y = 0; y < height; y += rowsPerWrite) {
     const rows = Math.min(rowsPerWrite, height - y);
-    device.queue.writeTexture({ texture: src, origin: [0, y] }, noise(WIDTH * rows * 16), {
-      bytesPerRow: WIDTH * 16,
-    }, [WIDTH, rows]);
+    device.queue.writeTexture({ texture: src, origin: [0, y] }, data, { bytesPerRow: WIDTH * 16 }, [
+      WIDTH,
+      rows,
+    ]);
   }
   const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const code = await Deno.readTextFile(new URL("./read_bandwidth_tex.wgsl", import.meta.url));
