@@ -15,9 +15,11 @@
 //
 // Bindings: 0 params (as gemm_tex.wgsl but a storage binding; flags: bit 0 accumulate, bits 1-2 row scale,
 // bit 5 SWIGLU, bit 6 ROPE), 1 step
-// (n_rows 0 or 1), 2 x_uni (x's first 16384 floats), 3 w (one part of the matrix), 4 y, 5 row_scale, 6 norm_uni
-// (the norm weights' first 16384 floats; any window without NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE, as
-// gemm_tex.wgsl). Needs K ≤ 16384. Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
+// (n_rows 0 or 1), 2 x_uni (x's first 16384 floats; any window under XTEX), 3 w (one part of the matrix), 4 y,
+// 5 row_scale, 6 norm_uni (the norm weights' first 16384 floats; any window without NORM), 7 rows, 8 cos_sin,
+// 9 k_cache, 10 v_cache (ROPE, as gemm_tex.wgsl), 11 x_tex (x's row as texels of 4 floats under XTEX; any
+// rgba32float texture otherwise), 12 best (ARGMAX; any storage buffer otherwise). Needs K ≤ 16384.
+// Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
 requires readonly_and_readwrite_storage_textures;
 
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (gemm_tex.wgsl)
@@ -25,6 +27,14 @@ override WG: u32 = 8u;
 // RMSNorm on the input (flag bit 4 in gemm_tex.wgsl). A pipeline constant here: a matmul without it then reads
 // no norm weights at all (branches cost both sides on llvmpipe), and the demo model decoded ~20% faster.
 override NORM: bool = false;
+// x from binding 11, an rgba32float texture holding x's row (rmsnorm.wgsl writes one), instead of the uniform
+// window. llvmpipe loads a uniform at an index it cannot prove constant lane by lane, a texel with one 16-byte
+// load per lane: the demo's LM head (128256 × 128) alone ran 2.6–3.1 ms instead of 3.6–5.3 (kernels/README.md).
+override XTEX: bool = false;
+// The LM head of a one-row step: each invocation also leaves the (key, index) of its largest output in
+// `best` (binding 12, pair params.best_base + invocation), keys and ties as sample.wgsl, whose first pass then
+// need not read the logits again. Plain store only (no accumulate, SWIGLU or ROPE: the host checks).
+override ARGMAX: bool = false;
 
 struct Params {
   K: u32,
@@ -41,7 +51,7 @@ struct Params {
   kv_dim: u32,
   ctx: u32,
   groups: u32, // 4-row groups per invocation
-  pad1: u32,
+  best_base: u32, // ARGMAX: this part's first pair in `best`
   pad2: u32,
 }
 
@@ -73,6 +83,8 @@ var<private> params: Params;
 @group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(11) var x_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(12) var<storage, read_write> best: array<u32>;
 
 // Weight elements per 16-byte block.
 override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
@@ -144,10 +156,18 @@ fn unpack4(h: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(h.x).x, unpack2x16float(h.y).x, unpack2x16float(h.z).x, unpack2x16float(h.w).x);
 }
 
+// x elements k .. k + 3 (k a multiple of 4), unmasked.
+fn x4(k: u32) -> vec4<f32> {
+  if (XTEX) {
+    return textureLoad(x_tex, vec2<u32>(k >> 2u, 0u));
+  }
+  return x_uni[k >> 2u];
+}
+
 // norm(x) elements k .. k + 3 (k a multiple of 4) before 1 / RMS; zero past K.
 fn xg4(k: u32) -> vec4<f32> {
   let inside = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.K);
-  var v = x_uni[k >> 2u];
+  var v = x4(k);
   if (NORM) {
     v *= norm_uni[k >> 2u];
   }
@@ -159,7 +179,7 @@ fn inv_rms() -> f32 {
   var ss = vec4<f32>(0.0);
   for (var k = 0u; k < params.K; k += 4u) {
     let inside = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.K);
-    let v = select(vec4<f32>(0.0), x_uni[k >> 2u], inside);
+    let v = select(vec4<f32>(0.0), x4(k), inside);
     ss += v * v;
   }
   return inverseSqrt(((ss.x + ss.y) + (ss.z + ss.w)) / f32(params.K) + params.eps);
@@ -204,6 +224,15 @@ fn dot4(m0: u32) -> vec4<f32> {
     }
   }
   return acc;
+}
+
+// The f32 bit pattern as a u32 that sorts like the value, -0 as +0 (sample.wgsl's f2key).
+fn f2key(v: f32) -> u32 {
+  var b = bitcast<u32>(v);
+  if (b == 0x80000000u) {
+    b = 0u;
+  }
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
 fn silu(g: f32) -> f32 {
@@ -303,6 +332,9 @@ fn main(
   if (NORM) {
     a = inv_rms();
   }
+  // ARGMAX: the largest output so far (key) and its row; rows in increasing order, so ties keep the lowest.
+  var bk = 0u;
+  var bi = 0xffffffffu;
   // The same trip count on every lane: a lane past the part repeats the last group and stores nothing.
   for (var i = 0u; i < params.groups; i++) {
     let live = first + i <= last;
@@ -311,5 +343,31 @@ fn main(
     if (live) {
       epilogue(m0, sums, scale);
     }
+    if (ARGMAX) {
+      // Unrolled by hand: llvmpipe is slow at dynamic component indices.
+      let v = sums * scale;
+      let k = vec4<u32>(f2key(v.x), f2key(v.y), f2key(v.z), f2key(v.w));
+      let ok = vec4<bool>(live) & (vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.rows));
+      // The group's best first (ties to the lower row), then against the best so far.
+      var gk = k.x;
+      var gc = select(4u, 0u, ok.x);
+      let b1 = ok.y && (gc == 4u || k.y > gk);
+      gk = select(gk, k.y, b1);
+      gc = select(gc, 1u, b1);
+      let b2 = ok.z && (gc == 4u || k.z > gk);
+      gk = select(gk, k.z, b2);
+      gc = select(gc, 2u, b2);
+      let b3 = ok.w && (gc == 4u || k.w > gk);
+      gk = select(gk, k.w, b3);
+      gc = select(gc, 3u, b3);
+      let better = gc < 4u && (bi == 0xffffffffu || gk > bk);
+      bk = select(bk, gk, better);
+      bi = select(bi, params.out_offset + m0 + gc, better);
+    }
+  }
+  if (ARGMAX) {
+    let slot = params.best_base + first / params.groups;
+    best[2u * slot] = bk;
+    best[2u * slot + 1u] = bi;
   }
 }

@@ -5,7 +5,9 @@
 // software GPUs (one SIMD pass on lavapipe, few barriers): the demo model decoded 13.2 ms/token with 64,
 // 9.0–9.4 with 8, 10.6–11.9 with 1.
 
-// flags: bit 0 GATHER — a runtime flag rather than an override (fewer distinct pipelines).
+// TEXTURE (flags bit 1): row 0 of y also goes to x_tex as texels of 4 floats (zero past hidden), for a matmul
+// that reads its x there (gemv_tex.wgsl XTEX). Any rgba32float texture is bound otherwise.
+// flags: bit 0 GATHER, bit 1 TEXTURE — runtime flags rather than overrides (fewer distinct pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
@@ -15,6 +17,7 @@ struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> out_rows: array<u32>;
+@group(0) @binding(6) var x_tex: texture_storage_2d<rgba32float, write>;
 
 override WG: u32 = 64u;
 
@@ -45,5 +48,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let scale = inverseSqrt(partial[0] / f32(h) + params.eps);
   for (var i = lid.x; i < h; i += WG) {
     y[j * h + i] = x[xb + i] * scale * weight[i];
+  }
+  // A loop rather than an `if`: llvmpipe runs both sides of a branch, but skips a loop no lane enters.
+  let texels = select(0u, (h + 3u) / 4u, j == 0u && (params.flags & 2u) != 0u);
+  for (var t = lid.x; t < texels; t += WG) {
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      let i = min(4u * t + c, h - 1u);
+      v[c] = select(0.0, x[xb + i] * scale * weight[i], 4u * t + c < h);
+    }
+    textureStore(x_tex, vec2<u32>(t, 0u), v);
   }
 }

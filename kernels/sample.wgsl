@@ -13,6 +13,9 @@
 //   PASS 3  grid (1, n_rows): on the candidates only: radix-select the top-k threshold (counts), the
 //           top-p threshold (masses), then draw the token with a prefix scan in index order.
 // A greedy-only step records passes 0 and 1; passes 1, 2 and 3 return at once for greedy rows.
+// HEAD_PARTS > 0 (one row): the LM head already left (max key, its index) pairs for consecutive row ranges in
+// `head` (gemv_tex.wgsl ARGMAX), and PASS 1 combines those instead of PASS 0's, which is not recorded: on a
+// CPU driver that saves the pass's 128K lane-by-lane loads and a dispatch.
 // One workgroup of WG = 256 invocations per block. Every sum is an exact integer sum, so the
 // token does not depend on NB, on the order of atomics, or on the device.
 //
@@ -54,6 +57,8 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 @group(0) @binding(4) var<storage, read_write> result: array<u32>;
+// (max key, index) pairs of the LM head's row ranges under HEAD_PARTS (any buffer otherwise)
+@group(0) @binding(6) var<storage, read> head: array<u32>;
 // Scratch owned by the sampler. Regions (word offsets are override constants):
 //   info   [row][16]: 0 mode (0 done, 1 sample), 1 max logit bits, 2 argmax, 3 c*, 4 candidate count,
 //                     5 top-k active, 6..7 total mass (lo, hi)
@@ -81,6 +86,8 @@ override OFF_PART: u32;
 override OFF_STATS: u32;
 override OFF_LEVELS: u32;
 override OFF_CAND: u32;
+// pairs in `head` (0: PASS 0's block maxima in `work`)
+override HEAD_PARTS: u32 = 0u;
 
 const WG: u32 = 256u;
 const NCUT: u32 = 8u;
@@ -93,6 +100,9 @@ const CUT_HI = vec4<f32>(6.0, 9.0, 14.0, 24.0);
 const X_MIN: f32 = -24.0;
 const W_SCALE: f32 = 2147483648.0;
 const P_ONE: u32 = 16777216u;
+
+// (key, index) of the row's maximum from the LM head's pairs (HEAD_PARTS)
+var<workgroup> head_best: array<atomic<u32>, 2>;
 
 // Values every invocation of a workgroup needs for control flow; written by invocation 0 and read
 // with workgroupUniformLoad.
@@ -345,21 +355,56 @@ fn pass_max(t: u32, blk: u32, j: u32) {
 // ---------------------------------------------------------------------------------------------
 // PASS 1: row max; greedy rows are finished here. Sampling rows: cutoff statistics per block.
 
+// The LM head's pairs combined into head_best (key, lowest index with it) by the whole workgroup, as PASS 0
+// combines its invocations' maxima: there may be many pairs, and llvmpipe ends any loop after 65535 iterations.
+fn head_max(t: u32) {
+  var hk = 0u;
+  var hi = NONE;
+  for (var q = t; q < HEAD_PARTS; q += WG) {
+    let k = head[2u * q];
+    let i = head[2u * q + 1u];
+    let better = i != NONE && (hi == NONE || k > hk);
+    hk = select(hk, k, better);
+    hi = select(hi, i, better);
+  }
+  if (t == 0u) {
+    atomicStore(&head_best[0], 0u);
+    atomicStore(&head_best[1], NONE);
+  }
+  workgroupBarrier();
+  if (hi != NONE) {
+    atomicMax(&head_best[0], hk);
+  }
+  workgroupBarrier();
+  if (hi != NONE && hk == atomicLoad(&head_best[0])) {
+    atomicMin(&head_best[1], hi);
+  }
+  workgroupBarrier();
+}
+
 fn pass_stats(t: u32, blk: u32, j: u32) {
   let sp = sample_params[j];
+  if (HEAD_PARTS > 0u) {
+    head_max(t);
+  }
   atomicStore(&hist_c[t], 0u);
   atomicStore(&hist_lo[t], 0u);
   atomicStore(&hist_hi[t], 0u);
   if (t == 0u) {
     var bk = 0u;
     var bi = NONE;
-    let p = OFF_PART + j * NBLOCKS * 2u;
-    for (var q = 0u; q < NBLOCKS; q++) {
-      let k = work[p + q * 2u];
-      let i = work[p + q * 2u + 1u];
-      if (i != NONE && (bi == NONE || k > bk)) {
-        bk = k;
-        bi = i;
+    if (HEAD_PARTS > 0u) {
+      bk = atomicLoad(&head_best[0]);
+      bi = atomicLoad(&head_best[1]);
+    } else {
+      let p = OFF_PART + j * NBLOCKS * 2u;
+      for (var q = 0u; q < NBLOCKS; q++) {
+        let k = work[p + q * 2u];
+        let i = work[p + q * 2u + 1u];
+        if (i != NONE && (bi == NONE || k > bk)) {
+          bk = k;
+          bi = i;
+        }
       }
     }
     let greedy = !(sp.temperature > 0.0);

@@ -5,6 +5,8 @@
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
+import { SOFTWARE_MAX_CONTEXT } from "../src/engine/engine.ts";
+import { isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
 import { assertOneLineError, runCli } from "./cli_harness.ts";
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
@@ -105,6 +107,26 @@ Deno.test("error: prompt longer than the context, with the numbers", async () =>
     "Once upon a time ".repeat(20),
   );
   assertOneLineError(r, "non-zero", /prompt has \d+ tokens but the context holds 16/);
+});
+
+Deno.test("error: a context longer than a software GPU's attention covers", async () => {
+  const dir = await brokenCopy("long-context", async (d) => {
+    const c = JSON.parse(await Deno.readTextFile(`${d}/config.json`));
+    c.max_position_embeddings = 100_000;
+    await Deno.writeTextFile(`${d}/config.json`, JSON.stringify(c));
+  });
+  const args = ["run", "--model", dir, "--max-tokens", "2", "--raw", "--context"];
+  const over = await cli([...args, String(SOFTWARE_MAX_CONTEXT + 1)]);
+  const limit = /attention on a software GPU/;
+  if (isSoftwareGpu(await openGpu())) {
+    assertOneLineError(over, "non-zero", new RegExp(`pass --context ${SOFTWARE_MAX_CONTEXT} or less`));
+  } else {
+    assertEquals(limit.test(over.stderr), false, "a hardware GPU's split attention has no such limit");
+  }
+  // At the limit the engine loads (this random checkpoint then stops at its tokenizer, as any run of it would).
+  const at = await cli([...args, String(SOFTWARE_MAX_CONTEXT)]);
+  assertEquals(limit.test(at.stderr), false, at.stderr);
+  assertOneLineError(at, "non-zero", /outside the model's vocabulary/);
 });
 
 Deno.test("error: bad flags exit 2 with one line", async () => {

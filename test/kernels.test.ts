@@ -5,7 +5,15 @@
 
 import { assertClose, families, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import { bufferFrom, readBuffer, storageBuffer, uniformData, uploadMatrix } from "../src/gpu/tensor.ts";
+import {
+  bufferFrom,
+  readBuffer,
+  readRowTexture,
+  rowTexture,
+  storageBuffer,
+  uniformData,
+  uploadMatrix,
+} from "../src/gpu/tensor.ts";
 import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
 import { rmsnorm, rope } from "./reference.ts";
@@ -18,7 +26,7 @@ async function run(
   kernels: KernelCache,
   name: string,
   constants: Record<string, number>,
-  buffers: GPUBuffer[],
+  buffers: (GPUBuffer | GPUTextureView)[],
   grid: [number, number?, number?],
 ) {
   const device = kernels.gpu.device;
@@ -75,22 +83,39 @@ for (const family of await families()) {
     const xs = randomNormal(2, n * H, 3);
     const w = randomNormal(3, H);
     const outRows = [6, 0, 3];
-    // The GPUs' workgroup and the software GPUs' (rows wider than the workgroup either way).
-    for (const [gather, WG] of [[false, 64], [true, 64], [false, 8], [true, 8]] as const) {
+    // The GPUs' workgroup and the software GPUs' (rows wider than the workgroup either way); with the row
+    // texture output (TEXTURE: row 0 again as texels, zero past H) and without (the texture is left alone).
+    const cases = [[false, 64, false], [true, 64, true], [false, 8, true], [true, 8, false]] as const;
+    for (const [gather, WG, texture] of cases) {
       const y = storageBuffer(device, "y", n * H * 4);
+      const tex = rowTexture(device, "x_tex", H);
+      const fill = new Float32Array(tex.width * 4).fill(7);
+      device.queue.writeTexture({ texture: tex }, fill, {}, [tex.width, 1]);
       await run(kernels, "rmsnorm", { WG }, [
-        u(device, [["u32", H], ["f32", eps], ["u32", gather ? 1 : 0]]),
+        u(device, [["u32", H], ["f32", eps], ["u32", (gather ? 1 : 0) | (texture ? 2 : 0)]]),
         bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),
         bufferFrom(device, "x", xs),
         bufferFrom(device, "w", w),
         y,
         bufferFrom(device, "out_rows", Uint32Array.from(outRows)),
+        tex.createView(),
       ], [gather ? outRows.length : n]);
       const src = gather ? outRows : [...Array(n).keys()];
       const expected = new Float32Array(
         src.flatMap((r) => [...rmsnorm(xs.subarray(r * H, (r + 1) * H), w, eps)]),
       );
-      assertClose(await f32(device, y, src.length * H), expected, TOL, `rmsnorm gather=${gather} WG=${WG}`);
+      const label = `rmsnorm gather=${gather} WG=${WG} texture=${texture}`;
+      const out = await f32(device, y, src.length * H);
+      assertClose(out, expected, TOL, label);
+      // The texture holds exactly the stored row 0 (the LM head must see what the buffer path sees).
+      const row0 = new Float32Array(tex.width * 4);
+      row0.set(out.subarray(0, H));
+      assertClose(
+        await readRowTexture(device, tex),
+        texture ? row0 : fill,
+        { atol: 0, rtol: 0 },
+        `${label} texels`,
+      );
     }
   });
 

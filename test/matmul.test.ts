@@ -12,6 +12,7 @@ import {
   createMatrix,
   readBuffer,
   rowBytesFor,
+  rowTexture,
   storageBuffer,
   uploadMatrix,
   writeRows,
@@ -52,6 +53,19 @@ interface Case {
   windowed?: boolean;
   /** Write the rows in pieces starting at these rows (as stacked projections are), not in one upload. */
   pieces?: number[];
+  /** x's row 0 also in a row texture (NaN past K), which one-row steps read instead (gemv_tex XTEX). */
+  xTexture?: boolean;
+  /** Argmax pairs (gemv_tex ARGMAX): they must name the largest output, ties to the lowest index. */
+  argmax?: boolean;
+  /** Every weight row a copy of row 0: all outputs tie. */
+  dupRows?: boolean;
+}
+
+/** sample.wgsl's key: the f32 bit pattern as a u32 that sorts like the value, -0 as +0. */
+function f2key(v: number): number {
+  let b = new Uint32Array(new Float32Array([v]).buffer)[0];
+  if (b === 0x80000000) b = 0;
+  return (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
 }
 
 let seed = 1;
@@ -61,10 +75,14 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
   const device = gpu.device;
   const enc = device.createCommandEncoder();
   const checks: Array<{ label: string; y: GPUBuffer; expected: Float32Array; mm: Matmul }> = [];
+  const argmaxChecks: Array<
+    { label: string; y: GPUBuffer; best: GPUBuffer; mm: Matmul; first: number; n: number }
+  > = [];
   const pass = enc.beginComputePass();
   for (const c of cases) {
     const { N, K, M, dtype } = c;
     const wVals = randomNormal(seed++, M * K, 1 / Math.sqrt(K));
+    if (c.dupRows) { for (let m = 1; m < M; m++) wVals.copyWithin(m * K, 0, K); }
     const raw = encodeFromF32(dtype, wVals) as Uint8Array<ArrayBuffer>;
     const quant = c.quant ?? null;
     const wDec = quant ? quantizeValues(quant, decodeToF32(dtype, raw), M, K) : decodeToF32(dtype, raw);
@@ -105,7 +123,18 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
       swiglu: c.swiglu,
       norm: c.norm ? { weight: bufferFrom(device, "norm_w", normW, use), eps: 1e-5 } : undefined,
     };
-    const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale }, opts);
+    let xTexture: GPUTexture | undefined;
+    if (c.xTexture) {
+      xTexture = rowTexture(device, "x_tex", K);
+      const row = new Float32Array(xTexture.width * 4).fill(NaN);
+      row.set(xVals.subarray(0, K));
+      device.queue.writeTexture({ texture: xTexture }, row, {}, [xTexture.width, 1]);
+    }
+    const argmax = c.argmax
+      ? storageBuffer(device, "best", (Math.ceil(M / 4) + w.parts.length) * 8)
+      : undefined;
+    const mm = new Matmul(kernels, w, { x, y, yStride, yOffset, step, rowScale, xTexture, argmax }, opts);
+    if (argmax && mm.argmaxPairs === 0) throw new Error(`argmax planned without pairs: ${mm.describe()}`);
     // One windowed row of x that fits the uniform window takes gemv_tex; anything else gemm_tex.
     if (mm.uniformX !== (!!c.windowed && !!c.texture && K <= 16384)) {
       throw new Error(`one-row kernel ${mm.uniformX ? "planned" : "not planned"}: ${mm.describe()}`);
@@ -130,12 +159,27 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
       JSON.stringify(c.opts)
     }${c.partRows ? ` parts=${w.parts.length}` : ""} [${mm.describe()}]`;
     checks.push({ label, y, expected, mm });
+    if (argmax) argmaxChecks.push({ label, y, best: argmax, mm, first: outOffset, n: outCols });
   }
   pass.end();
   device.queue.submit([enc.finish()]);
   await kernels.checkErrors();
   const outs = await Promise.all(checks.map((c) => readBuffer(device, c.y, c.expected.byteLength)));
   checks.forEach((c, i) => assertClose(new Float32Array(outs[i]), c.expected, TOL, c.label));
+  for (const c of argmaxChecks) {
+    // The pairs, combined as sample.wgsl does, against the outputs the kernel stored.
+    const y = new Float32Array(await readBuffer(device, c.y, (c.first + c.n) * 4));
+    let want = c.first;
+    for (let m = c.first; m < c.first + c.n; m++) if (f2key(y[m]) > f2key(y[want])) want = m;
+    const pairs = new Uint32Array(await readBuffer(device, c.best, c.mm.argmaxPairs * 8));
+    let bk = 0, bi = -1;
+    for (let q = 0; q < c.mm.argmaxPairs; q++) {
+      if (bi < 0 || pairs[2 * q] > bk) [bk, bi] = [pairs[2 * q], pairs[2 * q + 1]];
+    }
+    if (bi !== want || bk !== f2key(y[want])) {
+      throw new Error(`argmax ${bi} (key ${bk}) ≠ ${want} (key ${f2key(y[want])}): ${c.label}`);
+    }
+  }
 }
 
 /**
@@ -263,6 +307,43 @@ const windowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
     windowed: true,
   }));
 
+/**
+ * One-row texture steps that read x from a row texture (as the LM head after the final norm does), with the
+ * argmax pairs where the epilogue is the plain store: odd K (the texture's last texel holds NaN past K), rows
+ * that leave groups and invocations part-filled, split matrices (pairs follow part after part), and rows that
+ * all tie (the lowest index must win, across invocations and parts).
+ */
+const rowTextureCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
+  const cases: Case[] = [];
+  let i = 0;
+  for (const K of KS) {
+    for (const M of [...MS, 130]) {
+      const f = flavour(K, i, M);
+      const argmax = !f.swiglu && !f.opts.accumulate || i % 2 === 1;
+      const opts = argmax ? { ...f.opts, accumulate: false, directGroups: 1 + (i % 3) } : f.opts;
+      cases.push({
+        N: 1,
+        K,
+        M,
+        dtype,
+        quant,
+        opts,
+        yOffset: f.yOffset,
+        norm: f.norm,
+        swiglu: argmax ? false : f.swiglu,
+        texture: true,
+        windowed: true,
+        xTexture: true,
+        argmax,
+        partRows: M === 130 ? 40 : undefined,
+        dupRows: argmax && i % 4 === 1,
+      });
+      i++;
+    }
+  }
+  return cases;
+};
+
 const name = (v: Partial<MatmulOptions>) =>
   Object.entries(v).map(([k, val]) => (typeof val === "boolean" ? (val ? k : `no-${k}`) : val)).join(" ");
 
@@ -301,6 +382,10 @@ for (const family of await families()) {
         await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}]), false));
         await runCases(gpu, kernels, windowEdgeCases(format));
       });
+      await t.step(
+        `texture weights, x from a row texture, argmax pairs ${fname}`,
+        () => runCases(gpu, kernels, rowTextureCases(format)),
+      );
       await t.step(`rows written in pieces ${fname}`, () => runCases(gpu, kernels, pieceCases(format)));
     }
   });

@@ -8,7 +8,14 @@
 
 import type { Checkpoint } from "../model/checkpoint.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { describeLimits, type FitLimits, type GpuContext, gpuMessage, withLimits } from "../gpu/device.ts";
+import {
+  describeLimits,
+  type FitLimits,
+  type GpuContext,
+  gpuMessage,
+  isSoftwareGpu,
+  withLimits,
+} from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/tensor.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
@@ -72,6 +79,9 @@ export interface PendingStep {
   readonly nOut: number;
   readonly done: Promise<StepReadback>;
 }
+
+/** Most positions the software GPUs' attention covers (one loop over the context; llvmpipe stops at 65535). */
+export const SOFTWARE_MAX_CONTEXT = 65535;
 
 export class Engine {
   readonly kernels: KernelCache;
@@ -147,13 +157,22 @@ export class Engine {
   static async load(base: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
     const gpu = withLimits(base, opts.limits);
     const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
+    const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
+    // The software GPUs' attention loops over the context in one invocation, and llvmpipe ends any loop after
+    // 65535 iterations (kernels/README.md): a longer context would silently attend to a prefix.
+    if (!(opts.gpuKernels ?? !isSoftwareGpu(gpu)) && context > SOFTWARE_MAX_CONTEXT) {
+      throw new GpuError(
+        `a context of ${context} positions is more than attention on a software GPU can cover ` +
+          `(${SOFTWARE_MAX_CONTEXT})`,
+        `pass --context ${SOFTWARE_MAX_CONTEXT} or less`,
+      );
+    }
     const weights = await uploadWeights(gpu, ck, {
       maxBindingBytes: maxBinding,
       storage: opts.storage,
       progress: opts.progress,
       quant: opts.quant,
     });
-    const context = Math.min(opts.context ?? Math.min(ck.config.maxPositions, 4096), ck.config.maxPositions);
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");
     let engine: Engine | null = null;

@@ -13,7 +13,15 @@
 import type { ModelConfig } from "../model/config.ts";
 import { type DType, DTYPE_CODE } from "../model/dtype.ts";
 import type { KernelCache } from "../gpu/kernels.ts";
-import { bufferFrom, type GpuMatrix, storageBuffer, uniformData } from "../gpu/tensor.ts";
+import {
+  bufferFrom,
+  type GpuMatrix,
+  rowTexture,
+  storageBuffer,
+  UNIFORM_WINDOW,
+  uniformData,
+  unusedRowTexture,
+} from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 import type { LayerWeights, ModelWeights, RouterWeights } from "./weights.ts";
 import type { KvCache } from "./kv_cache.ts";
@@ -203,7 +211,11 @@ export class ForwardPass {
 
     const uniform = (label: string, fields: Array<["u32" | "f32", number]>) =>
       bufferFrom(device, label, new Uint8Array(uniformData(fields)), "uniform");
-    const dispatch = (name: string, constants: Record<string, number>, bufs: GPUBuffer[]): Dispatch => {
+    const dispatch = (
+      name: string,
+      constants: Record<string, number>,
+      bufs: (GPUBuffer | GPUTextureView)[],
+    ): Dispatch => {
       const kn = kernels.get(name, constants);
       return { kernel: kn.pipeline, group: kn.bind(bufs) };
     };
@@ -214,15 +226,20 @@ export class ForwardPass {
       dst: GPUBuffer,
       step: GPUBuffer,
       width = H,
-      opts: { gather?: boolean } = {},
+      opts: { gather?: boolean; texture?: GPUTexture } = {},
     ) =>
       dispatch("rmsnorm", { WG: gpuKernels ? 64 : RMSNORM_WG_SOFTWARE }, [
-        uniform("rmsnorm", [["u32", width], ["f32", cfg.rmsNormEps], ["u32", opts.gather ? 1 : 0]]),
+        uniform("rmsnorm", [
+          ["u32", width],
+          ["f32", cfg.rmsNormEps],
+          ["u32", (opts.gather ? 1 : 0) | (opts.texture ? 2 : 0)],
+        ]),
         step,
         src,
         weight,
         dst,
         b.outRows,
+        opts.texture?.createView() ?? unusedRowTexture(device),
       ]);
     const mm = (
       w: GpuMatrix,
@@ -231,6 +248,8 @@ export class ForwardPass {
       step: GPUBuffer,
       opts: MatmulOptions = {},
       scale?: GPUBuffer,
+      xTexture?: GPUTexture,
+      argmax?: GPUBuffer,
     ) =>
       new Matmul(kernels, w, {
         x: src,
@@ -238,6 +257,8 @@ export class ForwardPass {
         yStride: opts.swiglu ? w.rows / 2 : w.rows,
         step,
         rowScale: scale,
+        xTexture,
+        argmax,
       }, opts);
     const eps = cfg.rmsNormEps;
     const normed = (weight: GPUBuffer) => ({ norm: { weight, eps } });
@@ -450,14 +471,24 @@ export class ForwardPass {
       L.router && routedLayer ? { routed: routedLayer(L, l) } : { plain: plainLayer(L, l) }
     );
 
-    this.finalNorm = norm(weights.norm, x, hn, b.step, H, { gather: true });
-    this.lmHead = mm(weights.lmHead, hn, b.logits, b.outStep);
+    // Texture weights: the final norm also writes its (one-row decode) output as a row texture, where the LM
+    // head's gemv_tex reads x in a fraction of a uniform gather's time (the head is most of a small model's bytes).
+    const hnTexture = weights.lmHead.storage === "texture" && H * 4 <= UNIFORM_WINDOW
+      ? rowTexture(device, "hn_texture", H)
+      : undefined;
+    this.finalNorm = norm(weights.norm, x, hn, b.step, H, { gather: true, texture: hnTexture });
+    // ... and leaves the (key, index) of each invocation's largest logit, so the sampler skips its first pass.
+    const headParts = hnTexture
+      ? storageBuffer(device, "head_parts", (Math.ceil(cfg.vocabSize / 4) + weights.lmHead.parts.length) * 8)
+      : undefined;
+    this.lmHead = mm(weights.lmHead, hn, b.logits, b.outStep, {}, undefined, hnTexture, headParts);
     this.sampler = new GpuSampler(kernels, {
       vocab: cfg.vocabSize,
       maxRows: maxOut,
       resultStride: resultStride(cfg),
+      headParts: this.lmHead.argmaxPairs || undefined,
     });
-    this.sampler.bind(b.logits, b.sampleParams, b.positions, b.tokens, b.result);
+    this.sampler.bind(b.logits, b.sampleParams, b.positions, b.tokens, b.result, headParts);
     this.stepResult = cfg.routingLayers.length
       ? dispatch("step_result", {}, [
         uniform("step_result", [
@@ -543,7 +574,8 @@ export class ForwardPass {
     run(this.finalNorm, nOut);
     this.lmHead.encode(pass, nOut);
     if (!sample) return;
-    this.sampler.encode(pass, nOut, this.greedy);
+    // One row: the LM head left its argmax pairs, the sampler starts from them.
+    this.sampler.encode(pass, nOut, this.greedy, nOut === 1 && this.lmHead.argmaxPairs > 0);
     if (this.stepResult) run(this.stepResult, 1);
   }
 

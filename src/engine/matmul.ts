@@ -16,8 +16,10 @@
  *                 short rows) per invocation straight from memory, no barrier (NT = 4 up to 4 rows, 8
  *                 beyond), any row count.
  * - `gemv_tex`    the same weights, one activation row whose x (and norm weights) it reads through 64 KiB
- *                 uniform windows: every decode step. Straight-line code (llvmpipe runs both sides of a
- *                 branch), parameters through a storage binding (lavapipe recompiles on new uniform values).
+ *                 uniform windows, or x from a row texture its producer wrote (`xTexture`): every decode
+ *                 step. Straight-line code (llvmpipe runs both sides of a branch), parameters through a
+ *                 storage binding (lavapipe recompiles on new uniform values). For the LM head it can
+ *                 also leave argmax pairs for the sampler (`argmax`).
  *
  * Which kernel follows from where the weights live (see `WeightStorage`):
  * - Storage buffers (real GPUs): GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM
@@ -32,7 +34,7 @@
 
 import { isSoftwareGpu } from "../gpu/device.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
-import { type GpuMatrix, isWindowed, UNIFORM_WINDOW, weightCode } from "../gpu/tensor.ts";
+import { type GpuMatrix, isWindowed, UNIFORM_WINDOW, unusedRowTexture, weightCode } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
@@ -120,6 +122,16 @@ export interface MatmulIO {
   step: GPUBuffer;
   /** f32 [N]: required when scaleMode ≠ 0. */
   rowScale?: GPUBuffer;
+  /**
+   * x's row 0 again, as a row texture (rowTexture) that its producer writes too (rmsnorm.wgsl TEXTURE): one-row
+   * steps on texture weights read x there (gemv_tex.wgsl XTEX). Ignored by the other kernels.
+   */
+  xTexture?: GPUTexture;
+  /**
+   * One-row texture steps (the LM head): each invocation also writes the (key, index) pair of its largest
+   * output here (gemv_tex.wgsl ARGMAX), `argmaxPairs` pairs in all, for the sampler (`headParts`).
+   */
+  argmax?: GPUBuffer;
 }
 
 /**
@@ -175,7 +187,7 @@ const dummies = new WeakMap<GPUDevice, GPUBuffer[]>();
 function dummyBuffers(device: GPUDevice): GPUBuffer[] {
   let b = dummies.get(device);
   if (!b) {
-    b = [0, 1, 2].map((i) =>
+    b = [0, 1, 2, 4].map((i) =>
       device.createBuffer({ label: `matmul.unused${i}`, size: 16, usage: GPUBufferUsage.STORAGE })
     );
     b.push(
@@ -204,6 +216,8 @@ export class Matmul {
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
+  /** Pairs written to `io.argmax` by a one-row step (0 without it). */
+  readonly argmaxPairs: number = 0;
 
   constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
     const gpu = kernels.gpu;
@@ -211,6 +225,12 @@ export class Matmul {
     const scaleMode = opts.scaleMode ?? 0;
     if (scaleMode !== 0 && !io.rowScale) {
       throw new Error(`matmul ${w.name}: scaleMode ${scaleMode} needs rowScale`);
+    }
+    if (io.xTexture && io.xTexture.width * 4 < w.cols) {
+      throw new Error(`matmul ${w.name}: x texture holds ${io.xTexture.width * 4} < ${w.cols} values`);
+    }
+    if (io.argmax && (opts.swiglu || opts.rope || opts.accumulate)) {
+      throw new Error(`matmul ${w.name}: argmax needs the plain store (no swiglu, rope or accumulate)`);
     }
     if (io.x.size % 16 !== 0) {
       throw new Error(`matmul ${w.name}: x buffer size must be a multiple of 16 bytes`);
@@ -256,7 +276,13 @@ export class Matmul {
     });
     this.one = uniformX
       ? {
-        kernel: kernels.get("gemv_tex", { W_DTYPE: dtype, WG: ROW_WG, NORM: opts.norm ? 1 : 0 }),
+        kernel: kernels.get("gemv_tex", {
+          W_DTYPE: dtype,
+          WG: ROW_WG,
+          NORM: opts.norm ? 1 : 0,
+          XTEX: io.xTexture ? 1 : 0,
+          ARGMAX: io.argmax ? 1 : 0,
+        }),
         rowsPerGroup: ROW_WG * 4 * groups,
         nPerGroup: 1,
         dispatch: [],
@@ -285,7 +311,16 @@ export class Matmul {
       dispatch: [],
     };
 
-    const [unused, unusedK, unusedV, unusedWindow] = dummyBuffers(device);
+    const [unused, unusedK, unusedV, unusedBest, unusedWindow] = dummyBuffers(device);
+    // ARGMAX: one pair per invocation that holds rows, parts one after another (rows in increasing order).
+    const pairsOf = (rows: number) => Math.ceil(Math.ceil(rows / 4) / groups);
+    if (io.argmax && this.one) {
+      this.argmaxPairs = w.parts.reduce((n, p) => n + pairsOf(p.rows), 0);
+      if (io.argmax.size < this.argmaxPairs * 8) {
+        throw new Error(`matmul ${w.name}: argmax buffer holds fewer than ${this.argmaxPairs} pairs`);
+      }
+    }
+    let bestBase = 0;
     const rowScale = io.rowScale ?? unused;
     if (opts.norm && opts.norm.weight.size < w.cols * 4) {
       throw new Error(`matmul ${w.name}: norm weights hold fewer than ${w.cols} values`);
@@ -307,6 +342,8 @@ export class Matmul {
       u[11] = rope?.kvDim ?? 0;
       u[12] = rope?.ctx ?? 0;
       u[13] = groups;
+      u[14] = bestBase;
+      bestBase += pairsOf(part.rows);
       const params = device.createBuffer({
         label: `${w.name}.params[${part.firstRow}]`,
         size: 64,
@@ -340,11 +377,14 @@ export class Matmul {
       bind(this.gemv, buffers);
       bind(this.gemm, buffers);
       if (this.one) {
-        // gemv_tex: x and the norm weights (a stand-in without NORM) as uniform windows in bindings 2 and 6.
+        // gemv_tex: x and the norm weights (a stand-in without NORM) as uniform windows in bindings 2 and 6,
+        // x's row texture (a stand-in without XTEX) in binding 11.
         const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
         const oneBuffers = buffers.slice();
         oneBuffers[2] = window(io.x);
         oneBuffers[6] = window(opts.norm?.weight ?? unusedWindow);
+        oneBuffers.push(io.xTexture?.createView() ?? unusedRowTexture(device));
+        oneBuffers.push(io.argmax ?? unusedBest);
         bind(this.one, oneBuffers);
       }
     }

@@ -171,6 +171,11 @@ export interface GpuSamplerOptions {
   resultStride: number;
   /** Workgroups per row for the full-vocabulary passes (default: `defaultBlocksPerRow`). */
   blocksPerRow?: number;
+  /**
+   * (max key, index) pairs the LM head leaves for a one-row step (Matmul `argmax`): with them `encode` can
+   * skip the first pass (kernels/sample.wgsl HEAD_PARTS).
+   */
+  headParts?: number;
 }
 
 /**
@@ -200,8 +205,8 @@ export type SamplerPass = Pick<GPUComputePassEncoder, "setPipeline" | "setBindGr
  *
  * Bindings (kernels/sample.wgsl, group 0): 0 logits f32 [rows × vocab] (read), 1 sample params
  * [rows] (SampleParams, written by the host from `paramsBytes`), 2 positions u32 [rows] (the RNG
- * counter), 3 tokens u32 [rows], 4 result u32 [rows × resultStride], 5 scratch (owned here). Sizes
- * are override constants.
+ * counter), 3 tokens u32 [rows], 4 result u32 [rows × resultStride], 5 scratch (owned here), 6 the LM
+ * head's (max key, index) pairs (`headParts`). Sizes are override constants.
  */
 export class GpuSampler {
   readonly vocab: number;
@@ -209,8 +214,11 @@ export class GpuSampler {
   readonly resultStride: number;
   readonly blocks: number;
   private readonly kernels: Kernel[];
+  /** PASS 1 combining the LM head's pairs (headParts), or null. */
+  private readonly headKernel: Kernel | null;
   private readonly work: GPUBuffer;
   private groups: GPUBindGroup[] | null = null;
+  private headGroup: GPUBindGroup | null = null;
 
   constructor(cache: KernelCache, opts: GpuSamplerOptions) {
     const { vocab, maxRows, resultStride } = opts;
@@ -258,27 +266,55 @@ export class GpuSampler {
       OFF_CAND: offCand,
     };
     this.kernels = [0, 1, 2, 3].map((pass) => cache.get("sample", { PASS: pass, ...constants }));
+    this.headKernel = opts.headParts
+      ? cache.get("sample", { PASS: 1, HEAD_PARTS: opts.headParts, ...constants })
+      : null;
   }
 
   /** Creates the bind groups for these buffers (once; call again only when a buffer changes). */
-  bind(logits: Binding, samplerParams: Binding, positions: Binding, tokens: Binding, result: Binding): void {
-    const buffers = [logits, samplerParams, positions, tokens, result, { buffer: this.work }];
+  bind(
+    logits: Binding,
+    samplerParams: Binding,
+    positions: Binding,
+    tokens: Binding,
+    result: Binding,
+    headParts?: Binding,
+  ): void {
+    if (this.headKernel && !headParts) {
+      throw new GpuError("sampler: headParts configured but no buffer bound");
+    }
+    // Binding 6 is read only under HEAD_PARTS: any buffer stands in for it otherwise.
+    const buffers = [
+      logits,
+      samplerParams,
+      positions,
+      tokens,
+      result,
+      { buffer: this.work },
+      headParts ?? logits,
+    ];
     this.groups = this.kernels.map((k) => k.bind(buffers));
+    this.headGroup = this.headKernel ? this.headKernel.bind(buffers) : null;
   }
 
   /**
    * Records the sampling dispatches for rows 0..nRows-1 into `pass`. With `greedyOnly` (every row's
-   * temperature is <= 0) only the two passes greedy needs are recorded.
+   * temperature is <= 0) only the two passes greedy needs are recorded. With `fromHead` (one row, and the LM
+   * head wrote its `headParts` pairs in this step) the first pass is left out.
    */
-  encode(pass: SamplerPass, nRows: number, greedyOnly = false): void {
+  encode(pass: SamplerPass, nRows: number, greedyOnly = false, fromHead = false): void {
     const groups = this.groups;
     if (!groups) throw new GpuError("sampler: encode() before bind()");
     if (nRows > this.maxRows) throw new GpuError(`sampler: ${nRows} rows > maxRows ${this.maxRows}`);
     if (nRows <= 0) return;
+    if (fromHead && (nRows !== 1 || !this.headGroup)) {
+      throw new GpuError("sampler: fromHead needs one row and headParts");
+    }
     const last = greedyOnly ? 2 : 4;
-    for (let i = 0; i < last; i++) {
-      pass.setPipeline(this.kernels[i].pipeline);
-      pass.setBindGroup(0, groups[i]);
+    for (let i = fromHead ? 1 : 0; i < last; i++) {
+      const head = fromHead && i === 1;
+      pass.setPipeline((head ? this.headKernel! : this.kernels[i]).pipeline);
+      pass.setBindGroup(0, head ? this.headGroup! : groups[i]);
       pass.dispatchWorkgroups(i === 3 ? 1 : this.blocks, nRows);
     }
   }

@@ -320,6 +320,31 @@ export function isWindowed(b: GPUBuffer): boolean {
     b.size >= UNIFORM_WINDOW;
 }
 
+/**
+ * One activation row of `n` floats as an rgba32float texture of ceil(n / 4) texels (zero past n): rmsnorm.wgsl
+ * writes one, and gemv_tex.wgsl reads its x there on software GPUs (a texel load beats a uniform gather).
+ */
+export function rowTexture(device: GPUDevice, label: string, n: number): GPUTexture {
+  return device.createTexture({
+    label,
+    size: [Math.max(1, Math.ceil(n / 4)), 1],
+    format: "rgba32float",
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
+  });
+}
+
+const unusedRowTextures = new WeakMap<GPUDevice, GPUTextureView>();
+
+/** A one-texel row texture for kernels whose row-texture binding a dispatch does not use. */
+export function unusedRowTexture(device: GPUDevice): GPUTextureView {
+  let view = unusedRowTextures.get(device);
+  if (!view) {
+    view = rowTexture(device, "unused_row", 1).createView();
+    unusedRowTextures.set(device, view);
+  }
+  return view;
+}
+
 /** Reads a buffer back to the host (slow: tests, diagnostics and one-off reads only). */
 export async function readBuffer(
   device: GPUDevice,
@@ -334,6 +359,23 @@ export async function readBuffer(
   device.queue.submit([enc.finish()]);
   await staging.mapAsync(GPUMapMode.READ);
   const out = staging.getMappedRange().slice(0, bytes);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+/** Reads a row texture (rowTexture) back as its floats, 4 per texel (tests and diagnostics only). */
+export async function readRowTexture(device: GPUDevice, texture: GPUTexture): Promise<Float32Array> {
+  const bytesPerRow = Math.ceil(texture.width * 16 / 256) * 256;
+  const staging = device.createBuffer({
+    size: bytesPerRow,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const enc = device.createCommandEncoder();
+  enc.copyTextureToBuffer({ texture }, { buffer: staging, bytesPerRow }, [texture.width, 1]);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0, texture.width * 16));
   staging.unmap();
   staging.destroy();
   return out;
