@@ -101,8 +101,8 @@ const X_MIN: f32 = -24.0;
 const W_SCALE: f32 = 2147483648.0;
 const P_ONE: u32 = 16777216u;
 
-// (key, index) of the row's maximum from the LM head's pairs (HEAD_PARTS)
-var<workgroup> head_best: array<atomic<u32>, 2>;
+// (key, index) of a block's maximum (PASS 0) or of the row's from the LM head's pairs (PASS 1, HEAD_PARTS)
+var<workgroup> best_pair: array<atomic<u32>, 2>;
 
 // Values every invocation of a workgroup needs for control flow; written by invocation 0 and read
 // with workgroupUniformLoad.
@@ -332,31 +332,37 @@ fn pass_max(t: u32, blk: u32, j: u32) {
     bk = select(bk, k, better);
     bi = select(bi, i, better);
   }
-  if (t == 0u) {
-    atomicStore(&hist_c[0], 0u);
-    atomicStore(&hist_c[1], NONE);
-  }
-  workgroupBarrier();
-  if (bi != NONE) {
-    atomicMax(&hist_c[0], bk);
-  }
-  workgroupBarrier();
-  if (bi != NONE && bk == atomicLoad(&hist_c[0])) {
-    atomicMin(&hist_c[1], bi);
-  }
-  workgroupBarrier();
+  group_best(t, bk, bi);
   if (t == 0u) {
     let p = OFF_PART + (j * NBLOCKS + blk) * 2u;
-    work[p] = atomicLoad(&hist_c[0]);
-    work[p + 1u] = atomicLoad(&hist_c[1]);
+    work[p] = atomicLoad(&best_pair[0]);
+    work[p + 1u] = atomicLoad(&best_pair[1]);
   }
+}
+
+// Every invocation's (key, index) combined into best_pair: the largest key, the lowest index holding it
+// (index NONE: the invocation had none).
+fn group_best(t: u32, k: u32, i: u32) {
+  if (t == 0u) {
+    atomicStore(&best_pair[0], 0u);
+    atomicStore(&best_pair[1], NONE);
+  }
+  workgroupBarrier();
+  if (i != NONE) {
+    atomicMax(&best_pair[0], k);
+  }
+  workgroupBarrier();
+  if (i != NONE && k == atomicLoad(&best_pair[0])) {
+    atomicMin(&best_pair[1], i);
+  }
+  workgroupBarrier();
 }
 
 // ---------------------------------------------------------------------------------------------
 // PASS 1: row max; greedy rows are finished here. Sampling rows: cutoff statistics per block.
 
-// The LM head's pairs combined into head_best (key, lowest index with it) by the whole workgroup, as PASS 0
-// combines its invocations' maxima: there may be many pairs, and llvmpipe ends any loop after 65535 iterations.
+// The LM head's pairs combined into best_pair by the whole workgroup, as PASS 0 combines its invocations'
+// maxima: there may be many pairs, and llvmpipe ends any loop after 65535 iterations.
 fn head_max(t: u32) {
   var hk = 0u;
   var hi = NONE;
@@ -367,19 +373,7 @@ fn head_max(t: u32) {
     hk = select(hk, k, better);
     hi = select(hi, i, better);
   }
-  if (t == 0u) {
-    atomicStore(&head_best[0], 0u);
-    atomicStore(&head_best[1], NONE);
-  }
-  workgroupBarrier();
-  if (hi != NONE) {
-    atomicMax(&head_best[0], hk);
-  }
-  workgroupBarrier();
-  if (hi != NONE && hk == atomicLoad(&head_best[0])) {
-    atomicMin(&head_best[1], hi);
-  }
-  workgroupBarrier();
+  group_best(t, hk, hi);
 }
 
 fn pass_stats(t: u32, blk: u32, j: u32) {
@@ -394,8 +388,8 @@ fn pass_stats(t: u32, blk: u32, j: u32) {
     var bk = 0u;
     var bi = NONE;
     if (HEAD_PARTS > 0u) {
-      bk = atomicLoad(&head_best[0]);
-      bi = atomicLoad(&head_best[1]);
+      bk = atomicLoad(&best_pair[0]);
+      bi = atomicLoad(&best_pair[1]);
     } else {
       let p = OFF_PART + j * NBLOCKS * 2u;
       for (var q = 0u; q < NBLOCKS; q++) {
