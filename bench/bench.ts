@@ -29,11 +29,13 @@ const { values: flags } = parseArgs({
     name: { type: "string" },
     shape: { type: "string" },
     "plain-kernels": { type: "boolean" },
+    "decode-only": { type: "boolean" },
   },
 });
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
-const decodeTokens = Number(flags.tokens ?? 128);
+/** Tokens per timed decode: 128 (decode-only rows: 32, a large model's token takes long on a CPU). */
+const tokensFor = (decodeOnly: boolean) => Number(flags.tokens ?? (decodeOnly ? 32 : 128));
 /** Every timed run is repeated and the fastest kept: a shared or virtual machine adds noise, never speed. */
 const repeat = Math.max(1, Number(flags.repeat ?? 3));
 
@@ -63,12 +65,21 @@ if (flags.shape !== undefined && !SHAPES[flags.shape]) {
   console.error(`error: unknown --shape ${flags.shape} — use one of ${Object.keys(SHAPES).join(", ")}`);
   Deno.exit(2);
 }
-const models: { name: string; dir: string }[] = flags.shape
-  ? [{ name: `${flags.shape} shape (random weights)`, dir: SHAPE_PREFIX + flags.shape }]
-  : flags.model?.map((dir) => ({ name: flags.name ?? dir, dir })) ?? [
-    { name: "stories260K", dir: STORIES },
-    { name: "stories260K-flexidepth", dir: FLEXI },
-    { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel() },
+/**
+ * A decode-only row (`--decode-only`, and the default list's last model) skips what a large model makes slow on
+ * a CPU software GPU — any prompt longer than one token, the window-1 decode, the 500-token allocation count —
+ * and keeps the decode figures after a one-token prompt: weight bandwidth and routing against full depth.
+ */
+const decodeOnly = !!flags["decode-only"];
+const models: { name: string; dir: string; decodeOnly: boolean }[] = flags.shape
+  ? [{ name: `${flags.shape} shape (random weights)`, dir: SHAPE_PREFIX + flags.shape, decodeOnly }]
+  : flags.model?.map((dir) => ({ name: flags.name ?? dir, dir, decodeOnly })) ?? [
+    { name: "stories260K", dir: STORIES, decodeOnly },
+    { name: "stories260K-flexidepth", dir: FLEXI, decodeOnly },
+    { name: "demo (default, random weights)", dir: await ensureDefaultDemoModel(), decodeOnly },
+    // Decode bound by the weights even on a CPU software GPU, where the small models above are bound by the
+    // fixed cost of each dispatch: the bandwidth figure that the kernels, not the dispatches, decide.
+    { name: "llama3-1b shape (random weights)", dir: SHAPE_PREFIX + "llama3-1b", decodeOnly: true },
   ];
 
 if (!flags.child) {
@@ -93,6 +104,7 @@ if (!flags.child) {
       if (flags[k]) args.push(`--${k}`, flags[k]!);
     }
     if (flags["plain-kernels"]) args.push("--plain-kernels");
+    if (m.decodeOnly) args.push("--decode-only");
     const { success } = await new Deno.Command(Deno.execPath(), {
       args,
       stdout: "inherit",
@@ -146,9 +158,13 @@ interface Row {
   /** A compute kernel streaming the weights' storage (read_probe: a buffer or texture rows): bytes read / s. */
   read_gb_per_s: number;
   read_probe: "buffer" | "texture";
+  /** Decode only (--decode-only): no prefill figures, no window-1 decode, one context, no allocation count. */
+  decode_only: boolean;
   prefill_tokens: number;
-  prefill_tokens_per_s: number;
-  /** Decode after a prompt of 128 and of 2048 tokens (or the most the model's context allows). */
+  prefill_tokens_per_s: number | null;
+  /**
+   * Decode after a prompt of 128 and of 2048 tokens (or the most the model's context allows); decode only: 1.
+   */
   context: {
     prompt_tokens: number;
     tokens_per_s: number;
@@ -159,7 +175,12 @@ interface Row {
     fraction_of_read: number;
   }[];
   /** GPU objects created during a warmed-up 500-token decode (a per-token allocation shows up here). */
-  allocations_500_tokens: { buffers: number; buffer_bytes: number; textures: number; bind_groups: number };
+  allocations_500_tokens: {
+    buffers: number;
+    buffer_bytes: number;
+    textures: number;
+    bind_groups: number;
+  } | null;
   decode: {
     window: string;
     depth_used: number;
@@ -360,6 +381,7 @@ async function countAllocations(device: GPUDevice, work: () => Promise<unknown>)
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
   const loadOpts = { features, progress: false, maxRows: 128, storage, quant };
+  const decodeTokens = tokensFor(m.decodeOnly);
   const model = m.dir.startsWith(SHAPE_PREFIX)
     ? await Model.fromCheckpoint(
       await syntheticCheckpoint(await Deno.makeTempDir(), SHAPES[m.dir.slice(SHAPE_PREFIX.length)]),
@@ -370,15 +392,15 @@ for (const m of models) {
   console.log(`adapter: ${adapter}${Deno.env.get("LP_NUM_THREADS") === "0" ? " (dispatches inline)" : ""}`);
   const vocab = model.engine.config.vocabSize;
   const prompt = Array.from({ length: 128 }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
-  // Warm-up: compiles every pipeline.
-  await model.generate({ ids: prompt.slice(0, 8) }, { maxTokens: 4, window: 1 }).collect();
+  // Warm-up: compiles every pipeline (decode only: those of one-row steps).
+  await model.generate({ ids: prompt.slice(0, m.decodeOnly ? 1 : 8) }, { maxTokens: 4, window: 1 }).collect();
 
   const device = model.engine.gpu.device;
   const copyGbs = await copyBandwidth(device, isSoftwareGpu(model.engine.gpu));
   const weightStorage = model.engine.weights.layers[0].qkv.storage;
   const readGbs = await readBandwidth(device, isSoftwareGpu(model.engine.gpu), weightStorage);
 
-  const pre = await best(
+  const pre = m.decodeOnly ? null : await best(
     () => model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect(),
     (r) => 1 / r.summary.prefillTokensPerSec,
   );
@@ -389,13 +411,14 @@ for (const m of models) {
     copy_gb_per_s: copyGbs,
     read_gb_per_s: readGbs,
     read_probe: weightStorage,
-    prefill_tokens: prompt.length,
-    prefill_tokens_per_s: pre.summary.prefillTokensPerSec,
+    decode_only: m.decodeOnly,
+    prefill_tokens: pre ? prompt.length : 0,
+    prefill_tokens_per_s: pre?.summary.prefillTokensPerSec ?? null,
     decode: [],
     context: [],
-    allocations_500_tokens: { buffers: 0, buffer_bytes: 0, textures: 0, bind_groups: 0 },
+    allocations_500_tokens: null,
   };
-  for (const window of [1, "auto"] as const) {
+  for (const window of m.decodeOnly ? [] : [1, "auto"] as const) {
     // A random model may emit an end-of-sequence id: ignore it so every run decodes the same count.
     const r = await best(
       () =>
@@ -414,7 +437,7 @@ for (const m of models) {
   }
   // Decode speed at two context lengths, and the weight bandwidth it implies (routing as the model decides).
   const ctxMax = model.engine.context - decodeTokens - 1;
-  for (const want of [128, 2048]) {
+  for (const want of m.decodeOnly ? [1] : [128, 2048]) {
     const n = Math.min(want, ctxMax);
     if (row.context.some((c) => c.prompt_tokens === n)) continue;
     const long = Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
@@ -439,18 +462,24 @@ for (const m of models) {
   }
   // No per-token allocation: nothing is created during a 500-token decode once a first one has run.
   const long500 = { maxTokens: Math.min(500, model.engine.context - 2), ignoreEos: true };
-  await model.generate({ ids: [prompt[0]] }, long500).collect();
-  row.allocations_500_tokens = await countAllocations(
-    device,
-    () => model.generate({ ids: [prompt[0]] }, long500).collect(),
-  );
+  if (!m.decodeOnly) {
+    await model.generate({ ids: [prompt[0]] }, long500).collect();
+    row.allocations_500_tokens = await countAllocations(
+      device,
+      () => model.generate({ ids: [prompt[0]] }, long500).collect(),
+    );
+  }
 
   const cfg = model.engine.config;
   if (cfg.routingLayers.length) {
     // Same prompt and token count with routing and at full depth (the base model), automatic window; the
     // two alternate, so that a slow spell of a shared machine falls on both.
     const decode = (fullDepth: boolean) =>
-      model.generate({ ids: prompt.slice(0, 16) }, { maxTokens: decodeTokens, fullDepth, ignoreEos: true })
+      model.generate({ ids: prompt.slice(0, m.decodeOnly ? 1 : 16) }, {
+        maxTokens: decodeTokens,
+        fullDepth,
+        ignoreEos: true,
+      })
         .collect();
     type Run = Awaited<ReturnType<typeof decode>>;
     const fastest: [Run | null, Run | null] = [null, null];
@@ -491,7 +520,9 @@ for (const m of models) {
       quant ? ` (projections ${quant})` : ""
     }`,
   );
-  console.log(`  prefill ${prompt.length} tokens: ${row.prefill_tokens_per_s.toFixed(1)} tokens/s`);
+  if (row.prefill_tokens_per_s !== null) {
+    console.log(`  prefill ${prompt.length} tokens: ${row.prefill_tokens_per_s.toFixed(1)} tokens/s`);
+  } else console.log("  decode only (--decode-only)");
   for (const d of row.decode) {
     console.log(
       `  decode window ${d.window.padEnd(4)} (depth ${String(d.depth_used).padStart(2)}): ` +
@@ -512,10 +543,12 @@ for (const m of models) {
     );
   }
   const a = row.allocations_500_tokens;
-  console.log(
-    `  GPU objects created during ${long500.maxTokens} decode tokens: ${a.buffers} buffers (${a.buffer_bytes} B), ` +
-      `${a.textures} textures, ${a.bind_groups} bind groups`,
-  );
+  if (a) {
+    console.log(
+      `  GPU objects created during ${long500.maxTokens} decode tokens: ${a.buffers} buffers (${a.buffer_bytes} B), ` +
+        `${a.textures} textures, ${a.bind_groups} bind groups`,
+    );
+  }
   const r = row.routing;
   if (r) {
     console.log(

@@ -27,8 +27,8 @@ override WG: u32 = 8u;
 // RMSNorm on the input (flag bit 4 in gemm_tex.wgsl). A pipeline constant here: a matmul without it then reads
 // no norm weights at all (branches cost both sides on llvmpipe), and the demo model decoded ~20% faster.
 override NORM: bool = false;
-// x from binding 11, an rgba32float texture holding x's row (rmsnorm.wgsl writes one), instead of the uniform
-// window. llvmpipe loads a uniform at an index it cannot prove constant lane by lane, a texel with one 16-byte
+// x from binding 11, an rgba32float texture holding x's row (rmsnorm.wgsl writes one, already normalized when
+// the matmul has a norm: the host then leaves NORM off), instead of the uniform window. llvmpipe loads a uniform at an index it cannot prove constant lane by lane, a texel with one 16-byte
 // load per lane: the demo's LM head (128256 × 128) alone ran 2.6–3.1 ms instead of 3.6–5.3 (kernels/README.md).
 override XTEX: bool = false;
 // The LM head of a one-row step: each invocation also leaves the (key, index) of its largest output in

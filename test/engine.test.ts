@@ -58,17 +58,25 @@ for (const family of await families()) {
       const ck = await openCheckpoint(dir);
       // Both weight layouts: storage buffers (separate RoPE/KV-write kernel) and textures (RoPE and the KV
       // write in the q/k/v matmul's epilogue, q and k rows in rotation pairs); and buffers with the kernels
-      // chosen for hardware GPUs (split attention).
-      const layouts = [["buffer", false], ["texture", false], ["buffer", true]] as const;
-      for (const [storage, gpuKernels] of layouts) {
+      // chosen for hardware GPUs (split attention); and textures with each one-row RMSNorm run once into a row
+      // texture the matmuls read (as wide models do).
+      const layouts = [
+        ["buffer", false, false],
+        ["texture", false, false],
+        ["buffer", true, false],
+        ["texture", false, true],
+      ] as const;
+      for (const [storage, gpuKernels, normTextures] of layouts) {
         const engine = await Engine.load(await testGpu(family), ck, {
           progress: false,
           maxRows: 5,
           storage,
           gpuKernels,
+          normTextures,
         });
         const fusedRope = storage === "texture" && engine.gpu.limits.maxStorageBuffersPerShaderStage >= 10;
         assertEquals(engine.weights.ropePairs, fusedRope, storage);
+        assertEquals(engine.forward.normsToTexture, normTextures, "norms into a row texture");
         // 11 prompt tokens in chunks of 5: prefill spans several steps.
         const prompt = [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300];
         await compareLogits(engine, await ReferenceModel.load(ck), prompt, TOL[dtype]);

@@ -69,12 +69,13 @@ async function compareRouted(
   family: "plain" | "fast",
   refOpts: RefOptions,
   maxRows = 4,
-  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant"> = {},
+  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant" | "normTextures"> = {},
 ) {
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck, { quant: layout.quant });
   const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, ...layout });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
+  ok(engine.forward.normsToTexture === !!layout.normTextures, "norms into a row texture as asked");
   const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
   const prompt = [5, 77, 300, 12, 599, 42, 8];
   const cache = ref.newCache();
@@ -135,9 +136,12 @@ for (const family of await families()) {
     // Default weights (textures here: RoPE + KV write fused into the projections), storage buffers, and
     // the kernels chosen for hardware GPUs (split attention, workgroup-wide route gate).
     // Then the projections quantized at load (q8 in textures, q4 in buffers): routes follow the quantized
-    // hidden states, as the reference on the same quantized weights computes them.
+    // hidden states, as the reference on the same quantized weights computes them. And textures with each
+    // one-row RMSNorm run once into a row texture (as wide models do), plain and quantized.
     const layouts = [
       {},
+      { normTextures: true },
+      { normTextures: true, quant: "q4" },
       { storage: "buffer" },
       { storage: "buffer", gpuKernels: true },
       { quant: "q8" },

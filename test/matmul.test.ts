@@ -53,7 +53,10 @@ interface Case {
   windowed?: boolean;
   /** Write the rows in pieces starting at these rows (as stacked projections are), not in one upload. */
   pieces?: number[];
-  /** x's row 0 also in a row texture (NaN past K), which one-row steps read instead (gemv_tex XTEX). */
+  /**
+   * x's row 0 also in a row texture (NaN past K; normalized with `norm`), which one-row steps read instead
+   * (gemv_tex XTEX).
+   */
   xTexture?: boolean;
   /** Argmax pairs (gemv_tex ARGMAX): they must name the largest output, ties to the lowest index. */
   argmax?: boolean;
@@ -127,7 +130,9 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     if (c.xTexture) {
       xTexture = rowTexture(device, "x_tex", K);
       const row = new Float32Array(xTexture.width * 4).fill(NaN);
-      row.set(xVals.subarray(0, K));
+      // With a norm, the texture's producer applied it (rmsnorm.wgsl TEXTURE): the matmul must not again.
+      const x0 = xVals.subarray(0, K);
+      row.set(c.norm ? Matmul.referenceRmsNorm(x0, 1, K, normW, 1e-5) : x0);
       device.queue.writeTexture({ texture: xTexture }, row, {}, [xTexture.width, 1]);
     }
     const argmax = c.argmax

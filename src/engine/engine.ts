@@ -47,6 +47,12 @@ export interface EngineOptions {
    * route gate — or those for CPU software GPUs (default: by adapter; tests run both on either).
    */
   gpuKernels?: boolean;
+  /**
+   * One-row steps on texture weights run each RMSNorm once into a row texture that the matmuls after it read,
+   * rather than fused into them (default: from hidden size 1024 on, forward.ts NORM_TEXTURE_MIN_HIDDEN; tests
+   * force it on small models).
+   */
+  normTextures?: boolean;
   /** Quantize the base model's projections at load (weights.ts `UploadOptions.quant`). */
   quant?: QuantFormat | null;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
@@ -118,7 +124,9 @@ export class Engine {
     readonly config: ModelConfig,
     readonly weights: ModelWeights,
     readonly maxRows: number,
-    opts: Required<Pick<EngineOptions, "slots" | "context">> & Pick<EngineOptions, "gpuKernels">,
+    opts:
+      & Required<Pick<EngineOptions, "slots" | "context">>
+      & Pick<EngineOptions, "gpuKernels" | "normTextures">,
   ) {
     this.kernels = new KernelCache(gpu);
     this.kv = new KvCache(
@@ -136,6 +144,7 @@ export class Engine {
       maxRows,
       opts.slots,
       opts.gpuKernels,
+      opts.normTextures,
     );
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
@@ -182,6 +191,7 @@ export class Engine {
         slots: opts.slots ?? 1,
         context,
         gpuKernels: opts.gpuKernels,
+        normTextures: opts.normTextures,
       });
     } catch (e) {
       failure = e;

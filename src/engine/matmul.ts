@@ -123,8 +123,9 @@ export interface MatmulIO {
   /** f32 [N]: required when scaleMode ≠ 0. */
   rowScale?: GPUBuffer;
   /**
-   * x's row 0 again, as a row texture (rowTexture) that its producer writes too (rmsnorm.wgsl TEXTURE): one-row
-   * steps on texture weights read x there (gemv_tex.wgsl XTEX). Ignored by the other kernels.
+   * x's row 0 again, as a row texture (rowTexture) that its producer writes too (rmsnorm.wgsl TEXTURE), already
+   * normalized when the matmul has `norm` (the producer applied it): one-row steps on texture weights read x
+   * there (gemv_tex.wgsl XTEX, without NORM). Ignored by the other kernels.
    */
   xTexture?: GPUTexture;
   /**
@@ -279,7 +280,7 @@ export class Matmul {
         kernel: kernels.get("gemv_tex", {
           W_DTYPE: dtype,
           WG: ROW_WG,
-          NORM: opts.norm ? 1 : 0,
+          NORM: opts.norm && !io.xTexture ? 1 : 0,
           XTEX: io.xTexture ? 1 : 0,
           ARGMAX: io.argmax ? 1 : 0,
         }),

@@ -349,6 +349,20 @@ export const SHAPES: Record<string, DemoOptions> = {
     maxPositions: 8192,
     routingLayers: Array.from({ length: 16 }, (_, i) => 16 + i),
   },
+  // Llama-3.2-1B's shape (tied embeddings) with routers on its last half: big enough that decode is bound by
+  // the weights even on a CPU software GPU, where the demo model is bound by per-dispatch cost.
+  "llama3-1b": {
+    layers: 16,
+    hidden: 2048,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 64,
+    intermediate: 8192,
+    dtype: "BF16",
+    maxPositions: 8192,
+    tieEmbeddings: true,
+    routingLayers: Array.from({ length: 8 }, (_, i) => 8 + i),
+  },
   // The same structure in miniature (tests).
   "tiny": {
     layers: 4,
