@@ -9,7 +9,10 @@ import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel, type RefOptions } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { openCheckpoint } from "../src/model/checkpoint.ts";
-import { Engine } from "../src/engine/engine.ts";
+import { defaultPrefillRows, Engine } from "../src/engine/engine.ts";
+import type { ModelWeights } from "../src/engine/weights.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { isSoftwareGpu } from "../src/gpu/device.ts";
 import { Model } from "../src/engine/model.ts";
 
 const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
@@ -199,4 +202,42 @@ Deno.test("flexidepth: prefill and decode give the same routes for the same toke
   const again = await model.generate({ ids: all.slice(0, -1) }, { maxTokens: 1 }).collect();
   const decodeCounts = [...gen.summary.promptLayers.slice(0, -1), ...gen.tokens.map((t) => t.layers)];
   assertEquals(again.summary.promptLayers.slice(0, decodeCounts.length), decodeCounts);
+});
+
+Deno.test("flexidepth: a prompt in one-row steps gives the chunked prefill's tokens, routes and layer counts", async () => {
+  // Wide models on CPU software GPUs prefill one row per step (engine.ts defaultPrefillRows); 21 tokens run
+  // through more steps than the readbacks kept in flight (generate.ts PREFILL_READBACKS).
+  const dir = await demo("one-row-prefill");
+  const gpu = await testGpu("fast");
+  const prompt = Array.from({ length: 21 }, (_, i) => (i * 37 + 5) % 600);
+  const runs = [];
+  for (const prefillRows of [undefined, 1]) {
+    const model = await Model.load(dir, { gpu, progress: false, maxRows: 8, prefillRows });
+    assertEquals(model.engine.prefillRows, prefillRows ?? 8);
+    // The rows of every step, to check the prompt went in the steps asked for.
+    const stepRows: number[] = [];
+    const submit = model.engine.submitStep.bind(model.engine);
+    model.engine.submitStep = (rows, ...rest) => (stepRows.push(rows.length), submit(rows, ...rest));
+    runs.push(await model.generate({ ids: prompt }, { maxTokens: 6 }).collect());
+    assertEquals(Math.max(...stepRows), prefillRows ?? 8);
+  }
+  const [chunked, oneRow] = runs;
+  assertEquals(oneRow.summary.promptLayers.length, prompt.length);
+  assertEquals(oneRow.summary.promptLayers, chunked.summary.promptLayers);
+  ok(new Set(chunked.summary.promptLayers).size > 1, "prompt tokens should take different depths");
+  assertEquals(
+    oneRow.tokens.map((t) => [t.id, t.layers, t.routes]),
+    chunked.tokens.map((t) => [t.id, t.layers, t.routes]),
+  );
+});
+
+Deno.test("flexidepth: one-row prefill by default only for wide models with texture weights on software GPUs", async () => {
+  const gpu = await testGpu("fast");
+  const weights = (storage: string) => ({ layers: [{ qkv: { storage } }] }) as unknown as ModelWeights;
+  const config = (hiddenSize: number) => ({ hiddenSize }) as ModelConfig;
+  const software = isSoftwareGpu(gpu);
+  assertEquals(defaultPrefillRows(gpu, config(2048), weights("texture"), 64), software ? 1 : 64);
+  assertEquals(defaultPrefillRows(gpu, config(256), weights("texture"), 64), software ? 1 : 64);
+  assertEquals(defaultPrefillRows(gpu, config(128), weights("texture"), 64), 64);
+  assertEquals(defaultPrefillRows(gpu, config(2048), weights("buffer"), 64), 64);
 });

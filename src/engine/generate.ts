@@ -11,6 +11,9 @@ import type { SamplingOptions } from "./sampling.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/detokenizer.ts";
 
+/** Prefill steps whose route readbacks may be in flight at once (prompts of many one-row steps). */
+const PREFILL_READBACKS = 8;
+
 export interface GenerateOptions {
   maxTokens?: number;
   /** 0 = greedy. */
@@ -171,14 +174,6 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const t0 = performance.now();
     const routed = cfg.routingLayers.length > 0;
     const prefill: PendingStep[] = [];
-    for (let c = reuse; c < ids.length; c += engine.maxRows) {
-      const chunk = ids.slice(c, c + engine.maxRows);
-      const last = c + chunk.length === ids.length;
-      const rows = chunk.map((_, i) => ({ slot: s.slot, pos: c + i }));
-      const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed);
-      if (p) prefill.push(p);
-    }
-    const first = prefill.pop()!;
     const promptLayers: number[] = [];
     const countLayers = (words: Uint32Array) => {
       for (let i = 0; i < words.length; i += engine.routeWords) {
@@ -187,6 +182,18 @@ export class Generation implements AsyncIterable<TokenEvent> {
         promptLayers.push(cfg.numLayers - cfg.routingLayers.length + kept);
       }
     };
+    for (let c = reuse; c < ids.length; c += engine.prefillRows) {
+      const chunk = ids.slice(c, c + engine.prefillRows);
+      const last = c + chunk.length === ids.length;
+      const rows = chunk.map((_, i) => ({ slot: s.slot, pos: c + i }));
+      const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed);
+      if (p) prefill.push(p);
+      // One-row prefill steps of a long prompt: a bounded number of readbacks in flight, not one per token.
+      while (!last && prefill.length > PREFILL_READBACKS) {
+        countLayers((await engine.await(prefill.shift()!)).routesOfRows!);
+      }
+    }
+    const first = prefill.pop()!;
     for (const p of prefill) countLayers((await engine.await(p)).routesOfRows!);
     s.tokens = ids.slice();
     s.kvValid = ids.length;
