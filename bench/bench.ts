@@ -67,7 +67,7 @@ if (flags.shape !== undefined && !SHAPES[flags.shape]) {
 }
 /**
  * A decode-only row (`--decode-only`, and the default list's last model) skips what a large model makes slow on
- * a CPU software GPU — any prompt longer than one token, the window-1 decode, the 500-token allocation count —
+ * a CPU software GPU — any prompt longer than one token, the decodes by window, the 500-token allocation count —
  * and keeps the decode figures after a one-token prompt: weight bandwidth and routing against full depth.
  */
 const decodeOnly = !!flags["decode-only"];
@@ -158,7 +158,10 @@ interface Row {
   /** A compute kernel streaming the weights' storage (read_probe: a buffer or texture rows): bytes read / s. */
   read_gb_per_s: number;
   read_probe: "buffer" | "texture";
-  /** Decode only (--decode-only): no prefill figures, no window-1 decode, one context, no allocation count. */
+  /**
+   * Decode only (--decode-only): no prefill figures, no `decode` rows by window (its one context row, after a
+   * one-token prompt, is the automatic window's decode), no allocation count.
+   */
   decode_only: boolean;
   prefill_tokens: number;
   prefill_tokens_per_s: number | null;
