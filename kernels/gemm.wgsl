@@ -4,9 +4,12 @@
 // Fusions (flags, as matmul.wgsl): bit 4 NORM reads x through RMSNorm (x · rsqrt(mean(x²) + eps) · norm_w);
 // bit 5 SWIGLU: weight rows interleave gate and up (row 2i gate i, row 2i + 1 up i) and output column
 // (out_offset + m) / 2 gets silu(gate) · up — the MLP's gate, up and SiLU in one pass.
+// bit 6 ROPE: the attention projection with q and k rows in rotation pairs, rotated and written to y and the
+// KV cache as gemm_tex.wgsl's ROPE (each thread's 4 output columns are two whole pairs).
 //
 // Bindings (as matmul.wgsl): 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple
-// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]), 6 norm_w (f32 [K]).
+// of 16 bytes), 3 w (one part of a matrix), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]), 6 norm_w (f32 [K]),
+// 7-10 ROPE's rows, cos_sin, k_cache, v_cache.
 //
 // WG = 256 threads own a 64 (n) × 64 (m) output tile, 4 × 4 per thread; K is staged 32 at a time in workgroup
 // memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64) (wrapping into z beyond 65535), y = ceil(N / 64).
@@ -23,10 +26,20 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
-  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU; bit 6: ROPE. Runtime
+  // flags, not overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
   eps: f32, // RMSNorm epsilon (NORM)
+  tex_shift: u32, // (gemm_tex's; unused here)
+  head_dim: u32, // ROPE
+  q_rows: u32, // ROPE: matrix rows before k
+  kv_dim: u32, // ROPE
+  ctx: u32, // ROPE: positions per cache slot
+}
+
+struct Row {
+  slot: u32,
+  pos: u32,
 }
 
 struct Step {
@@ -43,6 +56,10 @@ struct Step {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(7) var<storage, read> rows: array<Row>;
+@group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 
 const BK: u32 = 32u;
 // Tiles, transposed: [k][n or m], 4 consecutive n (or m) per vec4.
@@ -68,6 +85,10 @@ fn has_norm() -> bool {
 
 fn swiglu() -> bool {
   return (params.flags & 32u) != 0u;
+}
+
+fn rope() -> bool {
+  return (params.flags & 64u) != 0u;
 }
 
 fn xs(i: u32) -> f32 {
@@ -186,6 +207,10 @@ fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
     s *= 1.0 - row_scale[n];
   }
   let acc = acc_in * a;
+  if (rope()) {
+    rope_store(n, params.out_offset + m0, acc * s);
+    return;
+  }
   if (swiglu()) {
     // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
     let o = n * params.y_stride + (params.out_offset + m0) / 2u;
@@ -202,6 +227,41 @@ fn store4(n: u32, m0: u32, acc_in: vec4<f32>, a: f32) {
     let m = m0 + j;
     if (m < params.rows) {
       put(base + m, acc[j] * s);
+    }
+  }
+}
+
+// ROPE: rows gm .. gm + 3 of the whole matrix (two rotation pairs of one head, or 4 values of v or of the rows
+// after it) of activation row n, as gemm_tex.wgsl's rope_store.
+fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
+  let row = rows[n];
+  let hd = params.head_dim;
+  let q_rows = params.q_rows;
+  let kv = params.kv_dim;
+  var v = v_in;
+  if (gm < q_rows + kv) {
+    let t = row.pos * (hd / 2u) + (gm % hd) / 2u;
+    let c0 = cos_sin[t];
+    let c1 = cos_sin[t + 1u];
+    v = vec4<f32>(
+      v.x * c0.x - v.y * c0.y,
+      v.y * c0.x + v.x * c0.y,
+      v.z * c1.x - v.w * c1.y,
+      v.w * c1.x + v.z * c1.y,
+    );
+  }
+  let cache = (row.slot * params.ctx + row.pos) * kv;
+  for (var j = 0u; j < 4u; j++) {
+    let m = gm + j;
+    if (m - params.out_offset >= params.rows) {
+      return;
+    }
+    if (m < q_rows || m >= q_rows + 2u * kv) {
+      y[n * params.y_stride + m] = v[j];
+    } else if (m < q_rows + kv) {
+      k_cache[cache + m - q_rows] = v[j];
+    } else {
+      v_cache[cache + m - q_rows - kv] = v[j];
     }
   }
 }

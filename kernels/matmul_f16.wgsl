@@ -4,10 +4,11 @@
 //
 // Bindings: 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K]; buffer size a multiple of 16 bytes),
 // 3 w (one part of an F16 matrix, rows of row_stride elements), 4 y (f32 [N, y_stride]), 5 row_scale (f32 [N]),
-// 6 norm_w (f32 [K]). Fusions NORM and SWIGLU as matmul.wgsl.
+// 6 norm_w (f32 [K]), 7-10 ROPE's rows, cos_sin, k_cache, v_cache. Fusions NORM, SWIGLU and ROPE as
+// matmul.wgsl.
 //
 // Chosen for F16 weights on real GPUs with shader-f16. On llvmpipe it is slower than the u32-word kernels
-// (each 16-bit load costs as much as a 32-bit one there), so software GPUs take gemm_sg.wgsl instead.
+// (each 16-bit load costs as much as a 32-bit one there), so software GPUs keep their weights in textures.
 // Subgroup builtins are not used: the only reduction is once per output row, after the whole K loop, where
 // they would save a handful of barriers, and leaving them out keeps the kernel usable with f16 alone.
 
@@ -24,10 +25,20 @@ struct Params {
   out_offset: u32,
   alpha: f32,
   // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU. Runtime flags, not
-  // overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
+  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU; bit 6: ROPE. Runtime
+  // flags, not overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
   flags: u32,
   eps: f32, // RMSNorm epsilon (NORM)
+  tex_shift: u32, // (gemm_tex's; unused here)
+  head_dim: u32, // ROPE
+  q_rows: u32, // ROPE: matrix rows before k
+  kv_dim: u32, // ROPE
+  ctx: u32, // ROPE: positions per cache slot
+}
+
+struct Row {
+  slot: u32,
+  pos: u32,
 }
 
 struct Step {
@@ -44,6 +55,10 @@ struct Step {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(7) var<storage, read> rows: array<Row>;
+@group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 
 override RPW: u32 = WG / TPR;
 
@@ -68,6 +83,10 @@ fn has_norm() -> bool {
 
 fn swiglu() -> bool {
   return (params.flags & 32u) != 0u;
+}
+
+fn rope() -> bool {
+  return (params.flags & 64u) != 0u;
 }
 
 fn xs(i: u32) -> f32 {
@@ -197,18 +216,23 @@ fn main(
     s *= inverseSqrt(ss / f32(K) + params.eps);
   }
 
-  if (swiglu()) {
-    // Rows 2i (gate) and 2i + 1 (up) meet: the gate row's lane 0 reads the up row's sums. Each invocation
-    // overwrites only its own slot, after the reduction's last barrier.
+  if (swiglu() || rope()) {
+    // Rows 2i and 2i + 1 meet — (gate, up) under SWIGLU, a rotation pair under ROPE: the even row's lane 0
+    // reads the odd row's sums (RPW is even). Each invocation overwrites only its own slot, after the
+    // reduction's last barrier.
     partial[li] = s;
     workgroupBarrier();
-    if (lane != 0u || (m & 1u) == 1u || m + 1u >= params.rows) {
+    if (lane != 0u || (m & 1u) == 1u || m >= params.rows) {
       return;
     }
     let u = partial[li + TPR];
     for (var j = 0u; j < nb; j++) {
       let n = n0 + j;
-      put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
+      if (rope()) {
+        rope_pair(n, params.out_offset + m, vec2<f32>(s[j], u[j]) * row_factor(n));
+      } else {
+        put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
+      }
     }
     return;
   }
@@ -231,4 +255,33 @@ fn row_factor(n: u32) -> f32 {
     v *= 1.0 - row_scale[n];
   }
   return v;
+}
+
+// ROPE: rows gm and gm + 1 of the whole matrix — a rotation pair of q or k, rotated at activation row n's
+// position, or two values of v or of the rows after it — to y (q and the rows after v) or the KV cache at
+// (slot, pos). The matrix layout is gemm_tex.wgsl's ROPE (q and k rows in rotation pairs).
+fn rope_pair(n: u32, gm: u32, v_in: vec2<f32>) {
+  let row = rows[n];
+  let q_rows = params.q_rows;
+  let kv = params.kv_dim;
+  var v = v_in;
+  if (gm < q_rows + kv) {
+    let c = cos_sin[row.pos * (params.head_dim / 2u) + (gm % params.head_dim) / 2u];
+    v = vec2<f32>(v.x * c.x - v.y * c.y, v.y * c.x + v.x * c.y);
+  }
+  let cache = (row.slot * params.ctx + row.pos) * kv;
+  for (var j = 0u; j < 2u; j++) {
+    let m = gm + j;
+    if (m - params.out_offset >= params.rows) {
+      return;
+    }
+    let e = select(v.x, v.y, j == 1u);
+    if (m < q_rows || m >= q_rows + 2u * kv) {
+      y[n * params.y_stride + m] = e;
+    } else if (m < q_rows + kv) {
+      k_cache[cache + m - q_rows] = e;
+    } else {
+      v_cache[cache + m - q_rows - kv] = e;
+    }
+  }
 }

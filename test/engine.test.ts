@@ -56,26 +56,29 @@ for (const family of await families()) {
     Deno.test(`engine (${family}, ${dtype}): logits match the reference over prefill + 16 decode steps`, async () => {
       const dir = await demo(`${dtype}`, { dtype });
       const ck = await openCheckpoint(dir);
-      // Both weight layouts: storage buffers (separate RoPE/KV-write kernel) and textures (RoPE and the KV
-      // write in the q/k/v matmul's epilogue, q and k rows in rotation pairs); and buffers with the kernels
-      // chosen for hardware GPUs (split attention); and textures with each one-row RMSNorm run once into a row
-      // texture the matmuls read (as wide models do).
+      // Both weight layouts: storage buffers and textures, RoPE and the KV write in the q/k/v matmul's epilogue
+      // (q and k rows in rotation pairs) or, where the layout cannot have it, a kernel of their own; buffers
+      // with the kernels chosen for hardware GPUs (split attention); and textures with each one-row RMSNorm
+      // run once into a row texture the matmuls read (as wide models do).
       const layouts = [
-        ["buffer", false, false],
-        ["texture", false, false],
-        ["buffer", true, false],
-        ["texture", false, true],
+        ["buffer", false, false, true],
+        ["buffer", false, false, false],
+        ["texture", false, false, true],
+        ["texture", false, false, false],
+        ["buffer", true, false, true],
+        ["buffer", true, false, false],
+        ["texture", false, true, true],
       ] as const;
-      for (const [storage, gpuKernels, normTextures] of layouts) {
+      for (const [storage, gpuKernels, normTextures, ropePairs] of layouts) {
         const engine = await Engine.load(await testGpu(family), ck, {
           progress: false,
           maxRows: 5,
           storage,
           gpuKernels,
           normTextures,
+          ropePairs,
         });
-        const fusedRope = storage === "texture" && engine.gpu.limits.maxStorageBuffersPerShaderStage >= 10;
-        assertEquals(engine.weights.ropePairs, fusedRope, storage);
+        assertEquals(engine.weights.ropePairs, ropePairs, `${storage} rope pairs`);
         assertEquals(engine.forward.normsToTexture, normTextures, "norms into a row texture");
         // 11 prompt tokens in chunks of 5: prefill spans several steps.
         const prompt = [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300];

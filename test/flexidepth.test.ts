@@ -72,13 +72,14 @@ async function compareRouted(
   family: "plain" | "fast",
   refOpts: RefOptions,
   maxRows = 4,
-  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant" | "normTextures"> = {},
+  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant" | "normTextures" | "ropePairs"> = {},
 ) {
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck, { quant: layout.quant });
   const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, ...layout });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
   ok(engine.forward.normsToTexture === !!layout.normTextures, "norms into a row texture as asked");
+  ok(engine.weights.ropePairs === (layout.ropePairs ?? true), "RoPE in the projections' epilogue as asked");
   const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
   const prompt = [5, 77, 300, 12, 599, 42, 8];
   const cache = ref.newCache();
@@ -136,17 +137,19 @@ async function compareRouted(
 
 for (const family of await families()) {
   Deno.test(`flexidepth (${family}): mixed routing on a demo ddllama matches the reference (routes, logits, counts)`, async () => {
-    // Default weights (textures here: RoPE + KV write fused into the projections), storage buffers, and
-    // the kernels chosen for hardware GPUs (split attention, workgroup-wide route gate).
-    // Then the projections quantized at load (q8 in textures, q4 in buffers): routes follow the quantized
+    // Default weights (textures here), storage buffers, and the kernels chosen for hardware GPUs (split
+    // attention, workgroup-wide route gate), RoPE + KV write fused into the projections or as kernels of their
+    // own. Then the projections quantized at load (q8 in textures, q4 in buffers): routes follow the quantized
     // hidden states, as the reference on the same quantized weights computes them. And textures with each
     // one-row RMSNorm run once into a row texture (as wide models do), plain and quantized.
     const layouts = [
       {},
+      { ropePairs: false },
       { normTextures: true },
       { normTextures: true, quant: "q4" },
       { storage: "buffer" },
       { storage: "buffer", gpuKernels: true },
+      { storage: "buffer", gpuKernels: true, ropePairs: false },
       { quant: "q8" },
       { storage: "buffer", gpuKernels: true, quant: "q4" },
     ] as const;

@@ -4,7 +4,7 @@
  * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
 
-import { Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
+import { type GemvVariant, Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import {
@@ -15,6 +15,7 @@ import {
   rowTexture,
   storageBuffer,
   uploadMatrix,
+  type WeightStorage,
   writeRows,
 } from "../src/gpu/tensor.ts";
 import { decodeToF32, type DType, encodeFromF32 } from "../src/model/dtype.ts";
@@ -397,8 +398,9 @@ for (const family of await families()) {
 }
 
 /**
- * The ROPE epilogue (texture weights): [q; k; v] rows with q and k in rotation pairs; q rotated into y, k rotated
- * and v copied into the caches at each row's (slot, pos). Reference: the plain matmul, then the pair rotation.
+ * The ROPE epilogue: [q; k; v; extra] rows with q and k in rotation pairs; q rotated into y, k rotated and v
+ * copied into the caches at each row's (slot, pos), the extra rows (a router's W_enc) into y as they are.
+ * Reference: the plain matmul, then the pair rotation.
  */
 async function ropeCase(
   gpu: GpuContext,
@@ -406,16 +408,18 @@ async function ropeCase(
   [dtype, quant]: [DType, QuantFormat | null],
   N: number,
   norm: boolean,
+  storage: WeightStorage,
+  gemv: GemvVariant = "auto",
 ) {
   const device = gpu.device;
-  const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2;
-  const qRows = nH * hd, kvDim = nKV * hd, M = qRows + 2 * kvDim;
+  const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2, extra = 6;
+  const qRows = nH * hd, kvDim = nKV * hd, M = qRows + 2 * kvDim + extra;
   const raw = encodeFromF32(dtype, randomNormal(seed++, M * K, 1 / Math.sqrt(K))) as Uint8Array<ArrayBuffer>;
   const wDec = quant ? quantizeValues(quant, decodeToF32(dtype, raw), M, K) : decodeToF32(dtype, raw);
   // 16-row parts: a part boundary inside q and one inside k.
   const w = uploadMatrix(device, "wqkv", dtype, M, K, raw, 16 * rowBytesFor(dtype, K, quant), {
     quant,
-    storage: "texture",
+    storage,
     maxTextureDimension: 64,
   });
   const xVals = randomNormal(seed++, N * K) as Float32Array<ArrayBuffer>;
@@ -431,6 +435,7 @@ async function ropeCase(
   device.queue.writeBuffer(x, 0, xVals);
   const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
   const mm = new Matmul(kernels, w, { x, y, yStride, step }, {
+    gemv,
     norm: norm ? { weight: bufferFrom(device, "norm_w", normW, "windowed"), eps: 1e-5 } : undefined,
     rope: {
       rows: bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
@@ -463,11 +468,13 @@ async function ropeCase(
       v[m + 1] = b * c + a * sn;
     }
     yExp.set(v.subarray(0, qRows), n * yStride);
+    yExp.set(v.subarray(qRows + 2 * kvDim), n * yStride + qRows + 2 * kvDim);
     kExp.set(v.subarray(qRows, qRows + kvDim), (slot * ctx + pos) * kvDim);
-    vExp.set(v.subarray(qRows + kvDim), (slot * ctx + pos) * kvDim);
+    vExp.set(v.subarray(qRows + kvDim, qRows + 2 * kvDim), (slot * ctx + pos) * kvDim);
   });
   const [yOut, kOut, vOut] = await Promise.all([y, kc, vc].map((b) => readBuffer(device, b, b.size)));
-  const label = `rope ${dtype}${quant ? ` ${quant}` : ""} N=${N}${norm ? " norm" : ""}`;
+  const label = `rope ${storage} ${gemv} ${dtype}${quant ? ` ${quant}` : ""} N=${N}${norm ? " norm" : ""} ` +
+    `(${mm.describe()})`;
   const yGot = new Float32Array(yOut);
   for (let n = 0; n < N; n++) {
     assertClose(
@@ -476,18 +483,32 @@ async function ropeCase(
       TOL,
       `${label} q`,
     );
+    assertClose(
+      yGot.subarray(n * yStride + M - extra, (n + 1) * yStride),
+      yExp.subarray(n * yStride + M - extra, (n + 1) * yStride),
+      TOL,
+      `${label} rows after v`,
+    );
   }
   assertClose(new Float32Array(kOut), kExp, TOL, `${label} k cache`);
   assertClose(new Float32Array(vOut), vExp, TOL, `${label} v cache`);
 }
 
 for (const family of await families()) {
-  Deno.test(`matmul (${family} family): RoPE + KV-write epilogue of texture weights`, async () => {
+  Deno.test(`matmul (${family} family): RoPE + KV-write epilogue, every kernel`, async () => {
     const gpu = await testGpu(family);
     const kernels = new KernelCache(gpu);
+    // Textures: gemv_tex (1 row), the direct kernel (5, 9); buffers: the coop and row GEMVs (1, 5) and the
+    // tiled GEMM (9).
+    const layouts: [WeightStorage, GemvVariant][] = [["texture", "auto"], ["buffer", "coop"], [
+      "buffer",
+      "row",
+    ]];
     for (const format of FORMATS) {
-      for (const [N, norm] of [[1, true], [5, false], [9, true]] as const) {
-        await ropeCase(gpu, kernels, format, N, norm);
+      for (const [storage, gemv] of layouts) {
+        for (const [N, norm] of [[1, true], [5, false], [9, true]] as const) {
+          await ropeCase(gpu, kernels, format, N, norm, storage, gemv);
+        }
       }
     }
   });

@@ -57,6 +57,8 @@ export interface EngineOptions {
   normTextures?: boolean;
   /** Quantize the base model's projections at load (weights.ts `UploadOptions.quant`). */
   quant?: QuantFormat | null;
+  /** false: RoPE and the KV write as a kernel of their own, not in the q/k/v matmul (tests). */
+  ropePairs?: boolean;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
 }
@@ -210,6 +212,7 @@ export class Engine {
       storage: opts.storage,
       progress: opts.progress,
       quant: opts.quant,
+      ropePairs: opts.ropePairs,
     });
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");

@@ -2,10 +2,11 @@
  * y[n, yOffset + m] (+)= alpha · s(n) · Σ_k x[n, k] · W[m, k] for a weight matrix on the GPU (any dtype, or
  * quantized q8 / q4; split into parts or not), with s(n) = 1, rowScale[n] or 1 − rowScale[n]. Fusions save a kernel each: `norm` reads x
  * through RMSNorm (the norm kernel before a projection disappears), `swiglu` takes a matrix whose rows interleave
- * gate and up and writes silu(gate) · up (the MLP's activation kernel disappears), `rope` (texture weights)
- * rotates q and k and writes k and v into the KV cache.
+ * gate and up and writes silu(gate) · up (the MLP's activation kernel disappears), `rope` rotates q and k and
+ * writes k and v into the KV cache (the RoPE kernel disappears).
  *
- * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale, 6 norm_w:
+ * Kernels (`kernels/`), all binding 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale, 6 norm_w, and
+ * 7-10 the RoPE epilogue's rows, cos_sin, k_cache, v_cache:
  * - `matmul`      GEMV (few activation rows), 4 activation rows per pass over W. TPR threads per output row:
  *                 "coop" = 32 threads striding over K with coalesced vec4<u32> loads, f32 partial sums reduced
  *                 in workgroup memory (8 rows per workgroup of 256); "row" = one row per invocation.
@@ -59,7 +60,7 @@ export interface MatmulOptions {
    */
   swiglu?: boolean;
   /**
-   * RoPE and the KV write in the epilogue (texture weights only; see gemm_tex.wgsl): the matrix is
+   * RoPE and the KV write in the epilogue (every kernel; see gemm_tex.wgsl): the matrix is
    * [q; k; v] with each head's q and k rows stored as rotation pairs (`ropePairRows`); q goes to y, k and v
    * into the KV cache, and rows after v (a routed layer's W_enc) to y unrotated.
    */
@@ -263,8 +264,8 @@ export class Matmul {
     const rope = opts.rope;
     if (rope) {
       const fours = [rope.headDim, rope.qRows, rope.kvDim, ...w.parts.map((p) => p.firstRow)];
-      if (!texture || yOffset !== 0 || fours.some((v) => v % 4 !== 0)) {
-        throw new Error(`matmul ${w.name}: rope needs texture weights, yOffset 0 and multiples of 4`);
+      if (yOffset !== 0 || fours.some((v) => v % 4 !== 0)) {
+        throw new Error(`matmul ${w.name}: rope needs yOffset 0 and multiples of 4`);
       }
     }
     const dtype = weightCode(w);
@@ -362,14 +363,11 @@ export class Matmul {
         io.y,
         rowScale,
         opts.norm?.weight ?? rowScale,
-      ];
-      const ropeBuffers = [
         rope?.rows ?? unused,
         rope?.cosSin ?? unused,
         rope?.kCache ?? unusedK,
         rope?.vCache ?? unusedV,
       ];
-      if (texture) buffers.push(...ropeBuffers);
       const bind = (plan: Plan, resources: typeof buffers) =>
         plan.dispatch.push({
           bind: plan.kernel.bind(resources, `${plan.kernel.name} ${w.name}`),

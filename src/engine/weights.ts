@@ -83,7 +83,7 @@ export interface ModelWeights {
   bytes: number;
   /**
    * q and k rows are stored as rotation pairs (`ropePairRows`), so the attention projections apply RoPE and
-   * write the KV cache in their epilogue (texture weights on adapters that bind 10 storage buffers).
+   * write the KV cache in their epilogue (head_dim a multiple of 4, parts of whole 4-row groups).
    */
   ropePairs: boolean;
   /** The base model's projections were quantized at load (null: checkpoint precision). */
@@ -103,6 +103,8 @@ export interface UploadOptions {
   progress?: boolean;
   /** Quantize the base model's projections at load (the tensors of `isQuantizedTensor`). */
   quant?: QuantFormat | null;
+  /** false: q and k rows in checkpoint order and RoPE as a kernel of its own (tests; default where it fits). */
+  ropePairs?: boolean;
 }
 
 /** Bytes one GPU buffer of weights may hold: a binding, and never more than a buffer. */
@@ -151,8 +153,7 @@ export async function uploadWeights(
   // Parts of the attention projections must hold whole groups of 4 rows (rowsPerPart rounds to 4 where 4 fit).
   const projDtype = ck.tensors.get("model.layers.0.self_attn.k_proj.weight")?.dtype ?? "F32";
   const quant = opts.quant ?? null;
-  const ropePairs = storage === "texture" && hd % 4 === 0 &&
-    gpu.limits.maxStorageBuffersPerShaderStage >= 10 &&
+  const ropePairs = (opts.ropePairs ?? true) && hd % 4 === 0 &&
     rowsPerPart(rowBytesFor(projDtype, ck.config.hiddenSize, quant), maxBinding) % 4 === 0;
   /** A tensor's bytes as the GPU keeps them: q and k rows in rotation pairs when the epilogue ropes. */
   const read = async (info: TensorInfo): Promise<Uint8Array<ArrayBuffer>> => {
