@@ -59,20 +59,22 @@ for (const family of await families()) {
       // Both weight layouts: storage buffers and textures, RoPE and the KV write in the q/k/v matmul's epilogue
       // (q and k rows in rotation pairs) or, where the layout cannot have it, a kernel of their own; buffers
       // with the kernels chosen for hardware GPUs (split attention); and textures with each one-row RMSNorm
-      // run once into a row texture the matmuls read (as wide models do).
+      // run once into a row texture the matmuls read (as wide models do). Prompt steps of 5 rows take the
+      // GEMV kernels; of 16, the GEMMs (more than 8 rows).
       const layouts = [
-        ["buffer", false, false, true],
-        ["buffer", false, false, false],
-        ["texture", false, false, true],
-        ["texture", false, false, false],
-        ["buffer", true, false, true],
-        ["buffer", true, false, false],
-        ["texture", false, true, true],
+        ["buffer", false, false, true, 5],
+        ["buffer", false, false, false, 5],
+        ["texture", false, false, true, 5],
+        ["texture", false, false, false, 5],
+        ["buffer", true, false, true, 5],
+        ["buffer", true, false, true, 16],
+        ["buffer", true, false, false, 16],
+        ["texture", false, true, true, 5],
       ] as const;
-      for (const [storage, gpuKernels, normTextures, ropePairs] of layouts) {
+      for (const [storage, gpuKernels, normTextures, ropePairs, maxRows] of layouts) {
         const engine = await Engine.load(await testGpu(family), ck, {
           progress: false,
-          maxRows: 5,
+          maxRows,
           storage,
           gpuKernels,
           normTextures,
@@ -80,7 +82,7 @@ for (const family of await families()) {
         });
         assertEquals(engine.weights.ropePairs, ropePairs, `${storage} rope pairs`);
         assertEquals(engine.forward.normsToTexture, normTextures, "norms into a row texture");
-        // 11 prompt tokens in chunks of 5: prefill spans several steps.
+        // 11 prompt tokens in chunks of 5 (prefill spans several steps) or in one step.
         const prompt = [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300];
         await compareLogits(engine, await ReferenceModel.load(ck), prompt, TOL[dtype]);
       }
