@@ -158,6 +158,36 @@ Deno.test("generation: every window depth gives the same tokens, greedy and seed
   }
 });
 
+Deno.test("generation: no GPU object is created while tokens stream, even at a deeper window than before", async () => {
+  const model = await Model.load(STORIES, { gpu: await testGpu("fast"), progress: false });
+  await model.generate("Once upon a time", { maxTokens: 20, window: 2 }).collect();
+  const device = model.engine.gpu.device;
+  const created: string[] = [];
+  let streaming = false;
+  const note = (kind: string, label?: string) => streaming && created.push(`${kind} ${label ?? ""}`);
+  const orig = { buffer: device.createBuffer, texture: device.createTexture, group: device.createBindGroup };
+  device.createBuffer = (d) => (note("buffer", d.label), orig.buffer.call(device, d));
+  device.createTexture = (d) => (note("texture", d.label), orig.texture.call(device, d));
+  device.createBindGroup = (d) => (note("bind group", d.label), orig.group.call(device, d));
+  try {
+    // The automatic window deepens after 8 tokens, past what the first generation ever had in flight; then
+    // an explicit window deeper still.
+    for (const window of ["auto", 40] as const) {
+      for await (const _ of model.generate("Once upon a time", { maxTokens: 60, window, ignoreEos: true })) {
+        streaming = true;
+      }
+      streaming = false;
+    }
+  } finally {
+    [device.createBuffer, device.createTexture, device.createBindGroup] = [
+      orig.buffer,
+      orig.texture,
+      orig.group,
+    ];
+  }
+  assertEquals(created, [], "GPU objects created after the first token");
+});
+
 Deno.test("generation: stops are exact — max tokens, stop string across tokens, eos, and the next turn", async () => {
   const model = await Model.load(STORIES, { gpu: await testGpu("fast"), progress: false, slots: 2 });
   const full = await model.generate("Once upon a time", { maxTokens: 40, window: 1 }).collect();

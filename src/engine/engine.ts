@@ -436,24 +436,35 @@ export class Engine {
     );
   }
 
-  /** A free readback slot; the ring grows when every slot is still in flight. */
-  private takeStaging(): { buffer: GPUBuffer; index: number } {
-    for (let i = 0; i < this.staging.length; i++) {
-      const index = (this.nextStaging + i) % this.staging.length;
-      if (!this.stagingBusy[index]) {
-        this.nextStaging = (index + 1) % this.staging.length;
-        this.stagingBusy[index] = true;
-        return { buffer: this.staging[index], index };
-      }
-    }
-    const buffer = this.gpu.device.createBuffer({
+  /**
+   * Makes the readback ring hold at least `count` slots, so that a generation keeping that many steps in
+   * flight allocates nothing once it runs (generate.ts reserves its window before the prompt).
+   */
+  reserveReadbacks(count: number): void {
+    while (this.staging.length < count) this.addStaging();
+  }
+
+  private addStaging(): number {
+    this.staging.push(this.gpu.device.createBuffer({
       label: `readback.${this.staging.length}`,
       size: Math.max(16, (this.forward.maxOut * this.resultWords + this.maxRows * this.routeWords) * 4),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.staging.push(buffer);
-    this.stagingBusy.push(true);
-    return { buffer, index: this.staging.length - 1 };
+    }));
+    this.stagingBusy.push(false);
+    return this.staging.length - 1;
+  }
+
+  /** A free readback slot; the ring grows when every slot is still in flight. */
+  private takeStaging(): { buffer: GPUBuffer; index: number } {
+    let index = -1;
+    for (let i = 0; i < this.staging.length && index < 0; i++) {
+      const j = (this.nextStaging + i) % this.staging.length;
+      if (!this.stagingBusy[j]) index = j;
+    }
+    if (index < 0) index = this.addStaging();
+    this.nextStaging = (index + 1) % this.staging.length;
+    this.stagingBusy[index] = true;
+    return { buffer: this.staging[index], index };
   }
 
   /**

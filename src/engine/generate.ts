@@ -13,6 +13,8 @@ import { StreamDecoder } from "../tokenizer/detokenizer.ts";
 
 /** Prefill steps whose route readbacks may be in flight at once (prompts of many one-row steps). */
 const PREFILL_READBACKS = 8;
+/** Most decode steps the automatic window keeps in flight. */
+const AUTO_MAX_DEPTH = 32;
 
 export interface GenerateOptions {
   maxTokens?: number;
@@ -169,6 +171,16 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const limit = Math.min(s.kvValid, ids.length - 1);
     while (reuse < limit && s.tokens[reuse] === ids[reuse]) reuse++;
 
+    let depth = opts.window === "auto" || opts.window === undefined
+      ? 4
+      : Math.max(1, Math.floor(opts.window));
+    const auto = opts.window === "auto" || opts.window === undefined;
+    // Tokens the whole generation may produce: bounded by max tokens and by the context (a token at
+    // position ctx could never be fed).
+    const budget = Math.min(maxTokens, ctx - ids.length);
+    // Readback slots for every step that can be in flight, made now: memory stays flat while tokens stream.
+    engine.reserveReadbacks(Math.max(PREFILL_READBACKS, Math.min(auto ? AUTO_MAX_DEPTH : depth, budget)) + 1);
+
     // Prefill in chunks; the last chunk samples the first token. Routed models also bring back every
     // prompt position's route bits (their layer counts).
     const t0 = performance.now();
@@ -200,13 +212,6 @@ export class Generation implements AsyncIterable<TokenEvent> {
 
     // Pipelined decode: step i feeds the token sampled by step i-1 (on the GPU) at position ids.length + i - 1.
     const inFlight: PendingStep[] = [first!];
-    let depth = opts.window === "auto" || opts.window === undefined
-      ? 4
-      : Math.max(1, Math.floor(opts.window));
-    const auto = opts.window === "auto" || opts.window === undefined;
-    // Tokens the whole generation may produce: bounded by max tokens and by the context (a token at
-    // position ctx could never be fed).
-    const budget = Math.min(maxTokens, ctx - ids.length);
     let submitted = 1;
     const submitDecode = () => {
       const pos = ids.length + submitted - 1;
@@ -237,7 +242,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
         // Keep enough steps in flight to cover ~3 readbacks (≥ 11 ms each, resolving in groups) at the
         // measured step time: on the software GPU, stories260K gains up to depth ~16-32 (3.6 ms steps).
         const msPerStep = (performance.now() - tFirst) / generated;
-        depth = Math.max(2, Math.min(32, Math.ceil(36 / Math.max(msPerStep, 0.1)) + 1));
+        depth = Math.max(2, Math.min(AUTO_MAX_DEPTH, Math.ceil(36 / Math.max(msPerStep, 0.1)) + 1));
         maxDepth = Math.max(maxDepth, depth);
       }
       generated++;
