@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describeError, GpuError } from "../src/errors.ts";
 import { Model } from "../src/engine/model.ts";
-import { openGpu } from "../src/gpu/device.ts";
+import { checkKernelLimits, openGpu, STORAGE_BUFFERS_NEEDED } from "../src/gpu/device.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { testGpu } from "./harness.ts";
 
@@ -25,6 +25,17 @@ async function rejectsWithGpuError(promise: Promise<unknown>, ...patterns: RegEx
   for (const p of patterns) assert.match(line, p);
   return line;
 }
+
+Deno.test("gpu: an adapter binding too few storage buffers per stage is refused with the numbers", async () => {
+  const few = { maxStorageBuffersPerShaderStage: STORAGE_BUFFERS_NEEDED - 3 };
+  await rejectsWithGpuError(
+    Promise.resolve().then(() => checkKernelLimits(few)),
+    new RegExp(`binds ${STORAGE_BUFFERS_NEEDED - 3} storage buffers.*need ${STORAGE_BUFFERS_NEEDED}`),
+    /driver/,
+  );
+  checkKernelLimits({ maxStorageBuffersPerShaderStage: STORAGE_BUFFERS_NEEDED });
+  checkKernelLimits((await testGpu("plain")).limits);
+});
 
 Deno.test("gpu: a tensor whose rows exceed the (forced) maxBufferSize fails the load with one line", async () => {
   const dir = `${tmp}/f32`;

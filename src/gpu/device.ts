@@ -54,7 +54,21 @@ function adapterHint(): string {
   return "install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers) or run on a machine with a GPU";
 }
 
-/** Opens the GPU. Throws GpuError with the fix when there is no adapter. */
+/** Storage buffers one kernel binds at most (route_gate; the matmuls with their RoPE epilogue bind 10). */
+export const STORAGE_BUFFERS_NEEDED = 11;
+
+/** Throws GpuError when a device's limits are below what the kernels bind. */
+export function checkKernelLimits(limits: Pick<GPUSupportedLimits, "maxStorageBuffersPerShaderStage">): void {
+  const have = limits.maxStorageBuffersPerShaderStage;
+  if (have < STORAGE_BUFFERS_NEEDED) {
+    throw new GpuError(
+      `the GPU adapter binds ${have} storage buffers per shader stage; flexidepth's kernels need ${STORAGE_BUFFERS_NEEDED}`,
+      "update the GPU driver, or run on another adapter (`flexidepth info` shows its limits)",
+    );
+  }
+}
+
+/** Opens the GPU. Throws GpuError with the fix when there is no adapter, or one the kernels cannot use. */
 export async function openGpu(opts: GpuOptions = {}): Promise<GpuContext> {
   // lavapipe warns without it; harmless, so give it a private folder when unset.
   if (!Deno.env.get("XDG_RUNTIME_DIR")) {
@@ -97,6 +111,7 @@ export async function openGpu(opts: GpuOptions = {}): Promise<GpuContext> {
     } catch { /* retry without subgroups */ }
   }
   if (!device) throw new GpuError("the GPU adapter refused to create a device", adapterHint());
+  checkKernelLimits(device.limits);
 
   const ctx: GpuContext = {
     device,
