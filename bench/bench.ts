@@ -9,8 +9,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { describeAdapter, type FeatureMode, isSoftwareGpu } from "../src/gpu/device.ts";
-import { Model } from "../src/engine/model.ts";
+import { describeAdapter, type FeatureMode, isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
+import { GpuProfiler, type KernelTiming } from "../src/gpu/profiler.ts";
+import { isSmallModel, Model } from "../src/engine/model.ts";
+import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
 import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
@@ -30,6 +32,7 @@ const { values: flags } = parseArgs({
     shape: { type: "string" },
     "plain-kernels": { type: "boolean" },
     "decode-only": { type: "boolean" },
+    profile: { type: "boolean" },
   },
 });
 
@@ -104,6 +107,7 @@ if (!flags.child) {
       if (flags[k]) args.push(`--${k}`, flags[k]!);
     }
     if (flags["plain-kernels"]) args.push("--plain-kernels");
+    if (flags.profile) args.push("--profile");
     if (m.decodeOnly) args.push("--decode-only");
     const { success } = await new Deno.Command(Deno.execPath(), {
       args,
@@ -153,6 +157,8 @@ interface Row {
   /** Bytes of weights on the GPU. */
   weight_bytes: number;
   routing?: Routing;
+  /** --profile: GPU time per decode step by kernel and matrix (layers folded together), with routing and not. */
+  profile?: Profile[];
   /** Buffer-to-buffer copy on the same device: (bytes read + bytes written) / s. */
   copy_gb_per_s: number;
   /** A compute kernel streaming the weights' storage (read_probe: a buffer or texture rows): bytes read / s. */
@@ -350,6 +356,55 @@ async function bufferReadBandwidth(device: GPUDevice, software: boolean): Promis
   return size * perSecond / 1e9;
 }
 
+interface Profile {
+  full_depth: boolean;
+  steps: number;
+  /** Wall time per step with the profiler attached (window 1, every dispatch in its own timed pass). */
+  wall_ms_per_step: number;
+  gpu_ms_per_step: number;
+  kernels: { kernel: string; calls_per_step: number; ms_per_step: number }[];
+}
+
+/**
+ * Per-kernel GPU time of a decode after a one-token prompt (window 1), with timestamps around every dispatch.
+ * Dispatches are labelled by kernel and the matrix they read; layer numbers are folded (`layers.N`), so a
+ * row is one kind of work summed over the layers.
+ */
+async function profileDecode(model: Model, first: number, tokens: number, fullDepth: boolean) {
+  const profiler = new GpuProfiler(model.engine.gpu);
+  profiler.byDispatch = true;
+  model.engine.profiler = profiler;
+  let r;
+  try {
+    r = await model.generate({ ids: [first] }, { maxTokens: tokens, window: 1, fullDepth, ignoreEos: true })
+      .collect();
+  } finally {
+    model.engine.profiler = null;
+  }
+  const steps = r.summary.generatedTokens;
+  const folded = new Map<string, KernelTiming>();
+  for (const k of profiler.report()) {
+    const name = k.kernel.replace(/\.\d+\./g, ".N.");
+    const f = folded.get(name) ?? { kernel: name, calls: 0, totalMs: 0 };
+    f.calls += k.calls;
+    f.totalMs += k.totalMs;
+    folded.set(name, f);
+  }
+  const kernels = [...folded.values()].sort((a, b) => b.totalMs - a.totalMs).map((k) => ({
+    kernel: k.kernel,
+    calls_per_step: k.calls / steps,
+    ms_per_step: k.totalMs / steps,
+  }));
+  const profile: Profile = {
+    full_depth: fullDepth,
+    steps,
+    wall_ms_per_step: 1000 / r.summary.decodeTokensPerSec,
+    gpu_ms_per_step: kernels.reduce((t, k) => t + k.ms_per_step, 0),
+    kernels,
+  };
+  return profile;
+}
+
 /** Counts the GPU objects `device` creates while `work` runs. */
 async function countAllocations(device: GPUDevice, work: () => Promise<unknown>) {
   const counts = { buffers: 0, buffer_bytes: 0, textures: 0, bind_groups: 0 };
@@ -385,12 +440,15 @@ for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
   const loadOpts = { features, progress: false, maxRows: 128, storage, quant };
   const decodeTokens = tokensFor(m.decodeOnly);
-  const model = m.dir.startsWith(SHAPE_PREFIX)
-    ? await Model.fromCheckpoint(
-      await syntheticCheckpoint(await Deno.makeTempDir(), SHAPES[m.dir.slice(SHAPE_PREFIX.length)]),
-      { ...loadOpts, progress: true },
-    )
-    : await Model.load(m.dir, loadOpts);
+  const synthetic = m.dir.startsWith(SHAPE_PREFIX);
+  const ck: Checkpoint = synthetic
+    ? await syntheticCheckpoint(await Deno.makeTempDir(), SHAPES[m.dir.slice(SHAPE_PREFIX.length)])
+    : await openCheckpoint(m.dir);
+  // --profile opens the device with timestamp queries; the profiler is attached only for its own decode.
+  const gpu = flags.profile
+    ? await openGpu({ features, profile: true, smallDispatches: isSmallModel(ck) })
+    : undefined;
+  const model = await Model.fromCheckpoint(ck, { ...loadOpts, gpu, progress: synthetic });
   adapter = describeAdapter(model.engine.gpu);
   console.log(`adapter: ${adapter}${Deno.env.get("LP_NUM_THREADS") === "0" ? " (dispatches inline)" : ""}`);
   const vocab = model.engine.config.vocabSize;
@@ -516,6 +574,12 @@ for (const m of models) {
       bytes_per_token_full: bytesFull,
     };
   }
+  if (flags.profile) {
+    row.profile = [];
+    for (const fullDepth of cfg.routingLayers.length ? [false, true] : [false]) {
+      row.profile.push(await profileDecode(model, prompt[0], Math.min(32, decodeTokens), fullDepth));
+    }
+  }
   rows.push(row);
   console.log(`\n${m.name}`);
   console.log(
@@ -569,6 +633,20 @@ for (const m of models) {
         } ` +
         `MiB/token): measured ÷ ideal = ${r.measured_over_ideal.toFixed(2)}`,
     );
+  }
+  for (const p of row.profile ?? []) {
+    console.log(
+      `  profile${p.full_depth ? " (full depth)" : ""}, ${p.steps} steps at window 1: GPU ${
+        p.gpu_ms_per_step.toFixed(3)
+      } ms/step of ${p.wall_ms_per_step.toFixed(3)} ms wall (every dispatch timed on its own)`,
+    );
+    for (const k of p.kernels.slice(0, 24)) {
+      console.log(
+        `    ${k.kernel.padEnd(48)} ${k.calls_per_step.toFixed(1).padStart(6)} calls ${
+          k.ms_per_step.toFixed(3).padStart(8)
+        } ms/step`,
+      );
+    }
   }
 }
 
