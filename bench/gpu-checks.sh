@@ -7,7 +7,8 @@
 #   8b     deno task bench --shape llama3-8b (BF16, routers on 16–31) with a per-kernel profile
 #   small  deno task bench on the default models (stories260K, its FlexiDepth twin, the demo, llama3-1b)
 #   tests  the kernel, engine and FlexiDepth tests against the TypeScript reference, on this GPU
-#   q8 q4  the llama3-8b shape with --quant
+#   q8 q4  the llama3-8b shape with --quant; 1b-q8 1b-q4 the llama3-1b shape
+#   routing-tests  test/flexidepth.test.ts alone
 # The last lines printed are a summary (the device tool returns the end of the output).
 set -u
 cd "$(dirname "$0")/.."
@@ -44,8 +45,6 @@ run() {
   summary+=("$name: exit $rc in $(($(date +%s) - t0))s")
 }
 
-bench() { deno run --allow-all bench/bench.ts "$@"; }
-
 for step in "${steps[@]}"; do
   case $step in
   env)
@@ -53,13 +52,21 @@ for step in "${steps[@]}"; do
     run adapter 60 deno eval 'import { describeAdapter, openGpu } from "./src/gpu/device.ts";
       console.log(describeAdapter(await openGpu()));'
     ;;
-  8b) run bench-8b 200 bench --shape llama3-8b --repeat 2 --profile --out "$OUT/bench-8b.json" ;;
-  small) run bench-small 150 bench --repeat 3 --out "$OUT/bench-small.json" ;;
+  8b) run bench-8b 200 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --profile --out "$OUT/bench-8b.json" ;;
+  small) run bench-small 150 deno run --allow-all bench/bench.ts --repeat 3 --out "$OUT/bench-small.json" ;;
   tests)
     run tests 150 deno test --allow-all test/matmul.test.ts test/kernels.test.ts test/sample.test.ts \
       test/engine.test.ts test/flexidepth.test.ts
     ;;
-  q8 | q4) run "bench-8b-$step" 300 bench --shape llama3-8b --repeat 2 --quant "$step" --out "$OUT/bench-8b-$step.json" ;;
+  q8 | q4)
+    run "bench-8b-$step" 300 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --quant "$step" \
+      --out "$OUT/bench-8b-$step.json"
+    ;;
+  1b-q8 | 1b-q4)
+    run "bench-$step" 100 deno run --allow-all bench/bench.ts --shape llama3-1b --repeat 2 --quant "${step#1b-}" \
+      --out "$OUT/bench-$step.json"
+    ;;
+  routing-tests) run routing-tests 120 deno test --allow-all test/flexidepth.test.ts ;;
   *) echo "unknown step $step" ;;
   esac
 done
