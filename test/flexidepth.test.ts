@@ -81,7 +81,10 @@ async function compareRouted(
   // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
   const textures = engine.weights.layers[0].qkv.storage === "texture";
   if (layout.storage === "texture" && isSoftwareGpu(engine.gpu)) ok(textures, "texture weights as asked");
-  ok(engine.forward.normsToTexture === (!!layout.normTextures && textures), "norms into a row texture as asked");
+  ok(
+    engine.forward.normsToTexture === (!!layout.normTextures && textures),
+    "norms into a row texture as asked",
+  );
   ok(engine.weights.ropePairs === (layout.ropePairs ?? true), "RoPE in the projections' epilogue as asked");
   const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
   const prompt = [5, 77, 300, 12, 599, 42, 8];

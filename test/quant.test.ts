@@ -1,10 +1,10 @@
 /**
  * The q8 / q4 row layout and its rounding (src/model/quant.ts), which the kernels decode (test/matmul.test.ts
  * checks them against `dequantizeRows`): sizes, error bounds per block, exact block peaks, zero blocks,
- * padding, and which tensors `--quant` touches.
+ * padding, and which tensors `--quant` touches; the pool of workers that quantizes at load gives the same bytes.
  */
 
-import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import {
   dequantizeRows,
   isQuantizedTensor,
@@ -14,7 +14,9 @@ import {
   quantizeRows,
   quantRowBytes,
 } from "../src/model/quant.ts";
-import { f16ToF32, f32ToF16 } from "../src/model/dtype.ts";
+import { decodeToF32, encodeFromF32, f16ToF32, f32ToF16 } from "../src/model/dtype.ts";
+import { QuantPool } from "../src/model/quant_pool.ts";
+import { CheckpointError } from "../src/errors.ts";
 import { randomNormal } from "../src/util/random.ts";
 
 Deno.test("quant: row sizes — whole blocks of data, one f16 scale per block, 16-byte rows", () => {
@@ -89,4 +91,51 @@ Deno.test("quant: --quant touches the base model's projections and an untied hea
       "model.norm.weight",
     ]
   ) ok(!isQuantizedTensor(name), name);
+});
+
+Deno.test("quant pool: workers give the inline bytes for every dtype, format and ragged width; loads wait for room", async () => {
+  const pool = QuantPool.open(2);
+  ok(pool, "workers start");
+  try {
+    const expected: Uint8Array[] = [], got: Uint8Array[] = [];
+    let seed = 7;
+    for (const dtype of ["F32", "F16", "BF16"] as const) {
+      for (const format of QUANT_FORMATS) {
+        for (const cols of [100, 257, 1024]) {
+          const rows = 9;
+          const values = randomNormal(seed++, rows * cols, 0.05);
+          const raw = encodeFromF32(dtype, values);
+          // A view into a larger buffer, as the loader passes chunks of a tensor.
+          const big = new Uint8Array(raw.byteLength + 64);
+          big.set(raw, 32);
+          const i = expected.length;
+          expected.push(quantizeRows(format, decodeToF32(dtype, raw), rows, cols));
+          pool.submit(format, dtype, big.subarray(32, 32 + raw.byteLength), rows, cols, (q) => (got[i] = q));
+        }
+      }
+    }
+    ok(pool.outstanding > pool.maxQueued, "more chunks submitted than the loader lets wait");
+    await pool.room();
+    ok(pool.outstanding <= pool.maxQueued, "room() waits until few enough chunks are outstanding");
+    await pool.drain();
+    assertEquals(pool.outstanding, 0);
+    assertEquals(got.length, expected.length);
+    got.forEach((q, i) => assertEquals(q, expected[i], `chunk ${i}`));
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("quant pool: a chunk that fails in a worker fails the load with a CheckpointError and the fix", async () => {
+  const pool = QuantPool.open(1)!;
+  try {
+    pool.submit("q8", "BF16", new Uint8Array(64), -1, 32, () => {});
+    await rejects(() => pool.drain(), (e: unknown) => {
+      ok(e instanceof CheckpointError, String(e));
+      ok(/quantizing the weights failed/.test(e.message) && /without --quant/.test(e.hint ?? ""), e.message);
+      return true;
+    });
+  } finally {
+    pool.close();
+  }
 });

@@ -15,6 +15,7 @@
 
 import { decodeToF32, type DType, DTYPE_BYTES, DTYPE_CODE } from "../model/dtype.ts";
 import { type QuantFormat, quantizeRows, quantRowBytes } from "../model/quant.ts";
+import type { RowQuantizer } from "../model/quant_pool.ts";
 
 export type WeightStorage = "buffer" | "texture";
 
@@ -213,13 +214,16 @@ function writeTexels(
 
 /**
  * Writes raw checkpoint rows (n × cols × dtype bytes, unpadded) into the matrix from row `firstRow` on,
- * padding each row to the stride (or quantizing it) and crossing part boundaries as needed.
+ * padding each row to the stride (or quantizing it) and crossing part boundaries as needed. With a
+ * `quantizer` (a pool of workers), quantized rows are written when it hands them back: wait for it (its
+ * `drain`) before relying on the matrix.
  */
 export function writeRows(
   device: GPUDevice,
   m: GpuMatrix,
   firstRow: number,
   raw: Uint8Array<ArrayBuffer>,
+  quantizer?: RowQuantizer,
 ): void {
   const eb = DTYPE_BYTES[m.dtype];
   const srcRowBytes = m.cols * eb, dstRowBytes = rowBytesFor(m.dtype, m.cols, m.quant);
@@ -230,7 +234,7 @@ export function writeRows(
   if (m.quant && n > chunk) {
     for (let r = 0; r < n; r += chunk) {
       const end = Math.min(n, r + chunk);
-      writeRows(device, m, firstRow + r, raw.subarray(r * srcRowBytes, end * srcRowBytes));
+      writeRows(device, m, firstRow + r, raw.subarray(r * srcRowBytes, end * srcRowBytes), quantizer);
     }
     return;
   }
@@ -238,19 +242,19 @@ export function writeRows(
     const from = Math.max(firstRow, part.firstRow), to = Math.min(firstRow + n, part.firstRow + part.rows);
     if (from >= to) continue;
     const src = raw.subarray((from - firstRow) * srcRowBytes, (to - firstRow) * srcRowBytes);
-    let data = src;
-    if (m.quant) {
-      data = quantizeRows(m.quant, decodeToF32(m.dtype, src), to - from, m.cols);
-    } else if (m.rowStride !== m.cols) {
-      data = new Uint8Array((to - from) * dstRowBytes);
+    const place = (data: Uint8Array<ArrayBuffer>) => {
+      if (part.texture) writeTextureRows(device, part, from - part.firstRow, to - from, data);
+      else device.queue.writeBuffer(part.buffer!, (from - part.firstRow) * dstRowBytes, data);
+    };
+    if (m.quant && quantizer) quantizer.submit(m.quant, m.dtype, src, to - from, m.cols, place);
+    else if (m.quant) place(quantizeRows(m.quant, decodeToF32(m.dtype, src), to - from, m.cols));
+    else if (m.rowStride !== m.cols) {
+      const data = new Uint8Array((to - from) * dstRowBytes);
       for (let r = 0; r < to - from; r++) {
         data.set(src.subarray(r * srcRowBytes, (r + 1) * srcRowBytes), r * dstRowBytes);
       }
-    }
-    const offset = (from - part.firstRow) * dstRowBytes;
-    if (part.texture) {
-      writeTextureRows(device, part, from - part.firstRow, to - from, data as Uint8Array<ArrayBuffer>);
-    } else device.queue.writeBuffer(part.buffer!, offset, data);
+      place(data);
+    } else place(src);
   }
 }
 
@@ -267,9 +271,10 @@ export function uploadMatrix(
   raw: Uint8Array<ArrayBuffer>,
   maxBindingBytes: number,
   opts: MatrixStorageOptions = {},
+  quantizer?: RowQuantizer,
 ): GpuMatrix {
   const m = createMatrix(device, name, dtype, rows, cols, maxBindingBytes, opts);
-  writeRows(device, m, 0, raw);
+  writeRows(device, m, 0, raw, quantizer);
   return m;
 }
 
