@@ -59,7 +59,7 @@ for step in "${steps[@]}"; do
       test/engine.test.ts test/flexidepth.test.ts
     ;;
   q8 | q4)
-    run "bench-8b-$step" 150 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --quant "$step" \
+    run "bench-8b-$step" 150 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --profile --quant "$step" \
       --out "$OUT/bench-8b-$step.json"
     ;;
   1b-q8 | 1b-q4)
