@@ -370,7 +370,12 @@ interface Profile {
  * Dispatches are labelled by kernel and the matrix they read; layer numbers are folded (`layers.N`), so a
  * row is one kind of work summed over the layers.
  */
-async function profileDecode(model: Model, first: number, tokens: number, fullDepth: boolean) {
+async function profileDecode(
+  model: Model,
+  first: number,
+  tokens: number,
+  fullDepth: boolean,
+): Promise<Profile> {
   const profiler = new GpuProfiler(model.engine.gpu);
   profiler.byDispatch = true;
   model.engine.profiler = profiler;
@@ -395,14 +400,13 @@ async function profileDecode(model: Model, first: number, tokens: number, fullDe
     calls_per_step: k.calls / steps,
     ms_per_step: k.totalMs / steps,
   }));
-  const profile: Profile = {
+  return {
     full_depth: fullDepth,
     steps,
     wall_ms_per_step: 1000 / r.summary.decodeTokensPerSec,
     gpu_ms_per_step: kernels.reduce((t, k) => t + k.ms_per_step, 0),
     kernels,
   };
-  return profile;
 }
 
 /** Counts the GPU objects `device` creates while `work` runs. */

@@ -110,7 +110,8 @@ Deno.test("quant pool: workers give the inline bytes for every dtype, format and
           big.set(raw, 32);
           const i = expected.length;
           expected.push(quantizeRows(format, decodeToF32(dtype, raw), rows, cols));
-          pool.submit(format, dtype, big.subarray(32, 32 + raw.byteLength), rows, cols, (q) => (got[i] = q));
+          const chunk = big.subarray(32, 32 + raw.byteLength);
+          pool.submit({ format, dtype, raw: chunk, rows, cols }, (q) => (got[i] = q));
         }
       }
     }
@@ -129,7 +130,7 @@ Deno.test("quant pool: workers give the inline bytes for every dtype, format and
 Deno.test("quant pool: a chunk that fails in a worker fails the load with a CheckpointError and the fix", async () => {
   const pool = QuantPool.open(1)!;
   try {
-    pool.submit("q8", "BF16", new Uint8Array(64), -1, 32, () => {});
+    pool.submit({ format: "q8", dtype: "BF16", raw: new Uint8Array(64), rows: -1, cols: 32 }, () => {});
     await rejects(() => pool.drain(), (e: unknown) => {
       ok(e instanceof CheckpointError, String(e));
       ok(/quantizing the weights failed/.test(e.message) && /without --quant/.test(e.hint ?? ""), e.message);

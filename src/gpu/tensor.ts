@@ -246,8 +246,9 @@ export function writeRows(
       if (part.texture) writeTextureRows(device, part, from - part.firstRow, to - from, data);
       else device.queue.writeBuffer(part.buffer!, (from - part.firstRow) * dstRowBytes, data);
     };
-    if (m.quant && quantizer) quantizer.submit(m.quant, m.dtype, src, to - from, m.cols, place);
-    else if (m.quant) place(quantizeRows(m.quant, decodeToF32(m.dtype, src), to - from, m.cols));
+    if (m.quant && quantizer) {
+      quantizer.submit({ format: m.quant, dtype: m.dtype, raw: src, rows: to - from, cols: m.cols }, place);
+    } else if (m.quant) place(quantizeRows(m.quant, decodeToF32(m.dtype, src), to - from, m.cols));
     else if (m.rowStride !== m.cols) {
       const data = new Uint8Array((to - from) * dstRowBytes);
       for (let r = 0; r < to - from; r++) {

@@ -9,31 +9,30 @@ import type { DType } from "./dtype.ts";
 import type { QuantFormat } from "./quant.ts";
 import { CheckpointError } from "../errors.ts";
 
-/** What writeRows asks of a quantizer: rows in, a callback with them quantized. */
-export interface RowQuantizer {
-  submit(
-    format: QuantFormat,
-    dtype: DType,
-    raw: Uint8Array,
-    rows: number,
-    cols: number,
-    done: (quantized: Uint8Array<ArrayBuffer>) => void,
-  ): void;
-}
-
-export interface QuantJob {
-  id: number;
+/** Checkpoint rows (rows × cols values of `dtype`, unpadded) to quantize to `format`. */
+export interface RowChunk {
   format: QuantFormat;
   dtype: DType;
-  raw: Uint8Array<ArrayBuffer>;
+  raw: Uint8Array;
   rows: number;
   cols: number;
+}
+
+/** What writeRows asks of a quantizer: rows in, a callback with them quantized. */
+export interface RowQuantizer {
+  submit(chunk: RowChunk, done: (quantized: Uint8Array<ArrayBuffer>) => void): void;
+}
+
+/** A chunk as a worker receives it: its own copy of the rows, transferred. */
+export interface QuantJob extends RowChunk {
+  id: number;
+  raw: Uint8Array<ArrayBuffer>;
 }
 
 export type QuantResult = { id: number; out: Uint8Array<ArrayBuffer> } | { id: number; error: string };
 
 /** Workers by default: one per core, at most 16 (the loader's reads keep the main thread busy enough). */
-export function defaultPoolSize(): number {
+function defaultPoolSize(): number {
   return Math.max(1, Math.min(16, navigator.hardwareConcurrency || 1));
 }
 
@@ -41,7 +40,6 @@ export class QuantPool implements RowQuantizer {
   private readonly idle: Worker[] = [];
   private readonly queue: QuantJob[] = [];
   private readonly pending = new Map<number, (q: Uint8Array<ArrayBuffer>) => void>();
-  private readonly busy = new Map<Worker, number>();
   private nextId = 0;
   private failure: string | null = null;
   private waiters: (() => void)[] = [];
@@ -52,7 +50,6 @@ export class QuantPool implements RowQuantizer {
       w.onerror = (e: ErrorEvent) => {
         e.preventDefault();
         this.fail(e.message);
-        this.busy.delete(w);
       };
       this.idle.push(w);
     }
@@ -72,18 +69,11 @@ export class QuantPool implements RowQuantizer {
     return new QuantPool(workers, 2 * size);
   }
 
-  submit(
-    format: QuantFormat,
-    dtype: DType,
-    raw: Uint8Array,
-    rows: number,
-    cols: number,
-    done: (quantized: Uint8Array<ArrayBuffer>) => void,
-  ): void {
+  submit(chunk: RowChunk, done: (quantized: Uint8Array<ArrayBuffer>) => void): void {
     const id = this.nextId++;
     this.pending.set(id, done);
     // A copy of just these rows (a view would clone its whole buffer), handed over without another copy.
-    this.queue.push({ id, format, dtype, raw: raw.slice(), rows, cols });
+    this.queue.push({ ...chunk, id, raw: chunk.raw.slice() });
     this.pump();
   }
 
@@ -112,13 +102,11 @@ export class QuantPool implements RowQuantizer {
   private pump(): void {
     while (this.idle.length && this.queue.length) {
       const w = this.idle.pop()!, job = this.queue.shift()!;
-      this.busy.set(w, job.id);
       w.postMessage(job, [job.raw.buffer]);
     }
   }
 
   private finished(w: Worker, r: QuantResult): void {
-    this.busy.delete(w);
     this.idle.push(w);
     if ("error" in r) this.fail(r.error);
     else {

@@ -10,13 +10,10 @@ import type { QuantJob, QuantResult } from "./quant_pool.ts";
 
 self.onmessage = (e: MessageEvent<QuantJob>) => {
   const { id, format, dtype, raw, rows, cols } = e.data;
-  let reply: QuantResult;
   try {
     const out = quantizeRows(format, decodeToF32(dtype, raw), rows, cols);
-    reply = { id, out };
-    self.postMessage(reply, [out.buffer]);
+    self.postMessage({ id, out } satisfies QuantResult, [out.buffer]);
   } catch (err) {
-    reply = { id, error: err instanceof Error ? err.message : String(err) };
-    self.postMessage(reply);
+    self.postMessage({ id, error: err instanceof Error ? err.message : String(err) } satisfies QuantResult);
   }
 };
