@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { selectChatTemplate } from "../tokenizer/chat.ts";
 import { describeAdapter, type GpuContext } from "../gpu/device.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 import { isQuantizedTensor, type QuantFormat, quantRowBytes } from "../model/quant.ts";
 
 /** Default context the engine allocates: the model's, at most 4096 (as Engine.load). */

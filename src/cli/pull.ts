@@ -3,7 +3,7 @@
 import { numberFlag, parseFlags } from "./args.ts";
 import { UsageError } from "../errors.ts";
 import { parseRepoRef } from "../hub/cache.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 
 export const PULL_HELP =
   `flexidepth pull — download a model from the Hugging Face Hub into the Hugging Face cache

@@ -25,7 +25,7 @@ import type { WeightStorage } from "../gpu/tensor.ts";
 import { KvCache } from "./kv_cache.ts";
 import { ForwardPass, resultStride, routeWords } from "./forward.ts";
 import { GpuSampler, type SamplingOptions } from "./sampling.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 import type { QuantFormat } from "../model/quant.ts";
 
 export interface EngineOptions {

@@ -7,7 +7,7 @@
 import { GpuError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { storageBuffer } from "../gpu/tensor.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 
 export class KvCache {
   readonly k: GPUBuffer[] = [];

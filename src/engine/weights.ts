@@ -25,7 +25,7 @@ import {
   gpuMessage,
   isSoftwareGpu,
 } from "../gpu/device.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 import { DTYPE_BYTES } from "../model/dtype.ts";
 import { isQuantizedTensor, type QuantFormat } from "../model/quant.ts";
 import { QuantPool } from "../model/quant_pool.ts";

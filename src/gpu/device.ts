@@ -4,7 +4,7 @@
  */
 
 import { GpuError } from "../errors.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 
 export type FeatureMode = "auto" | "none";
 

@@ -21,7 +21,7 @@ import { dirname, join, relative } from "node:path";
 import { HubApiError, modelInfo } from "@huggingface/hub";
 import { ProgressBar } from "../ui/progress.ts";
 import { hfHome, hubCacheDir, HubError, isCommitHash, repoCacheDir } from "./cache.ts";
-import { formatBytes } from "../ui/format.ts";
+import { formatBytes } from "../util/format.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 

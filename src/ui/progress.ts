@@ -1,4 +1,4 @@
-import { formatBytes } from "./format.ts";
+import { formatBytes } from "../util/format.ts";
 
 /** A one-line progress bar on stderr. Redraws in place on a TTY; silent otherwise (logs stay clean). */
 
