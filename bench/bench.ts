@@ -9,12 +9,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { describeAdapter, type FeatureMode, isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
+import { describeAdapter, type FeatureMode, openGpu } from "../src/gpu/device.ts";
+import { wantsInlineDispatch } from "../src/gpu/profile.ts";
 import { GpuProfiler, type KernelTiming } from "../src/gpu/profiler.ts";
-import { isSmallModel, Model } from "../src/engine/model.ts";
+import { Model } from "../src/engine/model.ts";
 import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
 import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
-import { weightBytesPerToken } from "../src/engine/traffic.ts";
+import { weightBytesPerToken } from "../src/graph/traffic.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
@@ -442,7 +443,8 @@ async function countAllocations(device: GPUDevice, work: () => Promise<unknown>)
 
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
-  const loadOpts = { features, progress: false, maxRows: 128, storage, quant };
+  const backend = storage ? { weightStorage: storage } : undefined;
+  const loadOpts = { features, progress: false, maxRows: 128, backend, quant };
   const decodeTokens = tokensFor(m.decodeOnly);
   const synthetic = m.dir.startsWith(SHAPE_PREFIX);
   const ck: Checkpoint = synthetic
@@ -450,20 +452,21 @@ for (const m of models) {
     : await openCheckpoint(m.dir);
   // --profile opens the device with timestamp queries; the profiler is attached only for its own decode.
   const gpu = flags.profile
-    ? await openGpu({ features, profile: true, smallDispatches: isSmallModel(ck) })
+    ? await openGpu({ features, profile: true, smallDispatches: wantsInlineDispatch(ck) })
     : undefined;
   const model = await Model.fromCheckpoint(ck, { ...loadOpts, gpu, progress: synthetic });
   adapter = describeAdapter(model.engine.gpu);
-  console.log(`adapter: ${adapter}${Deno.env.get("LP_NUM_THREADS") === "0" ? " (dispatches inline)" : ""}`);
+  console.log(`adapter: ${adapter}${model.engine.backend.inlineDispatch ? " (dispatches inline)" : ""}`);
   const vocab = model.engine.config.vocabSize;
   const prompt = Array.from({ length: 128 }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
   // Warm-up: compiles every pipeline (decode only: those of one-row steps).
   await model.generate({ ids: prompt.slice(0, m.decodeOnly ? 1 : 8) }, { maxTokens: 4, window: 1 }).collect();
 
   const device = model.engine.gpu.device;
-  const copyGbs = await copyBandwidth(device, isSoftwareGpu(model.engine.gpu));
+  const software = model.engine.backend.family === "software";
+  const copyGbs = await copyBandwidth(device, software);
   const weightStorage = model.engine.weights.layers[0].qkv.storage;
-  const readGbs = await readBandwidth(device, isSoftwareGpu(model.engine.gpu), weightStorage);
+  const readGbs = await readBandwidth(device, software, weightStorage);
 
   const pre = m.decodeOnly ? null : await best(
     () => model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect(),

@@ -8,7 +8,8 @@
 
 import process from "node:process";
 import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
-import { describeAdapter, type GpuContext, isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
+import { describeAdapter, type GpuContext, openGpu } from "../src/gpu/device.ts";
+import { kernelFamily } from "../src/gpu/profile.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import {
   bufferFrom,
@@ -28,7 +29,7 @@ function matrix(gpu: GpuContext, dtype: DType, M: number, K: number, storage?: W
   const vals = randomNormal(7, M * K, 1 / Math.sqrt(K));
   const raw = encodeFromF32(dtype, vals) as Uint8Array<ArrayBuffer>;
   return uploadMatrix(gpu.device, `w${dtype}`, dtype, M, K, raw, gpu.limits.maxStorageBufferBindingSize, {
-    storage: storage ?? (isSoftwareGpu(gpu) ? "texture" : "buffer"),
+    storage: storage ?? (kernelFamily(gpu) === "software" ? "texture" : "buffer"),
     maxTextureDimension: gpu.limits.maxTextureDimension2D,
   });
 }
@@ -91,7 +92,7 @@ function io(gpu: GpuContext, N: number, K: number, M: number) {
 async function benchFamily(family: "plain" | "fast"): Promise<void> {
   const gpu = await openGpu({ features: family === "fast" ? "auto" : "none" });
   const kernels = new KernelCache(gpu);
-  const software = isSoftwareGpu(gpu);
+  const software = kernelFamily(gpu) === "software";
   console.log(`\n== ${family} family: ${describeAdapter(gpu)}${software ? " (software GPU)" : ""}`);
 
   console.log("GEMV, N = 1, 50 calls per submit (best of 2):");

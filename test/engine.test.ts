@@ -12,6 +12,8 @@ import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { Model } from "../src/engine/model.ts";
 import type { DType } from "../src/model/dtype.ts";
+import type { BackendProfile } from "../src/gpu/profile.ts";
+import type { WeightStorage } from "../src/gpu/tensor.ts";
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-engine-test-" });
@@ -45,6 +47,18 @@ async function compareLogits(
   }
 }
 
+/**
+ * The backend profile a layout asks for: weights in buffers or textures, the kernels chosen for hardware GPUs
+ * (coop GEMV, split attention, workgroup-wide gate and norms) or for CPU software GPUs, norms into a row texture.
+ */
+function backendOf(
+  weightStorage: WeightStorage,
+  gpuKernels: boolean,
+  normsToTexture = false,
+): Partial<BackendProfile> {
+  return { family: gpuKernels ? "hardware" : "software", weightStorage, normsToTexture };
+}
+
 const TOL: Record<DType, { atol: number; rtol: number }> = {
   F32: { atol: 2e-4, rtol: 2e-4 },
   F16: { atol: 1e-3, rtol: 1e-3 },
@@ -73,11 +87,8 @@ for (const family of await families()) {
       ] as const;
       for (const [storage, gpuKernels, normTextures, ropePairs, maxRows] of layouts) {
         const engine = await Engine.load(await testGpu(family), ck, {
-          progress: false,
           maxRows,
-          storage,
-          gpuKernels,
-          normTextures,
+          backend: backendOf(storage, gpuKernels, normTextures),
           ropePairs,
         });
         assertEquals(engine.weights.ropePairs, ropePairs, `${storage} rope pairs`);
@@ -100,10 +111,7 @@ for (const family of await families()) {
     });
     const ck = await openCheckpoint(dir);
     // 16 KiB per binding: embedding, LM head and MLP matrices all split into several parts.
-    const engine = await Engine.load(await testGpu(family), ck, {
-      progress: false,
-      maxBindingBytes: 16 * 1024,
-    });
+    const engine = await Engine.load(await testGpu(family), ck, { maxBindingBytes: 16 * 1024 });
     if (engine.weights.embed.parts.length < 3) {
       throw new Error("expected the embedding split across bindings");
     }
@@ -119,10 +127,8 @@ for (const family of await families()) {
         const [storage, gpuKernels] of [["buffer", false], ["texture", false], ["buffer", true]] as const
       ) {
         const engine = await Engine.load(await testGpu(family), ck, {
-          progress: false,
           maxRows: 5,
-          storage,
-          gpuKernels,
+          backend: backendOf(storage, gpuKernels),
           quant,
         });
         assertEquals(engine.weights.lmHead.quant, quant);

@@ -5,8 +5,8 @@
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
-import { SOFTWARE_MAX_CONTEXT } from "../src/engine/engine.ts";
-import { isSoftwareGpu, openGpu } from "../src/gpu/device.ts";
+import { kernelFamily, SOFTWARE_MAX_CONTEXT } from "../src/gpu/profile.ts";
+import { openGpu } from "../src/gpu/device.ts";
 import { assertOneLineError, runCli } from "./cli_harness.ts";
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
@@ -118,7 +118,7 @@ Deno.test("error: a context longer than a software GPU's attention covers", asyn
   const args = ["run", "--model", dir, "--max-tokens", "2", "--raw", "--context"];
   const over = await cli([...args, String(SOFTWARE_MAX_CONTEXT + 1)]);
   const limit = /attention on a software GPU/;
-  if (isSoftwareGpu(await openGpu())) {
+  if (kernelFamily(await openGpu()) === "software") {
     assertOneLineError(over, "non-zero", new RegExp(`pass --context ${SOFTWARE_MAX_CONTEXT} or less`));
   } else {
     assertEquals(limit.test(over.stderr), false, "a hardware GPU's split attention has no such limit");

@@ -9,10 +9,9 @@ import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel, type RefOptions } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { openCheckpoint } from "../src/model/checkpoint.ts";
-import { defaultPrefillRows, Engine } from "../src/engine/engine.ts";
-import type { ModelWeights } from "../src/engine/weights.ts";
+import { Engine } from "../src/engine/engine.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { isSoftwareGpu } from "../src/gpu/device.ts";
+import { type BackendProfile, backendProfile, kernelFamily, prefillRows } from "../src/gpu/profile.ts";
 import { Model } from "../src/engine/model.ts";
 
 const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
@@ -72,17 +71,20 @@ async function compareRouted(
   family: "plain" | "fast",
   refOpts: RefOptions,
   maxRows = 4,
-  layout: Pick<EngineOptions, "storage" | "gpuKernels" | "quant" | "normTextures" | "ropePairs"> = {},
+  layout: Pick<EngineOptions, "backend" | "quant" | "ropePairs"> = {},
 ) {
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck, { quant: layout.quant });
-  const engine = await Engine.load(await testGpu(family), ck, { progress: false, maxRows, ...layout });
+  const engine = await Engine.load(await testGpu(family), ck, { maxRows, ...layout });
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
   // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
   const textures = engine.weights.layers[0].qkv.storage === "texture";
-  if (layout.storage === "texture" && isSoftwareGpu(engine.gpu)) ok(textures, "texture weights as asked");
+  const asked = layout.backend ?? {};
+  if (asked.weightStorage === "texture" && engine.backend.family === "software") {
+    ok(textures, "texture weights as asked");
+  }
   ok(
-    engine.forward.normsToTexture === (!!layout.normTextures && textures),
+    engine.forward.normsToTexture === (!!asked.normsToTexture && textures),
     "norms into a row texture as asked",
   );
   ok(engine.weights.ropePairs === (layout.ropePairs ?? true), "RoPE in the projections' epilogue as asked");
@@ -148,17 +150,20 @@ for (const family of await families()) {
     // own. Then the projections quantized at load (q8 in textures, q4 in buffers): routes follow the quantized
     // hidden states, as the reference on the same quantized weights computes them. And textures with each
     // one-row RMSNorm run once into a row texture (as wide models do), plain and quantized.
-    const layouts = [
+    const texture = { normsToTexture: true, weightStorage: "texture" } as const;
+    const buffer = { weightStorage: "buffer" } as const;
+    const hardware = { weightStorage: "buffer", family: "hardware" } as const;
+    const layouts: Pick<EngineOptions, "backend" | "quant" | "ropePairs">[] = [
       {},
       { ropePairs: false },
-      { normTextures: true, storage: "texture" },
-      { normTextures: true, storage: "texture", quant: "q4" },
-      { storage: "buffer" },
-      { storage: "buffer", gpuKernels: true },
-      { storage: "buffer", gpuKernels: true, ropePairs: false },
+      { backend: texture },
+      { backend: texture, quant: "q4" },
+      { backend: buffer },
+      { backend: hardware },
+      { backend: hardware, ropePairs: false },
       { quant: "q8" },
-      { storage: "buffer", gpuKernels: true, quant: "q4" },
-    ] as const;
+      { backend: hardware, quant: "q4" },
+    ];
     for (const layout of layouts) {
       const { routes } = await compareRouted(await demo(`mixed-${family}`), family, {}, 4, layout);
       const flat = routes.flat();
@@ -183,7 +188,7 @@ Deno.test("flexidepth: skipped tokens write K/V that later kept tokens attend to
   const dir = await demo("kvfill");
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck);
-  const engine = await Engine.load(await testGpu("fast"), ck, { progress: false });
+  const engine = await Engine.load(await testGpu("fast"), ck);
   const prompt = [5, 77, 300, 12, 599, 42, 8, 9, 10];
   const run = (o: RefOptions) => {
     const cache = ref.newCache();
@@ -221,7 +226,8 @@ Deno.test("flexidepth: a prompt in one-row steps gives the chunked prefill's tok
   const prompt = Array.from({ length: 21 }, (_, i) => (i * 37 + 5) % 600);
   const runs = [];
   for (const prefillRows of [undefined, 1]) {
-    const model = await Model.load(dir, { gpu, progress: false, maxRows: 8, prefillRows });
+    const backend = { oneRowPrompts: prefillRows === 1 };
+    const model = await Model.load(dir, { gpu, progress: false, maxRows: 8, backend });
     assertEquals(model.engine.prefillRows, prefillRows ?? 8);
     // The rows of every step, to check the prompt went in the steps asked for.
     const stepRows: number[] = [];
@@ -242,11 +248,15 @@ Deno.test("flexidepth: a prompt in one-row steps gives the chunked prefill's tok
 
 Deno.test("flexidepth: one-row prefill by default only for wide models with texture weights on software GPUs", async () => {
   const gpu = await testGpu("fast");
-  const weights = (storage: string) => ({ layers: [{ qkv: { storage } }] }) as unknown as ModelWeights;
-  const config = (hiddenSize: number) => ({ hiddenSize }) as ModelConfig;
-  const software = isSoftwareGpu(gpu);
-  assertEquals(defaultPrefillRows(gpu, config(2048), weights("texture"), 64), software ? 1 : 64);
-  assertEquals(defaultPrefillRows(gpu, config(256), weights("texture"), 64), software ? 1 : 64);
-  assertEquals(defaultPrefillRows(gpu, config(128), weights("texture"), 64), 64);
-  assertEquals(defaultPrefillRows(gpu, config(2048), weights("buffer"), 64), 64);
+  const config = (hiddenSize: number) => ({ hiddenSize, headDim: 64, vocabSize: 1000 }) as ModelConfig;
+  const defaultPrefillRows = (
+    cfg: ModelConfig,
+    weightStorage: BackendProfile["weightStorage"],
+    maxRows: number,
+  ) => prefillRows(backendProfile(gpu, cfg, { weightStorage }), maxRows);
+  const software = kernelFamily(gpu) === "software";
+  assertEquals(defaultPrefillRows(config(2048), "texture", 64), software ? 1 : 64);
+  assertEquals(defaultPrefillRows(config(256), "texture", 64), software ? 1 : 64);
+  assertEquals(defaultPrefillRows(config(128), "texture", 64), 64);
+  assertEquals(defaultPrefillRows(config(2048), "buffer", 64), 64);
 });

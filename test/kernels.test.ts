@@ -18,7 +18,7 @@ import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model
 import { randomNormal } from "../src/util/random.ts";
 import { rmsnorm, rope } from "./reference.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { ropeTable } from "../src/engine/rope.ts";
+import { ropeTable } from "../src/ops/rope/table.ts";
 
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 

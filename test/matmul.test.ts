@@ -4,7 +4,8 @@
  * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
 
-import { type GemvVariant, Matmul, type MatmulOptions, ropePairRows } from "../src/engine/matmul.ts";
+import { type GemvVariant, Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import { ropePairRows } from "../src/model/layout.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import {
@@ -409,7 +410,7 @@ async function ropeCase(
   N: number,
   norm: boolean,
   storage: WeightStorage,
-  gemv: GemvVariant = "auto",
+  gemv: GemvVariant = "coop",
 ) {
   const device = gpu.device;
   const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2, extra = 6;
@@ -500,7 +501,7 @@ for (const family of await families()) {
     const kernels = new KernelCache(gpu);
     // Textures: gemv_tex (1 row), the direct kernel (5, 9); buffers: the coop and row GEMVs (1, 5) and the
     // tiled GEMM (9).
-    const layouts: [WeightStorage, GemvVariant][] = [["texture", "auto"], ["buffer", "coop"], [
+    const layouts: [WeightStorage, GemvVariant][] = [["texture", "coop"], ["buffer", "coop"], [
       "buffer",
       "row",
     ]];

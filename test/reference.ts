@@ -6,9 +6,14 @@
 
 import type { Checkpoint } from "../src/model/checkpoint.ts";
 import { readTensorBytes } from "../src/model/safetensors.ts";
-import { decodeToF32, type DType, roundTo } from "../src/model/dtype.ts";
+import { decodeToF32, type DType } from "../src/model/dtype.ts";
 import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
 import { isQuantizedTensor, type QuantFormat, quantizeValues } from "../src/model/quant.ts";
+import { referenceMatvec as matvec, silu } from "../src/ops/matmul/reference.ts";
+import { referenceRmsNorm } from "../src/ops/norm/reference.ts";
+import { referenceRope as rope } from "../src/ops/rope/reference.ts";
+import { referenceAttention } from "../src/ops/attention/reference.ts";
+import { referenceGate, type RouterValues } from "../src/ops/route/reference.ts";
 
 export interface RefLayer {
   inputNorm: Float32Array;
@@ -21,12 +26,7 @@ export interface RefLayer {
   up: Float32Array;
   down: Float32Array;
   /** FlexiDepth router and adapter (routed layers only). */
-  router?: {
-    enc: Float32Array;
-    norm: Float32Array;
-    dec: Float32Array;
-    head: Float32Array;
-    bottleneck: number;
+  router?: RouterValues & {
     adapterGate: Float32Array;
     adapterDown: Float32Array;
     adapterUp: Float32Array;
@@ -59,40 +59,12 @@ export interface RefCache {
   v: Float32Array[];
 }
 
-/** y[M] = W[M,K] · x[K] */
-export function matvec(w: Float32Array, x: Float32Array, M: number, K: number): Float32Array {
-  const y = new Float32Array(M);
-  for (let m = 0; m < M; m++) {
-    let s = 0;
-    const o = m * K;
-    for (let k = 0; k < K; k++) s += w[o + k] * x[k];
-    y[m] = s;
-  }
-  return y;
-}
-
+/** RMSNorm of one vector. */
 export function rmsnorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const scale = 1 / Math.sqrt(ss / x.length + eps);
-  const y = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = x[i] * scale * w[i];
-  return y;
+  return referenceRmsNorm(x, 1, x.length, w, eps);
 }
 
-export const silu = (v: number) => v / (1 + Math.exp(-v));
-
-/** Rotate-half RoPE on one head vector (in place) at `pos`. */
-export function rope(vec: Float32Array, off: number, hd: number, pos: number, invFreq: Float32Array) {
-  const half = hd / 2;
-  for (let i = 0; i < half; i++) {
-    const a = Math.fround(pos * invFreq[i]);
-    const c = Math.cos(a), s = Math.sin(a);
-    const x1 = vec[off + i], x2 = vec[off + i + half];
-    vec[off + i] = x1 * c - x2 * s;
-    vec[off + i + half] = x2 * c + x1 * s;
-  }
-}
+export { rope };
 
 export class ReferenceModel {
   readonly invFreq: Float32Array;
@@ -172,17 +144,9 @@ export class ReferenceModel {
     return this.step(token, pos, cache, opts).logits;
   }
 
-  /**
-   * FlexiDepth router of one routed layer, as the spec writes it:
-   * g = sigmoid(W_head · W_dec · tanh(RMSNorm_r(W_enc · z))), rounded to the checkpoint dtype.
-   */
-  gate(R: NonNullable<RefLayer["router"]>, z: Float32Array): number {
-    const H = this.cfg.hiddenSize;
-    const e = matvec(R.enc, z, R.bottleneck, H);
-    const t = rmsnorm(e, R.norm, this.cfg.rmsNormEps).map(Math.tanh);
-    const d = matvec(R.dec, t, H, R.bottleneck);
-    const logit = matvec(R.head, d, 1, H)[0];
-    return roundTo(this.dtype, 1 / (1 + Math.exp(-logit)));
+  /** FlexiDepth router of one routed layer (ops/route/reference.ts), g rounded to the checkpoint dtype. */
+  gate(R: RouterValues, z: Float32Array): number {
+    return referenceGate(R, z, this.cfg.rmsNormEps, this.dtype);
   }
 
   /** One token through every layer: logits, gates, routes and the layer count. */
@@ -191,7 +155,7 @@ export class ReferenceModel {
     const gates: number[] = [], runs: boolean[] = [];
     const c = this.cfg;
     const H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKvHeads;
-    const kvDim = nKV * hd, group = nH / nKV;
+    const kvDim = nKV * hd;
     const x = this.embed.slice(token * H, (token + 1) * H);
 
     for (let l = 0; l < c.numLayers; l++) {
@@ -231,25 +195,11 @@ export class ReferenceModel {
       // attention
       const q = matvec(L.wq, xn, nH * hd, H);
       for (let h = 0; h < nH; h++) rope(q, h * hd, hd, pos, this.invFreq);
-      const att = new Float32Array(nH * hd);
-      const scores = new Float64Array(pos + 1);
-      for (let h = 0; h < nH; h++) {
-        const kvOff = Math.floor(h / group) * hd;
-        let max = -Infinity;
-        for (let t = 0; t <= pos; t++) {
-          let s = 0;
-          for (let d = 0; d < hd; d++) s += q[h * hd + d] * cache.k[l][t * kvDim + kvOff + d];
-          scores[t] = s / Math.sqrt(hd);
-          if (scores[t] > max) max = scores[t];
-        }
-        let sum = 0;
-        for (let t = 0; t <= pos; t++) sum += scores[t] = Math.exp(scores[t] - max);
-        for (let d = 0; d < hd; d++) {
-          let a = 0;
-          for (let t = 0; t <= pos; t++) a += scores[t] * cache.v[l][t * kvDim + kvOff + d];
-          att[h * hd + d] = a / sum;
-        }
-      }
+      const att = referenceAttention(q, cache.k[l], cache.v[l], pos, {
+        numHeads: nH,
+        numKvHeads: nKV,
+        headDim: hd,
+      });
       const o = matvec(L.wo, att, H, nH * hd);
       for (let i = 0; i < H; i++) x[i] += o[i];
       // MLP

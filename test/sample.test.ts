@@ -1,18 +1,14 @@
 /**
- * GPU sampling (kernels/sample.wgsl, src/engine/sampling.ts) against the TypeScript reference, for
+ * GPU sampling (kernels/sample.wgsl, src/ops/sample/sampler.ts) against the TypeScript reference, for
  * both kernel families.
  */
 
 import { families, type Family, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/tensor.ts";
-import {
-  GpuSampler,
-  GREEDY,
-  referenceSample,
-  rngUniform,
-  type SamplingOptions,
-} from "../src/engine/sampling.ts";
+import { GpuSampler, GREEDY, type SamplingOptions } from "../src/ops/sample/sampler.ts";
+import { referenceSample, rngUniform } from "../src/ops/sample/reference.ts";
+import { kernelFamily, samplerBlocks } from "../src/gpu/profile.ts";
 import { gaussian, mulberry32 } from "../src/util/random.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 
@@ -59,7 +55,7 @@ async function gpuSample(
     vocab,
     maxRows: rows,
     resultStride: STRIDE,
-    blocksPerRow,
+    blocksPerRow: blocksPerRow ?? samplerBlocks(kernelFamily(gpu), vocab),
     headParts,
   });
   const lb = bufferFrom(device, "logits", logits);
@@ -369,7 +365,12 @@ for (const family of FAMILIES) {
     const device = gpu.device;
     const vocab = 128256;
     const kernels = cacheFor(gpu);
-    const sampler = new GpuSampler(kernels, { vocab, maxRows: 1, resultStride: 1 });
+    const sampler = new GpuSampler(kernels, {
+      vocab,
+      maxRows: 1,
+      resultStride: 1,
+      blocksPerRow: samplerBlocks(kernelFamily(gpu), vocab),
+    });
     const lb = bufferFrom(device, "logits", makeLogits(1, vocab, "wide"));
     const flatb = bufferFrom(device, "logits", makeLogits(2, vocab, "normal"));
     const pb = storageBuffer(device, "sample params", 16);

@@ -7,7 +7,7 @@
 
 import { InputError } from "../errors.ts";
 import type { Engine, PendingStep } from "./engine.ts";
-import type { SamplingOptions } from "./sampling.ts";
+import type { SamplingOptions } from "../ops/sample/sampler.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/detokenizer.ts";
 

@@ -33,7 +33,7 @@
  *   "row" GEMV (no barrier) and the tiled GEMM.
  */
 
-import { isSoftwareGpu } from "../gpu/device.ts";
+import type { BufferGemv } from "../gpu/profile.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
 import { type GpuMatrix, isWindowed, UNIFORM_WINDOW, unusedRowTexture, weightCode } from "../gpu/tensor.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
@@ -43,9 +43,9 @@ export type ScaleMode = 0 | 1 | 2;
 /**
  * GEMV kernels for buffer weights (few activation rows): "coop" 32 threads per output row, coalesced loads,
  * workgroup reduction (`matmul`, or `matmul_f16` for F16 weights); "row" one output row per invocation. Texture
- * weights always take the direct kernel (`gemm_tex`).
+ * weights always take the direct kernel (`gemm_tex`). The backend profile picks (`bufferGemv`).
  */
-export type GemvVariant = "auto" | "coop" | "row";
+export type GemvVariant = BufferGemv;
 
 export interface MatmulOptions {
   /** y += result (fused residual add) instead of y = result. */
@@ -61,13 +61,13 @@ export interface MatmulOptions {
   swiglu?: boolean;
   /**
    * RoPE and the KV write in the epilogue (every kernel; see gemm_tex.wgsl): the matrix is
-   * [q; k; v] with each head's q and k rows stored as rotation pairs (`ropePairRows`); q goes to y, k and v
+   * [q; k; v] with each head's q and k rows stored as rotation pairs (model/layout.ts `ropePairRows`); q goes to y, k and v
    * into the KV cache, and rows after v (a routed layer's W_enc) to y unrotated.
    */
   rope?: RopeEpilogue;
   /** Constant factor on the result (default 1). */
   alpha?: number;
-  /** Force a GEMV variant for buffer weights (tests, benchmarks); "auto" picks by adapter. */
+  /** The GEMV variant for buffer weights (the backend profile's `bufferGemv`; default "coop"). */
   gemv?: GemvVariant;
   /** Use `matmul_f16` (native f16 loads) for F16 weights in the coop/row GEMV when the device has shader-f16. */
   nativeF16?: boolean;
@@ -90,24 +90,6 @@ export interface RopeEpilogue {
   /** Rows of k (0 when the matrix is q alone). */
   kvDim: number;
   ctx: number;
-}
-
-/**
- * Reorders the rows of a q or k projection ([heads × headDim, cols], raw bytes) so that each head's rotation
- * pairs are adjacent: new row 2i = old row i, new row 2i + 1 = old row i + headDim / 2 — the layout the ROPE
- * epilogue rotates in place. Attention scores are unchanged when q and k share the order.
- */
-export function ropePairRows(raw: Uint8Array, rows: number, headDim: number): Uint8Array<ArrayBuffer> {
-  const rowBytes = raw.byteLength / rows, half = headDim / 2;
-  const out = new Uint8Array(raw.byteLength);
-  for (let h = 0; h < rows / headDim; h++) {
-    for (let i = 0; i < half; i++) {
-      const src = h * headDim + i, dst = h * headDim + 2 * i;
-      out.set(raw.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes);
-      out.set(raw.subarray((src + half) * rowBytes, (src + half + 1) * rowBytes), (dst + 1) * rowBytes);
-    }
-  }
-  return out;
 }
 
 export interface MatmulIO {
@@ -209,7 +191,7 @@ function grid(blocks: number): { x: number; z: number } {
 /** One matmul bound to its buffers: uniforms and bind groups are made once, `encode` allocates nothing. */
 export class Matmul {
   /** "direct" for texture weights. */
-  readonly gemvVariant: Exclude<GemvVariant, "auto"> | "direct";
+  readonly gemvVariant: GemvVariant | "direct";
   readonly gemmVariant: "tiled" | "direct";
   readonly gemvMaxRows: number;
   /** Texture weights: one-row steps take gemv_tex, reading x and the norm weights through uniform windows. */
@@ -245,11 +227,9 @@ export class Matmul {
     if (opts.swiglu && [w.rows, yOffset, ...w.parts.map((p) => p.firstRow)].some((v) => v % 2 !== 0)) {
       throw new Error(`matmul ${w.name}: swiglu needs even rows, yOffset and part boundaries`);
     }
-    const software = isSoftwareGpu(gpu);
     const texture = w.storage === "texture";
-    const gv = opts.gemv ?? "auto";
     // Texture weights have one kernel: the direct one.
-    this.gemvVariant = texture ? "direct" : gv === "auto" ? (software ? "row" : "coop") : gv;
+    this.gemvVariant = texture ? "direct" : opts.gemv ?? "coop";
     this.gemmVariant = texture ? "direct" : "tiled";
     this.gemvMaxRows = opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8);
 

@@ -2,6 +2,8 @@
 
 import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
 import { type FeatureMode, type GpuContext, openGpu } from "../gpu/device.ts";
+import { wantsInlineDispatch } from "../gpu/profile.ts";
+import { ProgressBar } from "../ui/progress.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { type GenerateOptions, Generation, type PromptInput, Session } from "./generate.ts";
@@ -9,14 +11,8 @@ import { type GenerateOptions, Generation, type PromptInput, Session } from "./g
 export interface LoadOptions extends EngineOptions {
   gpu?: GpuContext;
   features?: FeatureMode;
-}
-
-/** Matrices this small make every dispatch short, so per-dispatch overhead dominates (see openGpu). */
-const SMALL_MATRIX_BYTES = 1 << 20;
-
-/** Every weight matrix of the checkpoint is under 1 MiB. */
-export function isSmallModel(ck: Checkpoint): boolean {
-  return [...ck.tensors.values()].every((t) => t.shape.length !== 2 || t.byteLength < SMALL_MATRIX_BYTES);
+  /** A progress bar on stderr while the weights load (default true). */
+  progress?: boolean;
 }
 
 export class Model {
@@ -37,8 +33,17 @@ export class Model {
       eosTokenIds: ck.eosTokenIds,
     });
     const gpu = opts.gpu ??
-      await openGpu({ features: opts.features, profile: opts.profile, smallDispatches: isSmallModel(ck) });
-    const engine = await Engine.load(gpu, ck, opts);
+      await openGpu({
+        features: opts.features,
+        profile: opts.profile,
+        smallDispatches: wantsInlineDispatch(ck),
+      });
+    const bar = opts.progress === false ? null : new ProgressBar("loading weights", ck.totalBytes, "bytes");
+    const engine = await Engine.load(gpu, ck, {
+      ...opts,
+      onProgress: bar ? (done) => bar.update(done) : undefined,
+    });
+    bar?.finish();
     return new Model(ck, tokenizer, engine);
   }
 

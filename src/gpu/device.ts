@@ -185,11 +185,3 @@ export function canReadStorageTextures(): boolean {
     (navigator.gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
   return features?.has("readonly_and_readwrite_storage_textures") ?? false;
 }
-
-/** True for CPU software GPUs (llvmpipe, lavapipe, SwiftShader, WARP), where loads and barriers are costly. */
-export function isSoftwareGpu(gpu: GpuContext): boolean {
-  const i = gpu.adapterInfo;
-  if ((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
-  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
-  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(text);
-}

@@ -15,7 +15,12 @@ export class ProgressBar {
   }
 
   advance(n: number): void {
-    this.done = Math.min(this.total, this.done + n);
+    this.update(this.done + n);
+  }
+
+  /** Sets how much is done (redrawn at most every 80 ms, and at the end). */
+  update(done: number): void {
+    this.done = Math.min(this.total, done);
     const now = performance.now();
     if (now - this.lastDraw > 80 || this.done === this.total) {
       this.lastDraw = now;

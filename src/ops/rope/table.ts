@@ -1,6 +1,6 @@
 /** RoPE tables, computed once on the host. */
 
-import { type ModelConfig, ropeInvFreq } from "../model/config.ts";
+import { type ModelConfig, ropeInvFreq } from "../../model/config.ts";
 
 /** cos/sin of every position × frequency, as Hugging Face computes them (f32 angle, then cos/sin). */
 export function ropeTable(cfg: ModelConfig, context: number): Float32Array {

@@ -1,0 +1,163 @@
+/**
+ * The backend profile: every choice that depends on the GPU, made once, from the adapter and the model's
+ * shape. The rest of the code reads the profile and never asks what the GPU is. Two kernel families:
+ *
+ * - "hardware": GPUs. Weights in storage buffers, the coop GEMV, decode attention split over the context,
+ *   workgroup-wide reductions.
+ * - "software": CPU software GPUs (llvmpipe / lavapipe, SwiftShader, WARP), where a storage load whose address
+ *   differs across SIMD lanes becomes a loop over the lanes, barriers cost more than the work, every dispatch
+ *   costs 40–70 µs of hand-off, and loops end after 65535 iterations (kernels/README.md). Weights in textures,
+ *   barrier-free kernels, one-invocation reductions.
+ *
+ * Tests and benchmarks pass a partial profile (`want`) to force either family or any single choice.
+ */
+
+import type { ModelConfig } from "../model/config.ts";
+import type { Checkpoint } from "../model/checkpoint.ts";
+import { canReadStorageTextures, type GpuContext } from "./device.ts";
+import { UNIFORM_WINDOW, type WeightStorage } from "./tensor.ts";
+
+export type KernelFamily = "hardware" | "software";
+
+/** How attention runs: see `attentionKind`. */
+export type AttentionKind = "serial" | "workgroup" | "split";
+
+/** GEMV kernels for buffer weights: "coop" TPR threads per output row, "row" one row per invocation. */
+export type BufferGemv = "coop" | "row";
+
+export interface BackendProfile {
+  family: KernelFamily;
+  /** Where matmul weights live (the embedding table is always a buffer: its kernel gathers rows). */
+  weightStorage: WeightStorage;
+  /** The GEMV of buffer weights (texture weights have their own kernels, whatever the family). */
+  bufferGemv: BufferGemv;
+  /**
+   * "serial": one invocation per (8 heads, row), no barriers (software GPUs); "workgroup": one workgroup per
+   * (head, row); "split": decode steps split the context into chunks and merge them, prompts as "workgroup".
+   */
+  attention: AttentionKind;
+  /** Invocations per RMSNorm workgroup. */
+  normWorkgroup: number;
+  /** Invocations of the route gate's workgroup. */
+  gateWorkgroup: number;
+  /** Workgroups per row of rope_kv at decode (where RoPE runs as a kernel of its own). */
+  ropeSlices: number;
+  /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read (texture weights). */
+  normsToTexture: boolean;
+  /** Prompts run one row per step rather than in chunks. */
+  oneRowPrompts: boolean;
+  /** Workgroups per row of the sampler's full-vocabulary passes. */
+  samplerBlocks: number;
+  /** Most positions one sequence may hold. */
+  maxContext: number;
+  /** Dispatches run inline on the queue thread (Mesa's LP_NUM_THREADS=0; see `wantsInlineDispatch`). */
+  inlineDispatch: boolean;
+}
+
+/** The model facts the profile depends on. */
+export type ProfiledModel = Pick<ModelConfig, "hiddenSize" | "headDim" | "vocabSize">;
+
+/** Software GPUs: serial attention loops over the context in one invocation, and llvmpipe stops at 65535. */
+export const SOFTWARE_MAX_CONTEXT = 65535;
+
+/**
+ * Software GPUs: from this hidden size on, a one-row step runs each RMSNorm once into a row texture that the
+ * matmuls after it read, instead of fusing it into them. Fused, every invocation recomputes 1/RMS and gathers
+ * the norm weights beside x: a BF16 16384 × 2048 gate/up GEMV ran at 7.3 GB/s fused and 16 GB/s from the
+ * texture on lavapipe. Below it the extra dispatch (~50 µs there) costs more than it saves.
+ */
+const NORM_TEXTURE_MIN_HIDDEN = 1024;
+
+/**
+ * Software GPUs: from this hidden size on, prompts run one row per step. The one-row GEMV reads x through a
+ * uniform window or a texture, the many-row kernel through storage loads that llvmpipe makes lane by lane, so
+ * one-row steps cost less per token once a model's matrices outweigh its dispatches. Lavapipe, BF16, 8
+ * layers, prefill tokens/s one-row vs 128-row: hidden 128 111 vs 221, 256 103 vs 56, 512 65 vs 17, 1024 28 vs
+ * 5.1; Llama-3.2-1B's shape 5.9 vs 0.7.
+ */
+const ONE_ROW_PROMPT_MIN_HIDDEN = 256;
+
+/** Matrices this small make every dispatch short, so per-dispatch overhead dominates. */
+const SMALL_MATRIX_BYTES = 1 << 20;
+
+/** The family of an adapter: "software" for CPU software GPUs. The only place that asks. */
+export function kernelFamily(gpu: GpuContext): KernelFamily {
+  const i = gpu.adapterInfo;
+  if ((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) return "software";
+  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
+  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(text) ? "software" : "hardware";
+}
+
+/**
+ * Decided before the adapter opens (Mesa reads LP_NUM_THREADS when the first adapter is made): a model whose
+ * matrices are all under 1 MiB runs its dispatches inline on a CPU software GPU (stories260K 276 vs 188
+ * tokens/s); one with large matrices needs the driver's worker threads (the demo model: 19 vs 9 tokens/s).
+ * Other drivers ignore the setting.
+ */
+export function wantsInlineDispatch(ck: Checkpoint): boolean {
+  return [...ck.tensors.values()].every((t) => t.shape.length !== 2 || t.byteLength < SMALL_MATRIX_BYTES);
+}
+
+/** Every choice for `model` on `gpu`; `want` overrides any of them (tests, benchmarks). */
+export function backendProfile(
+  gpu: GpuContext,
+  model: ProfiledModel,
+  want: Partial<BackendProfile> = {},
+): BackendProfile {
+  const family = want.family ?? kernelFamily(gpu);
+  const software = family === "software";
+  const weightStorage = want.weightStorage ??
+    (software && canReadStorageTextures() ? "texture" : "buffer");
+  const texture = weightStorage === "texture";
+  const H = model.hiddenSize;
+  const normsToTexture = (want.normsToTexture ?? (software && H >= NORM_TEXTURE_MIN_HIDDEN)) && texture &&
+    H * 4 <= UNIFORM_WINDOW;
+  return {
+    family,
+    weightStorage,
+    bufferGemv: software ? "row" : "coop",
+    attention: attentionKind(family, model.headDim),
+    normWorkgroup: software ? 8 : 64,
+    gateWorkgroup: software ? 1 : 128,
+    ropeSlices: software ? 1 : 16,
+    oneRowPrompts: software && texture && H >= ONE_ROW_PROMPT_MIN_HIDDEN,
+    samplerBlocks: samplerBlocks(family, model.vocabSize),
+    maxContext: software ? SOFTWARE_MAX_CONTEXT : Infinity,
+    inlineDispatch: software && Deno.env.get("LP_NUM_THREADS") === "0",
+    ...want,
+    normsToTexture,
+  };
+}
+
+/**
+ * Attention for a family and head size. Software GPUs: one invocation per (head, row) with vec4 loads and no
+ * barriers (head_dim a multiple of 4, as in every Llama). GPUs: decode split over the context — on an H100
+ * (Llama-3-8B shape) one workgroup per head cost 4.2 ms per token at a 128-token context and ~55 ms at 2048;
+ * split, 0.9 and 1.9 ms (head_dim a multiple of 4, at most 256).
+ */
+export function attentionKind(family: KernelFamily, headDim: number): AttentionKind {
+  if (headDim % 4 !== 0) return "workgroup";
+  if (family === "software") return "serial";
+  return headDim <= 256 ? "split" : "workgroup";
+}
+
+/**
+ * Workgroups per row for the sampler's full-vocabulary passes. A CPU driver runs a workgroup per core and
+ * pays a fixed cost per workgroup, so about one per core; a GPU wants many (one per 4096 logits, at most 64).
+ */
+export function samplerBlocks(family: KernelFamily, vocab: number): number {
+  if (family === "software") return Math.max(2, Math.min(8, navigator.hardwareConcurrency || 2));
+  return Math.max(1, Math.min(64, Math.ceil(vocab / 4096)));
+}
+
+/** Rows per prefill step: one where the profile says so, else as many as a step holds. */
+export function prefillRows(profile: BackendProfile, maxRows: number): number {
+  return profile.oneRowPrompts ? 1 : maxRows;
+}
+
+/** One line for logs: the family and its main choices. */
+export function describeProfile(p: BackendProfile): string {
+  return `${p.family} kernels: weights in ${p.weightStorage}s, ${p.attention} attention` +
+    `${p.normsToTexture ? ", norms into row textures" : ""}${p.oneRowPrompts ? ", one-row prompts" : ""}` +
+    `${p.inlineDispatch ? ", dispatches inline" : ""}`;
+}

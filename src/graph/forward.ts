@@ -1,0 +1,131 @@
+/**
+ * One forward step on the GPU, recorded into a compute pass: embedding → layers → final norm → LM head →
+ * sampling. Every buffer (`RunState`) and bind group is made once here; `encode` only records dispatches, so
+ * a step allocates nothing. Reads top to bottom like llama2.c's forward(); each layer is a unit of its kind
+ * (layers/) that builds and records its own dispatches.
+ */
+
+import type { ModelConfig } from "../model/config.ts";
+import type { KernelCache } from "../gpu/kernels.ts";
+import type { BackendProfile } from "../gpu/profile.ts";
+import type { ComputeRecorder } from "../gpu/profiler.ts";
+import { Embedding } from "../ops/embed/embed.ts";
+import { RmsNorm } from "../ops/norm/rmsnorm.ts";
+import type { Matmul } from "../engine/matmul.ts";
+import { GpuSampler } from "../ops/sample/sampler.ts";
+import { ResultSlots } from "../ops/sample/result_slots.ts";
+import type { RouteGate } from "../ops/route/gate.ts";
+import type { KvCache } from "./kv_cache.ts";
+import type { ModelWeights } from "./weights.ts";
+import { createRunState, resultStride, routeWords, type RunState } from "./run_state.ts";
+import { LayerBuilder, type LayerUnit, type RoutingMode } from "./layer_builder.ts";
+import { LlamaLayer } from "./layers/llama.ts";
+import { FlexiDepthLayer } from "./layers/flexidepth.ts";
+
+export type { RoutingMode } from "./layer_builder.ts";
+
+export class ForwardPass {
+  readonly state: RunState;
+  /** Routing used by the next steps encoded. */
+  routing: RoutingMode = { threshold: 0.5, fullDepth: false };
+  /** Every output samples greedily (the sampler then needs 2 of its 4 passes). */
+  greedy = true;
+
+  private readonly embed: Embedding;
+  private readonly layers: LayerUnit[];
+  private readonly finalNorm: RmsNorm;
+  private readonly lmHead: Matmul;
+  private readonly sampler: GpuSampler;
+  /** Routed models: the layers used per output (a plain model's count is its depth). */
+  private readonly resultSlots: ResultSlots | null;
+  private readonly gates: RouteGate[];
+  private appliedThreshold = 0.5;
+
+  constructor(
+    kernels: KernelCache,
+    readonly cfg: ModelConfig,
+    weights: ModelWeights,
+    kv: KvCache,
+    readonly profile: BackendProfile,
+    readonly maxRows: number,
+    readonly maxOut: number,
+  ) {
+    const s = this.state = createRunState(kernels.gpu.device, cfg, weights, profile, {
+      maxRows,
+      maxOut,
+      context: kv.context,
+    });
+    const b = new LayerBuilder(kernels, cfg, profile, s, kv, weights.ropePairs);
+    this.embed = new Embedding(kernels, weights.embed, s);
+    this.layers = weights.layers.map((L, l) =>
+      L.router ? new FlexiDepthLayer(b, L, l) : new LlamaLayer(b, L, l)
+    );
+    this.gates = this.layers.flatMap((u) => u instanceof FlexiDepthLayer ? [u.gate] : []);
+    // The final norm of the output rows; on texture weights also a row texture, where the LM head's one-row
+    // kernel reads x, leaving (key, index) pairs from which the sampler starts.
+    this.finalNorm = new RmsNorm(
+      kernels,
+      {
+        x: s.x,
+        weight: weights.norm,
+        y: s.hn,
+        step: s.step,
+        outRows: s.outRows,
+        texture: s.hnTexture ?? undefined,
+      },
+      { hidden: cfg.hiddenSize, eps: cfg.rmsNormEps, workgroup: profile.normWorkgroup, gather: true },
+    );
+    this.lmHead = b.matmul(weights.lmHead, s.hn, s.logits, s.outStep, {}, {
+      xTexture: s.hnTexture,
+      argmax: s.headParts,
+    });
+    this.sampler = new GpuSampler(kernels, {
+      vocab: cfg.vocabSize,
+      maxRows: maxOut,
+      resultStride: resultStride(cfg),
+      blocksPerRow: profile.samplerBlocks,
+      headParts: this.lmHead.argmaxPairs || undefined,
+    });
+    this.sampler.bind(s.logits, s.sampleParams, s.positions, s.tokens, s.result, s.headParts ?? undefined);
+    this.resultSlots = cfg.routingLayers.length
+      ? new ResultSlots(kernels, {
+        plainLayers: cfg.numLayers - cfg.routingLayers.length,
+        routeWords: routeWords(cfg),
+        stride: resultStride(cfg),
+      }, s)
+      : null;
+  }
+
+  /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read. */
+  get normsToTexture(): boolean {
+    return this.state.xnTexture !== null;
+  }
+
+  /**
+   * Records one step over `nRows` rows; `nOut` of them (listed in outRows) get logits and a sampled
+   * token. `sample = false` stops after the logits (tests read them).
+   */
+  encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true): void {
+    this.applyThreshold();
+    // x = embed(tokens)
+    this.embed.encode(pass, nRows);
+    // x = layer(x), layer by layer
+    for (const layer of this.layers) layer.encode(pass, nRows, this.routing);
+    if (nOut === 0) return;
+    // logits = lm_head(norm(x)) for the output rows
+    this.finalNorm.encode(pass, nOut);
+    this.lmHead.encode(pass, nOut);
+    if (!sample) return;
+    // the next token of each output row, sampled on the GPU (one row: from the LM head's argmax pairs)
+    this.sampler.encode(pass, nOut, this.greedy, nOut === 1 && this.lmHead.argmaxPairs > 0);
+    this.resultSlots?.encode(pass, nOut);
+  }
+
+  /** Writes a changed threshold into the gates' parameters (queue-ordered with the steps). */
+  private applyThreshold(): void {
+    const t = this.routing.threshold;
+    if (t === this.appliedThreshold) return;
+    for (const gate of this.gates) gate.setThreshold(t);
+    this.appliedThreshold = t;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * A Llama decoder layer:
+ *   x += o_proj(attention(rope(q), K, V)),  [q; k; v] = W_qkv · input_layernorm(x), this step's K/V cached
+ *   x += down(silu(gate(y)) · up(y)),       y = post_attention_layernorm(x)
+ * RMSNorms are fused into the matmuls that read them, SiLU(gate) · up into the matmul that computes gate and
+ * up, RoPE and the KV write into the q/k/v matmul (where the weights are in rotation pairs), the residual adds
+ * into o_proj and down: five dispatches (six with split attention).
+ */
+
+import type { ComputeRecorder } from "../../gpu/profiler.ts";
+import type { StepOp } from "../../ops/op.ts";
+import type { LayerWeights } from "../weights.ts";
+import type { LayerBuilder, LayerUnit } from "../layer_builder.ts";
+
+export class LlamaLayer implements LayerUnit {
+  private readonly inNorm: StepOp;
+  private readonly qkv: StepOp;
+  private readonly ropeKv: StepOp;
+  private readonly attention: StepOp;
+  private readonly o: StepOp;
+  private readonly postNorm: StepOp;
+  private readonly gateUp: StepOp;
+  private readonly down: StepOp;
+
+  constructor(b: LayerBuilder, L: LayerWeights, l: number) {
+    const s = b.state, { qDim, kvDim } = b;
+    const stride = qDim + 2 * kvDim;
+    const oneRow = { xTexture: s.xnTexture };
+    this.inNorm = b.rowNorm(L.inputNorm);
+    this.qkv = b.matmul(L.qkv, s.x, s.qkv, s.step, b.projection(L.inputNorm, l, s.rows, qDim, kvDim), oneRow);
+    this.ropeKv = b.ropeKv(l, s.step, s.rows, s.qkv, { stride, q: 0, k: qDim, v: qDim + kvDim });
+    this.attention = b.attention(l, s.step, s.rows, s.qkv, stride);
+    this.o = b.matmul(L.o, s.att, s.x, s.step, { accumulate: true });
+    this.postNorm = b.rowNorm(L.postNorm);
+    this.gateUp = b.matmul(L.gateUp, s.x, s.act, s.step, b.mlp(L.postNorm), oneRow);
+    this.down = b.matmul(L.down, s.act, s.x, s.step, { accumulate: true });
+  }
+
+  encode(pass: ComputeRecorder, n: number): void {
+    // Attention block (a one-row step on a wide model first normalizes x into a row texture).
+    this.inNorm.encode(pass, n);
+    this.qkv.encode(pass, n);
+    this.ropeKv.encode(pass, n);
+    this.attention.encode(pass, n);
+    this.o.encode(pass, n);
+    // MLP block.
+    this.postNorm.encode(pass, n);
+    this.gateUp.encode(pass, n);
+    this.down.encode(pass, n);
+  }
+}

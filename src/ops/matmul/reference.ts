@@ -1,0 +1,41 @@
+/** Matmul and its SwiGLU epilogue in plain TypeScript (f64 sums), for checking the kernels. */
+
+/** x [N, K] · wᵀ with w [M, K] (decoded f32 values) → [N, M]. */
+export function referenceMatmul(
+  x: Float32Array,
+  N: number,
+  K: number,
+  w: Float32Array,
+  M: number,
+): Float32Array {
+  const out = new Float32Array(N * M);
+  for (let n = 0; n < N; n++) {
+    const xo = n * K;
+    for (let m = 0; m < M; m++) {
+      const wo = m * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += x[xo + k] * w[wo + k];
+      out[n * M + m] = s;
+    }
+  }
+  return out;
+}
+
+/** y [M] = w [M, K] · x [K]. */
+export function referenceMatvec(w: Float32Array, x: Float32Array, M: number, K: number): Float32Array {
+  return referenceMatmul(x, 1, K, w, M);
+}
+
+export const silu = (v: number) => v / (1 + Math.exp(-v));
+
+/** The SWIGLU epilogue: [N, 2I] with interleaved (gate, up) → [N, I] of silu(gate) · up. */
+export function referenceSwiglu(gu: Float32Array, N: number, I: number): Float32Array {
+  const out = new Float32Array(N * I);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < I; i++) {
+      const g = gu[n * 2 * I + 2 * i], u = gu[n * 2 * I + 2 * i + 1];
+      out[n * I + i] = g / (1 + Math.exp(-g)) * u;
+    }
+  }
+  return out;
+}
