@@ -146,6 +146,21 @@ for (const family of await families()) {
     assertEquals(summary.text, golden.greedy_text);
     assertEquals(tokens.every((t) => t.layers === 5), true);
   });
+
+  Deno.test(`engine (${family}): the hardware kernel family reproduces the golden ids, sampling on the GPU`, async () => {
+    // Coop GEMV, split attention, workgroup-wide norms and the sampler's many-block passes, on this adapter.
+    const golden = JSON.parse(await Deno.readTextFile(`${STORIES}/golden.json`));
+    const model = await Model.load(STORIES, {
+      gpu: await testGpu(family),
+      progress: false,
+      backend: { family: "hardware" },
+    });
+    assertEquals(model.engine.backend.bufferGemv, "coop");
+    assertEquals(model.engine.backend.attention, "split");
+    const { tokens, summary } = await model.generate("", { maxTokens: golden.greedy_ids.length }).collect();
+    assertEquals(tokens.map((t) => t.id), golden.greedy_ids);
+    assertEquals(summary.text, golden.greedy_text);
+  });
 }
 
 Deno.test("generation: every window depth gives the same tokens, greedy and seeded (stories260K)", async () => {
