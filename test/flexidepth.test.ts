@@ -13,7 +13,7 @@ import { defaultPrefillRows, Engine } from "../src/engine/engine.ts";
 import type { ModelWeights } from "../src/engine/weights.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { isSoftwareGpu } from "../src/gpu/device.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 
 const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
 const FLEXI = `${SHARED}stories260K-flexidepth`;

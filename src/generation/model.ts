@@ -3,7 +3,7 @@
 import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
 import { type FeatureMode, type GpuContext, openGpu } from "../gpu/device.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
-import { Engine, type EngineOptions } from "./engine.ts";
+import { Engine, type EngineOptions } from "../engine/engine.ts";
 import { type GenerateOptions, Generation, type PromptInput, Session } from "./generate.ts";
 
 export interface LoadOptions extends EngineOptions {

@@ -6,8 +6,8 @@
  */
 
 import { InputError } from "../errors.ts";
-import type { Engine, PendingStep } from "./engine.ts";
-import type { SamplingOptions } from "./sampling.ts";
+import type { Engine, PendingStep } from "../engine/engine.ts";
+import type { SamplingOptions } from "../engine/sampling.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/detokenizer.ts";
 
