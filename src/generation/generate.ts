@@ -10,6 +10,7 @@ import type { Engine, PendingStep } from "../engine/engine.ts";
 import type { SamplingOptions } from "../engine/sampling.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/detokenizer.ts";
+import { StopMatcher } from "./stops.ts";
 
 /** Prefill steps whose route readbacks may be in flight at once (prompts of many one-row steps). */
 const PREFILL_READBACKS = 8;
@@ -133,7 +134,6 @@ export class Generation implements AsyncIterable<TokenEvent> {
     const opts = this.opts;
     const cfg = engine.config;
     const maxTokens = opts.maxTokens ?? 256;
-    const stops = (opts.stop ?? []).filter((s) => s.length > 0);
     const ctx = engine.context;
 
     const input = this.input;
@@ -220,7 +220,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
     };
 
     const decoder = new StreamDecoder(tok, { skipSpecial: true });
-    let pendingText = ""; // released by the detokenizer, held while it could start a stop string
+    const stops = new StopMatcher(opts.stop);
     let text = "";
     let generated = 0;
     let layerSum = 0;
@@ -251,32 +251,24 @@ export class Generation implements AsyncIterable<TokenEvent> {
       const routes = cfg.routingLayers.map((_, k) => ((r.routes[k >> 5] >>> (k & 31)) & 1) === 1);
       if (!opts.ignoreEos && tok.eosIds.includes(r.id)) {
         stopReason = "eos";
-        const rest = pendingText + decoder.flush();
+        const rest = stops.flush() + decoder.flush();
         if (rest) {
           text += rest;
           yield { i: generated - 1, id: r.id, text: rest, layers: r.layers, routes };
         }
         break;
       }
-      pendingText += decoder.push(r.id);
-      let release = pendingText;
-      const hit = findStop(pendingText, stops);
-      if (hit >= 0) {
-        release = pendingText.slice(0, hit);
+      let release = stops.push(decoder.push(r.id));
+      if (stops.stopped) {
         stopReason = "stop";
-      } else {
-        if (generated >= budget) {
-          stopReason = generated >= maxTokens ? "max_tokens" : "context";
-          release = pendingText + decoder.flush();
-        } else {
-          release = pendingText.slice(0, pendingText.length - heldForStop(pendingText, stops));
-        }
+      } else if (generated >= budget) {
+        stopReason = generated >= maxTokens ? "max_tokens" : "context";
+        release += stops.flush() + decoder.flush();
       }
       if (stopReason === null && opts.signal?.aborted) {
         stopReason = "aborted";
-        release = pendingText + decoder.flush();
+        release += stops.flush() + decoder.flush();
       }
-      pendingText = pendingText.slice(release.length);
       text += release;
       yield { i: generated - 1, id: r.id, text: release, layers: r.layers, routes };
     }
@@ -310,28 +302,4 @@ function popcount(v: number): number {
   let n = 0;
   for (; v; v &= v - 1) n++;
   return n;
-}
-
-/** Index of the earliest stop string in `text`, or -1. */
-function findStop(text: string, stops: string[]): number {
-  let best = -1;
-  for (const s of stops) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
-}
-
-/** Length of the longest suffix of `text` that is a proper prefix of a stop string (held back). */
-function heldForStop(text: string, stops: string[]): number {
-  let hold = 0;
-  for (const s of stops) {
-    for (let n = Math.min(s.length - 1, text.length); n > hold; n--) {
-      if (text.endsWith(s.slice(0, n))) {
-        hold = n;
-        break;
-      }
-    }
-  }
-  return hold;
 }
