@@ -5,7 +5,8 @@
  */
 
 import type { Model } from "../generation/model.ts";
-import type { GenerateOptions, Generation, GenerationSummary, Session } from "../generation/generate.ts";
+import type { GenerateOptions, Generation, GenerationSummary } from "../generation/generate.ts";
+import type { Session } from "../generation/session.ts";
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";

@@ -6,16 +6,15 @@
  */
 
 import { InputError } from "../errors.ts";
-import type { Engine, PendingStep } from "../engine/engine.ts";
 import type { SamplingOptions } from "../engine/sampling.ts";
 import type { ChatMessage, TextTokenizer } from "../tokenizer/tokenizer.ts";
-import { StreamDecoder } from "../tokenizer/detokenizer.ts";
-import { StopMatcher } from "./stops.ts";
+import type { Session } from "./session.ts";
+import { TokenAcceptor, tokenBudget } from "./accept.ts";
+import { prefill, PREFILL_READBACKS, PromptLayers } from "./prefill.ts";
+import { DecodeWindow } from "./window.ts";
 
-/** Prefill steps whose route readbacks may be in flight at once (prompts of many one-row steps). */
-const PREFILL_READBACKS = 8;
-/** Most decode steps the automatic window keeps in flight. */
-const AUTO_MAX_DEPTH = 32;
+/** Tokens generated when GenerateOptions.maxTokens is not given. */
+const DEFAULT_MAX_TOKENS = 256;
 
 export interface GenerateOptions {
   maxTokens?: number;
@@ -72,22 +71,14 @@ export interface GenerationSummary {
   readbackWaitMs: number;
 }
 
-/** A sequence with its KV cache slot: what a chat keeps between turns. */
-export class Session {
-  /** Tokens of the conversation so far (prompt and accepted generations). */
-  tokens: number[] = [];
-  /** How many leading tokens have valid K/V in the slot. */
-  kvValid = 0;
-  constructor(readonly engine: Engine, readonly slot: number) {}
-
-  reset(): void {
-    this.tokens = [];
-    this.kvValid = 0;
-  }
-}
-
 /** Raw text (BOS added), chat messages (the model's template), or token ids as they are. */
 export type PromptInput = string | ChatMessage[] | { ids: number[] };
+
+/** When prefill began and when the first token came back (prefill ends, decode begins), in ms. */
+interface Timing {
+  start: number;
+  firstToken: number;
+}
 
 export class Generation implements AsyncIterable<TokenEvent> {
   readonly summary: Promise<GenerationSummary>;
@@ -128,33 +119,71 @@ export class Generation implements AsyncIterable<TokenEvent> {
     return { tokens, summary: await this.summary };
   }
 
+  /** Prompt → prefill → pipelined decode until a token stops it → drain → summary. */
   private async *run(): AsyncGenerator<TokenEvent> {
-    const { engine } = this.session;
-    const tok = this.tokenizer;
-    const opts = this.opts;
-    const cfg = engine.config;
-    const maxTokens = opts.maxTokens ?? 256;
-    const ctx = engine.context;
+    const { engine, slot } = this.session;
+    const ids = this.encodePrompt();
+    this.configureEngine();
+    const reused = this.session.reusablePrefix(ids);
+    const budget = tokenBudget(this.opts.maxTokens ?? DEFAULT_MAX_TOKENS, engine.context, ids.length);
+    const window = new DecodeWindow(engine, slot, ids.length, budget.tokens, this.opts.window);
+    // Readback slots for every step that can be in flight, made now: memory stays flat while tokens stream.
+    engine.reserveReadbacks(Math.max(PREFILL_READBACKS, window.mostInFlight) + 1);
 
+    const timing: Timing = { start: performance.now(), firstToken: 0 };
+    const promptLayers = new PromptLayers(engine);
+    window.begin(await prefill(engine, slot, ids, reused, promptLayers));
+    this.session.promptDone(ids);
+
+    // One await per token, the readback; what the loop calls is synchronous (no promise of its own per token).
+    const tokens = new TokenAcceptor(this.tokenizer, engine.config.routingLayers, this.opts, budget);
+    while (tokens.stopReason === null) {
+      window.fill(this.opts.signal);
+      const readback = await engine.await(window.next());
+      if (readback.routesOfRows) promptLayers.count(readback.routesOfRows); // the prompt's last chunk
+      if (tokens.generated === 0) timing.firstToken = performance.now();
+      else window.pace(tokens.generated, timing.firstToken);
+      const sampled = readback.results[0];
+      this.session.tokens.push(sampled.id);
+      const event = tokens.accept(sampled);
+      if (event) yield event;
+    }
+
+    // Steps computed past the stop are waited for and dropped; the KV length forgets what they wrote.
+    await window.drain();
+    this.session.rollBack();
+    this.resolveSummary(this.summarize(ids, reused, promptLayers, tokens, window.maxDepth, timing));
+  }
+
+  /** The prompt's token ids (kept in promptIds), checked against the context and the vocabulary. */
+  private encodePrompt(): number[] {
     const input = this.input;
+    const tok = this.tokenizer;
     const ids = typeof input === "string"
       ? tok.encodePrompt(input)
       : Array.isArray(input)
       ? tok.encodeChat(input)
       : input.ids.slice();
     this.promptIds = ids;
+    const { context, config } = this.session.engine;
     if (ids.length === 0) throw new InputError("the prompt is empty", "give some text");
-    if (ids.length >= ctx) {
+    if (ids.length >= context) {
       throw new InputError(
-        `the prompt has ${ids.length} tokens but the context holds ${ctx}`,
+        `the prompt has ${ids.length} tokens but the context holds ${context}`,
         "shorten the prompt or raise --context",
       );
     }
-    const bad = ids.find((id) => id < 0 || id >= cfg.vocabSize);
+    const bad = ids.find((id) => id < 0 || id >= config.vocabSize);
     if (bad !== undefined) {
-      throw new InputError(`token id ${bad} is outside the model's vocabulary (${cfg.vocabSize})`);
+      throw new InputError(`token id ${bad} is outside the model's vocabulary (${config.vocabSize})`);
     }
+    return ids;
+  }
 
+  /** Sampling and routing for this generation, written once; the readback wait count starts over. */
+  private configureEngine(): void {
+    const { engine } = this.session;
+    const opts = this.opts;
     const sampling: SamplingOptions = {
       temperature: opts.temperature ?? 0,
       topK: opts.topK ?? 0,
@@ -164,142 +193,35 @@ export class Generation implements AsyncIterable<TokenEvent> {
     engine.setSampling([sampling]);
     engine.forward.routing = { threshold: opts.threshold ?? 0.5, fullDepth: opts.fullDepth ?? false };
     engine.readbackWaitMs = 0;
+  }
 
-    // Reuse the K/V of the longest cached prefix; at least one token must run to get logits.
-    const s = this.session;
-    let reuse = 0;
-    const limit = Math.min(s.kvValid, ids.length - 1);
-    while (reuse < limit && s.tokens[reuse] === ids[reuse]) reuse++;
-
-    let depth = opts.window === "auto" || opts.window === undefined
-      ? 4
-      : Math.max(1, Math.floor(opts.window));
-    const auto = opts.window === "auto" || opts.window === undefined;
-    // Tokens the whole generation may produce: bounded by max tokens and by the context (a token at
-    // position ctx could never be fed).
-    const budget = Math.min(maxTokens, ctx - ids.length);
-    // Readback slots for every step that can be in flight, made now: memory stays flat while tokens stream.
-    engine.reserveReadbacks(Math.max(PREFILL_READBACKS, Math.min(auto ? AUTO_MAX_DEPTH : depth, budget)) + 1);
-
-    // Prefill in chunks; the last chunk samples the first token. Routed models also bring back every
-    // prompt position's route bits (their layer counts).
-    const t0 = performance.now();
-    const routed = cfg.routingLayers.length > 0;
-    const prefill: PendingStep[] = [];
-    const promptLayers: number[] = [];
-    const countLayers = (words: Uint32Array) => {
-      for (let i = 0; i < words.length; i += engine.routeWords) {
-        let kept = 0;
-        for (let w = 0; w < engine.routeWords; w++) kept += popcount(words[i + w]);
-        promptLayers.push(cfg.numLayers - cfg.routingLayers.length + kept);
-      }
-    };
-    for (let c = reuse; c < ids.length; c += engine.prefillRows) {
-      const chunk = ids.slice(c, c + engine.prefillRows);
-      const last = c + chunk.length === ids.length;
-      const rows = chunk.map((_, i) => ({ slot: s.slot, pos: c + i }));
-      const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed);
-      if (p) prefill.push(p);
-      // One-row prefill steps of a long prompt: a bounded number of readbacks in flight, not one per token.
-      while (!last && prefill.length > PREFILL_READBACKS) {
-        countLayers((await engine.await(prefill.shift()!)).routesOfRows!);
-      }
-    }
-    const first = prefill.pop()!;
-    for (const p of prefill) countLayers((await engine.await(p)).routesOfRows!);
-    s.tokens = ids.slice();
-    s.kvValid = ids.length;
-
-    // Pipelined decode: step i feeds the token sampled by step i-1 (on the GPU) at position ids.length + i - 1.
-    const inFlight: PendingStep[] = [first!];
-    let submitted = 1;
-    const submitDecode = () => {
-      const pos = ids.length + submitted - 1;
-      inFlight.push(engine.submitStep([{ slot: s.slot, pos }], [0])!);
-      submitted++;
-    };
-
-    const decoder = new StreamDecoder(tok, { skipSpecial: true });
-    const stops = new StopMatcher(opts.stop);
-    let text = "";
-    let generated = 0;
-    let layerSum = 0;
-    let stopReason: StopReason | null = null;
-    let prefillMs = 0;
-    let tFirst = 0;
-    let maxDepth = depth;
-
-    while (stopReason === null) {
-      while (inFlight.length < depth && submitted < budget && !opts.signal?.aborted) submitDecode();
-      const p = inFlight.shift()!;
-      const readback = await engine.await(p);
-      if (readback.routesOfRows) countLayers(readback.routesOfRows);
-      const r = readback.results[0];
-      if (generated === 0) {
-        tFirst = performance.now();
-        prefillMs = tFirst - t0;
-      } else if (auto && generated === 8) {
-        // Keep enough steps in flight to cover ~3 readbacks (≥ 11 ms each, resolving in groups) at the
-        // measured step time: on the software GPU, stories260K gains up to depth ~16-32 (3.6 ms steps).
-        const msPerStep = (performance.now() - tFirst) / generated;
-        depth = Math.max(2, Math.min(AUTO_MAX_DEPTH, Math.ceil(36 / Math.max(msPerStep, 0.1)) + 1));
-        maxDepth = Math.max(maxDepth, depth);
-      }
-      generated++;
-      s.tokens.push(r.id);
-      layerSum += r.layers;
-      const routes = cfg.routingLayers.map((_, k) => ((r.routes[k >> 5] >>> (k & 31)) & 1) === 1);
-      if (!opts.ignoreEos && tok.eosIds.includes(r.id)) {
-        stopReason = "eos";
-        const rest = stops.flush() + decoder.flush();
-        if (rest) {
-          text += rest;
-          yield { i: generated - 1, id: r.id, text: rest, layers: r.layers, routes };
-        }
-        break;
-      }
-      let release = stops.push(decoder.push(r.id));
-      if (stops.stopped) {
-        stopReason = "stop";
-      } else if (generated >= budget) {
-        stopReason = generated >= maxTokens ? "max_tokens" : "context";
-        release += stops.flush() + decoder.flush();
-      }
-      if (stopReason === null && opts.signal?.aborted) {
-        stopReason = "aborted";
-        release += stops.flush() + decoder.flush();
-      }
-      text += release;
-      yield { i: generated - 1, id: r.id, text: release, layers: r.layers, routes };
-    }
-
-    // Drain steps computed past the stop; their tokens are dropped.
-    for (const p of inFlight) await engine.await(p);
-    // The last accepted token was never fed (or was fed by a dropped step): its K/V is not counted.
-    s.kvValid = s.tokens.length - 1;
-
-    const decodeMs = performance.now() - tFirst;
-    this.resolveSummary({
+  /** What the generation did: its prompt, tokens, stop reason and text, with the timings. */
+  private summarize(
+    ids: number[],
+    reused: number,
+    promptLayers: PromptLayers,
+    tokens: TokenAcceptor,
+    windowDepth: number,
+    timing: Timing,
+  ): GenerationSummary {
+    const generated = tokens.generated;
+    const prefillMs = timing.firstToken - timing.start;
+    const decodeMs = performance.now() - timing.firstToken;
+    return {
       promptIds: ids,
-      promptLayers: routed ? promptLayers : ids.slice(reuse).map(() => cfg.numLayers),
+      promptLayers: promptLayers.perPosition(ids.length - reused),
       promptTokens: ids.length,
-      reusedTokens: reuse,
+      reusedTokens: reused,
       generatedTokens: generated,
-      stopReason: stopReason!,
-      text,
+      stopReason: tokens.stopReason!,
+      text: tokens.text,
       prefillMs,
       decodeMs,
-      prefillTokensPerSec: (ids.length - reuse) / (prefillMs / 1000),
+      prefillTokensPerSec: (ids.length - reused) / (prefillMs / 1000),
       decodeTokensPerSec: generated > 1 ? (generated - 1) / (decodeMs / 1000) : 0,
-      meanLayers: generated ? layerSum / generated : 0,
-      windowDepth: maxDepth,
-      readbackWaitMs: engine.readbackWaitMs,
-    });
+      meanLayers: generated ? tokens.layerSum / generated : 0,
+      windowDepth,
+      readbackWaitMs: this.session.engine.readbackWaitMs,
+    };
   }
-}
-
-function popcount(v: number): number {
-  let n = 0;
-  for (; v; v &= v - 1) n++;
-  return n;
 }

@@ -4,7 +4,8 @@ import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
 import { type FeatureMode, type GpuContext, openGpu } from "../gpu/device.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { Engine, type EngineOptions } from "../engine/engine.ts";
-import { type GenerateOptions, Generation, type PromptInput, Session } from "./generate.ts";
+import { type GenerateOptions, Generation, type PromptInput } from "./generate.ts";
+import { Session } from "./session.ts";
 
 export interface LoadOptions extends EngineOptions {
   gpu?: GpuContext;
