@@ -12,11 +12,11 @@ import { parseArgs } from "node:util";
 import { describeAdapter, type FeatureMode, openGpu } from "../src/gpu/device.ts";
 import { wantsInlineDispatch } from "../src/gpu/profile.ts";
 import { GpuProfiler, type KernelTiming } from "../src/gpu/profiler.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
 import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
 import { weightBytesPerToken } from "../src/graph/traffic.ts";
-import type { TokenEvent } from "../src/engine/generate.ts";
+import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
 const { values: flags } = parseArgs({

@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { BATCH_HELP } from "../src/cli/batch.ts";
 import { CHAT_HELP } from "../src/cli/chat.ts";

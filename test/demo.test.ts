@@ -7,7 +7,7 @@ import { CheckpointError } from "../src/errors.ts";
 import { decodeToF32 } from "../src/model/dtype.ts";
 import { openCheckpoint, routerDims } from "../src/model/checkpoint.ts";
 import { readTensorBytes } from "../src/model/safetensors.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import { testGpu } from "./harness.ts";
 import {
   DEFAULT_DEMO_MODEL,

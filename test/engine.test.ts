@@ -10,7 +10,7 @@ import { argmax, ReferenceModel } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { Engine } from "../src/engine/engine.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import type { DType } from "../src/model/dtype.ts";
 import type { BackendProfile } from "../src/gpu/profile.ts";
 import type { WeightStorage } from "../src/gpu/tensor.ts";

@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import { expectedAnswer, parseIntegers } from "../src/experiment/answers.ts";
 import { BUNDLED_PARAGRAPHS, integerList, parseParagraphs } from "../src/experiment/inputs.ts";
 import { checkSettings, readFinished, type RunSettings } from "../src/experiment/records.ts";

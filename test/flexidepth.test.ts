@@ -12,7 +12,7 @@ import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { Engine } from "../src/engine/engine.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { type BackendProfile, backendProfile, kernelFamily, prefillRows } from "../src/gpu/profile.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 
 const SHARED = new URL("../../shared/models/", import.meta.url).pathname;
 const FLEXI = `${SHARED}stories260K-flexidepth`;

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describeError, GpuError } from "../src/errors.ts";
-import { Model } from "../src/engine/model.ts";
+import { Model } from "../src/generation/model.ts";
 import { checkKernelLimits, openGpu, STORAGE_BUFFERS_NEEDED } from "../src/gpu/device.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { testGpu } from "./harness.ts";

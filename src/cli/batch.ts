@@ -19,7 +19,7 @@ import {
   resultRecord,
   ResultWriter,
 } from "./batch_io.ts";
-import { Model } from "../engine/model.ts";
+import { Model } from "../generation/model.ts";
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { InputError, UsageError } from "../errors.ts";

@@ -5,7 +5,7 @@
  * is done (a torn last line is cut away first).
  */
 
-import type { GenerateOptions, GenerationSummary, PromptInput, TokenEvent } from "../engine/generate.ts";
+import type { GenerateOptions, GenerationSummary, PromptInput, TokenEvent } from "../generation/generate.ts";
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { generateOptionsFromJson } from "./generate_flags.ts";

@@ -13,8 +13,8 @@ import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
 import { type Format, formatFromFlag, layerColor, summaryJson } from "./render.ts";
 import { Conversation, requireChatTemplate, statsLine } from "./conversation.ts";
 import { readLines, writeAll } from "./io.ts";
-import { Model } from "../engine/model.ts";
-import type { GenerationSummary, TokenEvent } from "../engine/generate.ts";
+import { Model } from "../generation/model.ts";
+import type { GenerationSummary, TokenEvent } from "../generation/generate.ts";
 import { describeError, InputError, UsageError } from "../errors.ts";
 
 export const CHAT_HELP = `flexidepth chat — talk to a model through its chat template, turn after turn

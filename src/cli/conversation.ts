@@ -4,8 +4,9 @@
  * earlier turns are not prefilled again), and the last turn's numbers for `/stats`.
  */
 
-import type { Model } from "../engine/model.ts";
-import type { GenerateOptions, Generation, GenerationSummary, Session } from "../engine/generate.ts";
+import type { Model } from "../generation/model.ts";
+import type { GenerateOptions, Generation, GenerationSummary } from "../generation/generate.ts";
+import type { Session } from "../generation/session.ts";
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";

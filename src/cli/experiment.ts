@@ -3,7 +3,7 @@
 import { choiceFlag, numberFlag, parseFlags } from "./args.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
 import { loadOptionsFromFlags } from "./generate_flags.ts";
-import { Model } from "../engine/model.ts";
+import { Model } from "../generation/model.ts";
 import { UsageError } from "../errors.ts";
 import { loadParagraphs } from "../experiment/inputs.ts";
 import { REPORT_FILE, runExperiment, SUMMARY_FILE } from "../experiment/runner.ts";

@@ -5,8 +5,8 @@
 
 import { choiceFlag, numberFlag } from "./args.ts";
 import { QUANT_FORMATS, type QuantFormat } from "../model/quant.ts";
-import type { GenerateOptions } from "../engine/generate.ts";
-import type { LoadOptions } from "../engine/model.ts";
+import type { GenerateOptions } from "../generation/generate.ts";
+import type { LoadOptions } from "../generation/model.ts";
 import { InputError, UsageError } from "../errors.ts";
 
 /** A numeric generation setting: flag name, JSON key, GenerateOptions field, default and range. */

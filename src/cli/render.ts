@@ -6,7 +6,7 @@
  * jsonl — a header object, one object per token, a summary object.
  */
 
-import type { GenerationSummary, TokenEvent } from "../engine/generate.ts";
+import type { GenerationSummary, TokenEvent } from "../generation/generate.ts";
 import { choiceFlag } from "./args.ts";
 
 export type Format = "ansi" | "plain" | "jsonl";

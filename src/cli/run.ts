@@ -11,8 +11,8 @@ import {
 } from "./generate_flags.ts";
 import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
 import { formatFromFlag, makeRenderer } from "./render.ts";
-import { Model } from "../engine/model.ts";
-import type { PromptInput } from "../engine/generate.ts";
+import { Model } from "../generation/model.ts";
+import type { PromptInput } from "../generation/generate.ts";
 import { UsageError } from "../errors.ts";
 
 export const RUN_HELP = `flexidepth run — generate from a prompt, each token annotated with the layers it used

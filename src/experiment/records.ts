@@ -5,7 +5,7 @@
  * so a resumed run cannot mix outputs of different settings.
  */
 
-import type { StopReason } from "../engine/generate.ts";
+import type { StopReason } from "../generation/generate.ts";
 import { ExperimentError } from "./errors.ts";
 import type { TaskKind } from "./tasks.ts";
 import { readCompleteLines } from "../util/jsonl.ts";

@@ -3,7 +3,7 @@
  * it ends; then summary.json and report.html are written from all finished samples of this plan.
  */
 
-import type { Model } from "../engine/model.ts";
+import type { Model } from "../generation/model.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { expectedAnswer } from "./answers.ts";
 import { ExperimentError } from "./errors.ts";

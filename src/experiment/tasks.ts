@@ -4,7 +4,7 @@
  */
 
 import bundled from "../../prompts/tasks.json" with { type: "json" };
-import type { PromptInput } from "../engine/generate.ts";
+import type { PromptInput } from "../generation/generate.ts";
 import { UsageError } from "../errors.ts";
 
 export type TaskKind = "text" | "math";

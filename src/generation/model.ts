@@ -5,8 +5,9 @@ import { type FeatureMode, type GpuContext, openGpu } from "../gpu/device.ts";
 import { wantsInlineDispatch } from "../gpu/profile.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
-import { Engine, type EngineOptions } from "./engine.ts";
-import { type GenerateOptions, Generation, type PromptInput, Session } from "./generate.ts";
+import { Engine, type EngineOptions } from "../engine/engine.ts";
+import { type GenerateOptions, Generation, type PromptInput } from "./generate.ts";
+import { Session } from "./session.ts";
 
 export interface LoadOptions extends EngineOptions {
   gpu?: GpuContext;
