@@ -46,9 +46,13 @@ export class DecodeWindow {
     this.inFlight.push(first);
   }
 
-  /** Submits decode steps until the window is full; none past the budget, none once aborted. */
+  /**
+   * Submits decode steps until the window is full, none past the budget. Once aborted, only the one step
+   * that brings the next token when none is in flight (an abort stops at the next token, at any window).
+   */
   fill(signal?: AbortSignal): void {
-    while (this.inFlight.length < this.depth && this.submitted < this.budget && !signal?.aborted) {
+    const room = () => signal?.aborted ? this.inFlight.length === 0 : this.inFlight.length < this.depth;
+    while (room() && this.submitted < this.budget) {
       const pos = this.promptLength + this.submitted - 1;
       this.inFlight.push(this.engine.submitStep([{ slot: this.slot, pos }], [0])!);
       this.submitted++;
