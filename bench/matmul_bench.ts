@@ -11,13 +11,8 @@ import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
 import { describeAdapter, type GpuContext, openGpu } from "../src/gpu/device.ts";
 import { kernelFamily } from "../src/gpu/profile.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import {
-  bufferFrom,
-  type GpuMatrix,
-  storageBuffer,
-  uploadMatrix,
-  type WeightStorage,
-} from "../src/gpu/tensor.ts";
+import { type GpuMatrix, uploadMatrix, type WeightStorage } from "../src/gpu/matrix.ts";
+import { bufferFrom, storageBuffer } from "../src/gpu/buffers.ts";
 import { type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
 

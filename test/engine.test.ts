@@ -13,7 +13,7 @@ import { Engine } from "../src/engine/engine.ts";
 import { Model } from "../src/generation/model.ts";
 import type { DType } from "../src/model/dtype.ts";
 import type { BackendProfile } from "../src/gpu/profile.ts";
-import type { WeightStorage } from "../src/gpu/tensor.ts";
+import type { WeightStorage } from "../src/gpu/matrix.ts";
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-engine-test-" });

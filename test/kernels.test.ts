@@ -5,6 +5,7 @@
 
 import { assertClose, families, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
+import { uploadMatrix } from "../src/gpu/matrix.ts";
 import {
   bufferFrom,
   readBuffer,
@@ -12,8 +13,7 @@ import {
   rowTexture,
   storageBuffer,
   uniformData,
-  uploadMatrix,
-} from "../src/gpu/tensor.ts";
+} from "../src/gpu/buffers.ts";
 import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
 import { rmsnorm, rope } from "./reference.ts";

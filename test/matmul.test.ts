@@ -8,17 +8,8 @@ import { type GemvVariant, Matmul, type MatmulOptions } from "../src/engine/matm
 import { ropePairRows } from "../src/model/layout.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import {
-  bufferFrom,
-  createMatrix,
-  readBuffer,
-  rowBytesFor,
-  rowTexture,
-  storageBuffer,
-  uploadMatrix,
-  type WeightStorage,
-  writeRows,
-} from "../src/gpu/tensor.ts";
+import { createMatrix, rowBytesFor, uploadMatrix, type WeightStorage, writeRows } from "../src/gpu/matrix.ts";
+import { bufferFrom, readBuffer, rowTexture, storageBuffer } from "../src/gpu/buffers.ts";
 import { decodeToF32, type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import { type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 import { mulberry32, randomNormal } from "../src/util/random.ts";

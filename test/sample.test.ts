@@ -5,7 +5,7 @@
 
 import { families, type Family, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
-import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/tensor.ts";
+import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/buffers.ts";
 import { GpuSampler, GREEDY, type SamplingOptions } from "../src/ops/sample/sampler.ts";
 import { referenceSample, rngUniform } from "../src/ops/sample/reference.ts";
 import { kernelFamily, samplerBlocks } from "../src/gpu/profile.ts";

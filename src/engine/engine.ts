@@ -11,7 +11,7 @@ import type { QuantFormat } from "../model/quant.ts";
 import { describeLimits, type FitLimits, type GpuContext, gpuMessage, withLimits } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { type BackendProfile, backendProfile, prefillRows } from "../gpu/profile.ts";
-import { readBuffer } from "../gpu/tensor.ts";
+import { readBuffer } from "../gpu/buffers.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
 import { GpuError } from "../errors.ts";
 import { formatBytes } from "../util/format.ts";

@@ -35,7 +35,8 @@
 
 import type { BufferGemv } from "../gpu/profile.ts";
 import type { Kernel, KernelCache } from "../gpu/kernels.ts";
-import { type GpuMatrix, isWindowed, UNIFORM_WINDOW, unusedRowTexture, weightCode } from "../gpu/tensor.ts";
+import { type GpuMatrix, weightCode } from "../gpu/matrix.ts";
+import { isWindowed, UNIFORM_WINDOW, unusedRowTexture } from "../gpu/buffers.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */

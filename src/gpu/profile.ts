@@ -15,7 +15,8 @@
 import type { ModelConfig } from "../model/config.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { canReadStorageTextures, type GpuContext } from "./device.ts";
-import { UNIFORM_WINDOW, type WeightStorage } from "./tensor.ts";
+import { UNIFORM_WINDOW } from "./buffers.ts";
+import type { WeightStorage } from "./matrix.ts";
 
 export type KernelFamily = "hardware" | "software";
 

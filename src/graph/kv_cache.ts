@@ -6,7 +6,7 @@
 
 import { GpuError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { storageBuffer } from "../gpu/tensor.ts";
+import { storageBuffer } from "../gpu/buffers.ts";
 import { formatBytes } from "../util/format.ts";
 
 export class KvCache {

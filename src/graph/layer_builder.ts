@@ -7,7 +7,7 @@ import type { ModelConfig } from "../model/config.ts";
 import type { KernelCache } from "../gpu/kernels.ts";
 import type { BackendProfile } from "../gpu/profile.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
-import type { GpuMatrix } from "../gpu/tensor.ts";
+import type { GpuMatrix } from "../gpu/matrix.ts";
 import { Matmul, type MatmulOptions } from "../engine/matmul.ts";
 import { NO_OP, type StepOp } from "../ops/op.ts";
 import { RmsNorm, RowTextureNorm } from "../ops/norm/rmsnorm.ts";

@@ -6,7 +6,7 @@
 
 import type { ModelConfig } from "../model/config.ts";
 import type { BackendProfile } from "../gpu/profile.ts";
-import { bufferFrom, rowTexture, storageBuffer, UNIFORM_WINDOW } from "../gpu/tensor.ts";
+import { bufferFrom, rowTexture, storageBuffer, UNIFORM_WINDOW } from "../gpu/buffers.ts";
 import type { BranchRows } from "../ops/route/gate.ts";
 import { Attention } from "../ops/attention/attention.ts";
 import { ropeTable } from "../ops/rope/table.ts";

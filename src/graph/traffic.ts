@@ -5,7 +5,7 @@
  * state the ideal speed-up that skipped layers allow.
  */
 
-import type { GpuMatrix } from "../gpu/tensor.ts";
+import type { GpuMatrix } from "../gpu/matrix.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 const sum = (ms: GpuMatrix[]) => ms.reduce((s, m) => s + m.bytes, 0);

@@ -11,14 +11,14 @@ import { isQuantizedTensor, type QuantFormat } from "../model/quant.ts";
 import type { QuantPool } from "../model/quant_pool.ts";
 import { interleaveRows, ropePairRows } from "../model/layout.ts";
 import {
-  bufferFrom,
   createMatrix,
   type GpuMatrix,
   type MatrixStorageOptions,
   uploadMatrix,
   type WeightStorage,
   writeRows,
-} from "../gpu/tensor.ts";
+} from "../gpu/matrix.ts";
+import { bufferFrom } from "../gpu/buffers.ts";
 import { GpuError } from "../errors.ts";
 
 /** Bytes of checkpoint read so far, of the total: a loader's progress. */

@@ -4,7 +4,7 @@
  */
 
 import { type Checkpoint, routerTensorNames } from "../model/checkpoint.ts";
-import { type GpuMatrix, rowBytesFor, rowsPerPart, type WeightStorage } from "../gpu/tensor.ts";
+import { type GpuMatrix, rowBytesFor, rowsPerPart, type WeightStorage } from "../gpu/matrix.ts";
 import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
 import { formatBytes } from "../util/format.ts";
 import type { QuantFormat } from "../model/quant.ts";

@@ -1,7 +1,7 @@
 /**
  * Quantization at load on every core. `--quant` quantizes a model's projections on the host (quant.ts runs at
  * ~60–100 M weights/s on one core: ~1.5–2 minutes for Llama-3-8B's 7.5 billion); a pool of workers takes the
- * chunks the loader writes (`writeRows` in gpu/tensor.ts) and hands each back, quantized, to be written to the
+ * chunks the loader writes (`writeRows` in gpu/matrix.ts) and hands each back, quantized, to be written to the
  * GPU, while the loader reads on. Same code in every worker (quant_worker.ts), so the bytes are the inline ones.
  */
 

@@ -5,7 +5,7 @@
 
 import type { Constants, KernelCache } from "../gpu/kernels.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
-import { bufferFrom, uniformData } from "../gpu/tensor.ts";
+import { bufferFrom, uniformData } from "../gpu/buffers.ts";
 
 /** A pipeline and the bind group of its buffers, made once. */
 export interface Dispatch {

@@ -7,7 +7,7 @@
 import { DTYPE_CODE } from "../../model/dtype.ts";
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
-import type { GpuMatrix } from "../../gpu/tensor.ts";
+import type { GpuMatrix } from "../../gpu/matrix.ts";
 import { bindKernel, type Dispatch, record, type StepOp, uniformBuffer } from "../op.ts";
 
 export interface EmbedIO {

@@ -7,7 +7,7 @@
 
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
-import { unusedRowTexture } from "../../gpu/tensor.ts";
+import { unusedRowTexture } from "../../gpu/buffers.ts";
 import { bindKernel, type Dispatch, record, type StepOp, uniformBuffer } from "../op.ts";
 
 export interface RmsNormIO {
