@@ -155,10 +155,3 @@ export function samplerBlocks(family: KernelFamily, vocab: number): number {
 export function prefillRows(profile: BackendProfile, maxRows: number): number {
   return profile.oneRowPrompts ? 1 : maxRows;
 }
-
-/** One line for logs: the family and its main choices. */
-export function describeProfile(p: BackendProfile): string {
-  return `${p.family} kernels: weights in ${p.weightStorage}s, ${p.attention} attention` +
-    `${p.normsToTexture ? ", norms into row textures" : ""}${p.oneRowPrompts ? ", one-row prompts" : ""}` +
-    `${p.inlineDispatch ? ", dispatches inline" : ""}`;
-}

@@ -11,6 +11,7 @@ import type { QuantFormat } from "../model/quant.ts";
 import { QuantPool } from "../model/quant_pool.ts";
 import { GpuError } from "../errors.ts";
 import { type LoadProgress, WeightLoader } from "./weight_loader.ts";
+import { attentionStack } from "../model/layout.ts";
 
 /**
  * Projections that read the same input are stacked into one matrix, so one matmul pass computes them:
@@ -211,12 +212,7 @@ async function layerWeights(
   return {
     inputNorm: await load.vector(p + "input_layernorm.weight"),
     q: routed ? await load.matrix(a + "q_proj.weight") : null,
-    qkv: await load.stacked(`${a}qkv`, [
-      ...(routed ? [] : [a + "q_proj.weight"]),
-      a + "k_proj.weight",
-      a + "v_proj.weight",
-      ...(encInQkv ? [enc] : []),
-    ]),
+    qkv: await load.stacked(`${a}qkv`, attentionStack(i, routed, encInQkv ? enc : undefined)),
     o: await load.matrix(a + "o_proj.weight"),
     postNorm: await load.vector(p + "post_attention_layernorm.weight"),
     gateUp: await load.interleaved(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),

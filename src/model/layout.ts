@@ -1,5 +1,5 @@
 /**
- * How weight rows are laid out on the GPU, as pure functions of raw checkpoint bytes (rows of equal size):
+ * How weight rows are laid out on the GPU (pure functions of tensor names and raw checkpoint bytes):
  * - projections that read the same input are stacked by rows into one matrix ([q; k; v], [k; v; W_enc]),
  *   so one matmul computes them;
  * - gate and up (the MLP's, and the adapter's gate and down) are interleaved row by row, so the matmul that
@@ -40,4 +40,19 @@ export function interleaveRows(
     out.set(b.subarray(src, src + rowBytes), (2 * r + 1) * rowBytes);
   }
   return out;
+}
+
+/**
+ * The tensors stacked into layer `layer`'s attention projection, in row order: [q; k; v] on a plain layer; on a
+ * routed layer q runs only for kept rows, so it stays apart, and [k; v] takes the router's W_enc (`enc`) below
+ * it when it may (same format: all three read input_layernorm(x)).
+ */
+export function attentionStack(layer: number, routed: boolean, enc?: string): string[] {
+  const a = `model.layers.${layer}.self_attn.`;
+  return [
+    ...(routed ? [] : [a + "q_proj.weight"]),
+    a + "k_proj.weight",
+    a + "v_proj.weight",
+    ...(enc ? [enc] : []),
+  ];
 }
