@@ -13,7 +13,9 @@ import { describeAdapter, type FeatureMode, isSoftwareGpu, openGpu } from "../sr
 import { GpuProfiler, type KernelTiming } from "../src/gpu/profiler.ts";
 import { isSmallModel, Model } from "../src/engine/model.ts";
 import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
-import { ensureDefaultDemoModel, SHAPES, syntheticCheckpoint } from "../src/model/demo.ts";
+import { ensureDefaultDemoModel } from "../src/model/demo.ts";
+import { SHAPES } from "../src/model/demo_config.ts";
+import { syntheticCheckpoint } from "../src/model/synthetic.ts";
 import { weightBytesPerToken } from "../src/engine/traffic.ts";
 import type { TokenEvent } from "../src/engine/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
