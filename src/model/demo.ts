@@ -15,7 +15,7 @@ import { parseConfig } from "./config.ts";
 import { DTYPE_BYTES } from "./dtype.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
 import {
-  checkDemoOptions,
+  checkedDemoOptions,
   DEFAULT_DEMO_MODEL,
   demoConfigJson,
   demoGenerationConfigJson,
@@ -32,8 +32,7 @@ const GENERATOR_VERSION = 1;
 
 /** Writes a complete demo checkpoint folder (created if needed); same options → byte-identical files. */
 export async function writeDemoCheckpoint(dir: string, opts: DemoOptions = {}): Promise<void> {
-  const o = resolveDemoOptions(opts);
-  checkDemoOptions(o);
+  const o = checkedDemoOptions(opts);
   const config = demoConfigJson(o);
   parseConfig(config, "demo model options"); // fails before anything is written
   await writeModelFiles(dir, {

@@ -119,8 +119,15 @@ export function demoGenerationConfigJson(): { bos_token_id: number; eos_token_id
   return { bos_token_id: BOS_ID, eos_token_id: EOS_IDS };
 }
 
+/** The options resolved, and checked where config.json does not check them: what a generator starts from. */
+export function checkedDemoOptions(opts: DemoOptions): ResolvedDemoOptions {
+  const o = resolveDemoOptions(opts);
+  checkExtraOptions(o);
+  return o;
+}
+
 /** Checks the options that config.json does not check (parseConfig checks the others). */
-export function checkDemoOptions(o: ResolvedDemoOptions): void {
+function checkExtraOptions(o: ResolvedDemoOptions): void {
   const bad = (what: string) => new CheckpointError(`demo model: ${what}`, "fix the demo options");
   if (!isDType(o.dtype)) throw bad(`dtype ${JSON.stringify(o.dtype)} is not F32, F16 or BF16`);
   if (!Number.isSafeInteger(o.seed)) throw bad(`seed ${o.seed} is not an integer`);

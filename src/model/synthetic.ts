@@ -9,12 +9,11 @@ import { DTYPE_BYTES } from "./dtype.ts";
 import type { TensorInfo } from "./safetensors.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import {
-  checkDemoOptions,
+  checkedDemoOptions,
   demoConfigJson,
   demoGenerationConfigJson,
   type DemoOptions,
   type ResolvedDemoOptions,
-  resolveDemoOptions,
 } from "./demo_config.ts";
 import { elementCount, planTensors, type TensorPlan, tensorValues } from "./demo_tensors.ts";
 import { writeModelFiles } from "./demo.ts";
@@ -28,8 +27,7 @@ const SYNTHETIC_BLOCK = 1 << 20;
  * tensor's size, so even an 8B shape builds in seconds. Config and tokenizer files go to `dir`.
  */
 export async function syntheticCheckpoint(dir: string, opts: DemoOptions): Promise<Checkpoint> {
-  const o = resolveDemoOptions(opts);
-  checkDemoOptions(o);
+  const o = checkedDemoOptions(opts);
   const configJson = demoConfigJson(o);
   const config = parseConfig(configJson, "synthetic shape");
   await writeModelFiles(dir, { "config.json": configJson });
