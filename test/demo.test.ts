@@ -13,11 +13,10 @@ import {
   DEFAULT_DEMO_MODEL,
   defaultDemoOptions,
   type DemoOptions,
-  ensureDemoModel,
   SHAPES,
-  syntheticCheckpoint,
-  writeDemoCheckpoint,
-} from "../src/model/demo.ts";
+} from "../src/model/demo_config.ts";
+import { ensureDemoModel, writeDemoCheckpoint } from "../src/model/demo.ts";
+import { syntheticCheckpoint } from "../src/model/synthetic.ts";
 
 const SMALL: DemoOptions = { vocabSize: 500, hidden: 64, headDim: 16, intermediate: 176, layers: 3 };
 

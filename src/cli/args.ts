@@ -20,6 +20,24 @@ export function parseFlags<O extends OptionSpec>(command: string, argv: string[]
   }
 }
 
+/**
+ * parseFlags for a command whose options have `help`: with -h/--help it prints `help` and returns null,
+ * and the command returns 0 without doing anything else.
+ */
+export function parseCommandFlags<O extends OptionSpec & { help: { type: "boolean" } }>(
+  command: string,
+  argv: string[],
+  options: O,
+  help: string,
+) {
+  const parsed = parseFlags(command, argv, options);
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(help);
+    return null;
+  }
+  return parsed;
+}
+
 /** A number flag within [min, max]; `name` is the flag as typed. */
 export function numberFlag(
   value: string | undefined,

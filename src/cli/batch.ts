@@ -1,6 +1,6 @@
 /** `flexidepth batch`: many prompts from a file, results appended to a JSONL file; resumable. */
 
-import { parseFlags } from "./args.ts";
+import { parseCommandFlags } from "./args.ts";
 import {
   GENERATE_OPTIONS,
   generateHelp,
@@ -9,8 +9,9 @@ import {
   MODEL_HELP,
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
-import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+import { openModel } from "./open_model.ts";
 import {
+  type BatchItem,
   type BatchLineError,
   idKey,
   itemInput,
@@ -19,7 +20,9 @@ import {
   resultRecord,
   ResultWriter,
 } from "./batch_io.ts";
-import { Model } from "../generation/model.ts";
+import type { LoadOptions, Model } from "../generation/model.ts";
+import type { GenerateOptions, PromptInput } from "../generation/generate.ts";
+import type { Session } from "../generation/session.ts";
 import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { InputError, UsageError } from "../errors.ts";
@@ -82,11 +85,9 @@ async function readInput(file: string): Promise<string> {
 }
 
 export async function batchCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("batch", argv, OPTIONS);
-  if (v.help) {
-    console.log(BATCH_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("batch", argv, OPTIONS, BATCH_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0 ? "batch: give the input FILE" : "batch: give one input FILE",
@@ -98,74 +99,142 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const defaults = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
 
-  const { items, errors } = parseBatchInput(await readInput(positionals[0]), defaults);
-  const report = (e: BatchLineError) => console.error(`error: ${e.message}`);
-  errors.forEach(report);
+  const plan = await planBatch(positionals[0], output, defaults);
+  const run = plan.todo.length > 0
+    ? await runBatch(plan, output, { model: v.model, raw: v.raw, system: v.system, loadOptions })
+    : { written: 0, interrupted: false };
+  return reportEnd(plan, run, output);
+}
+
+interface BatchPlan {
+  /** the items not yet in RESULTS, in FILE's order */
+  todo: BatchItem[];
+  /** items found in RESULTS already (an earlier run of the same batch) */
+  skipped: number;
+  /** lines that cannot run: FILE's, then the items' that failed */
+  errors: BatchLineError[];
+}
+
+interface BatchRun {
+  written: number;
+  /** Ctrl-C stopped it */
+  interrupted: boolean;
+}
+
+const reportLineError = (e: BatchLineError) => console.error(`error: ${e.message}`);
+
+/** Parses FILE (reporting the lines that cannot run) and leaves out the ids RESULTS holds already. */
+async function planBatch(file: string, output: string, defaults: GenerateOptions): Promise<BatchPlan> {
+  const { items, errors } = parseBatchInput(await readInput(file), defaults);
+  errors.forEach(reportLineError);
   const finished = await readFinished(output);
   const todo = items.filter((it) => !finished.has(idKey(it.id)));
   const skipped = items.length - todo.length;
   if (skipped > 0) {
     console.error(`batch: ${skipped} of ${items.length} prompts already in ${output}, skipping them`);
   }
+  return { todo, skipped, errors };
+}
 
+/**
+ * Loads the model and runs the planned items in order, each result appended to RESULTS as soon as it is
+ * done. Ctrl-C aborts the item being generated (it is not a result: it runs again next time) and stops.
+ */
+async function runBatch(
+  plan: BatchPlan,
+  output: string,
+  flags: { model?: string; raw?: boolean; system?: string; loadOptions: LoadOptions },
+): Promise<BatchRun> {
+  const { model } = await openModel(flags.model, flags.loadOptions);
+  const chat = !flags.raw && model.tokenizer.hasChatTemplate;
+  const system: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
+  const inputOf = (item: BatchItem): PromptInput => {
+    const input = itemInput(item, chat);
+    return Array.isArray(input) && item.prompt !== undefined ? [...system, ...input] : input;
+  };
+  const writer = await ResultWriter.open(output);
+  const session = model.newSession();
+  const bar = new ProgressBar("batch", plan.todo.length, "items");
+  const stop = new StopOnSigint();
   let written = 0;
-  let interrupted = false;
-  if (todo.length > 0) {
-    const resolved = await resolveModel(v.model);
-    if (resolved.demo) console.error(DEMO_NOTICE);
-    const model = await Model.load(resolved.dir, loadOptions);
-    const chat = !v.raw && model.tokenizer.hasChatTemplate;
-    const system: ChatMessage[] = v.system ? [{ role: "system", content: v.system }] : [];
-    const writer = await ResultWriter.open(output);
-    const session = model.newSession();
-    const bar = new ProgressBar("batch", todo.length, "items");
-    let controller = new AbortController();
-    const onSigint = () => {
-      interrupted = true;
-      controller.abort();
-    };
-    Deno.addSignalListener("SIGINT", onSigint);
-    try {
-      for (const item of todo) {
-        if (interrupted) break;
-        controller = new AbortController();
-        session.reset(); // every prompt starts from an empty cache: results do not depend on order
-        let input = itemInput(item, chat);
-        if (Array.isArray(input) && item.prompt !== undefined) input = [...system, ...input];
-        try {
-          const { tokens, summary } = await model.generate(input, {
-            ...item.options,
-            signal: controller.signal,
-          }, session)
-            .collect();
-          if (interrupted) break; // cut short: not a result; it runs again next time
-          writer.write(resultRecord(item.id, tokens, summary));
-          written++;
-        } catch (e) {
-          if (!(e instanceof InputError)) throw e;
-          const err = { line: item.line, message: `line ${item.line}: ${e.message}` };
-          errors.push(err);
-          report(err);
-        }
-        bar.advance(1);
+  try {
+    for (const item of plan.todo) {
+      if (stop.requested) break;
+      const signal = stop.nextSignal();
+      session.reset(); // every prompt starts from an empty cache: results do not depend on order
+      const result = await runItem(model, session, item, inputOf(item), signal);
+      if ("error" in result) {
+        plan.errors.push(result.error);
+        reportLineError(result.error);
+      } else {
+        if (stop.requested) break; // cut short: not a result; it runs again next time
+        writer.write(result.record);
+        written++;
       }
-    } finally {
-      Deno.removeSignalListener("SIGINT", onSigint);
-      bar.finish();
-      writer.close();
-      model.closeSession(session);
+      bar.advance(1);
     }
+  } finally {
+    stop.close();
+    bar.finish();
+    writer.close();
+    model.closeSession(session);
+  }
+  return { written, interrupted: stop.requested };
+}
+
+/** One item's result line, or its line's error when the model cannot take it (an InputError). */
+async function runItem(
+  model: Model,
+  session: Session,
+  item: BatchItem,
+  input: PromptInput,
+  signal: AbortSignal,
+): Promise<{ record: Record<string, unknown> } | { error: BatchLineError }> {
+  try {
+    const { tokens, summary } = await model.generate(input, { ...item.options, signal }, session).collect();
+    return { record: resultRecord(item.id, tokens, summary) };
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    return { error: { line: item.line, message: `line ${item.line}: ${e.message}` } };
+  }
+}
+
+/** Ctrl-C during a batch: aborts the signal of the item in progress and asks the loop to stop. */
+class StopOnSigint {
+  requested = false;
+  #controller = new AbortController();
+  readonly #onSigint = () => {
+    this.requested = true;
+    this.#controller.abort();
+  };
+
+  constructor() {
+    Deno.addSignalListener("SIGINT", this.#onSigint);
   }
 
+  /** The signal for the next item. */
+  nextSignal(): AbortSignal {
+    this.#controller = new AbortController();
+    return this.#controller.signal;
+  }
+
+  close(): void {
+    Deno.removeSignalListener("SIGINT", this.#onSigint);
+  }
+}
+
+/** The closing line on stderr, and the exit code: 130 interrupted, 1 when a line failed, else 0. */
+function reportEnd(plan: BatchPlan, run: BatchRun, output: string): number {
+  const { errors, skipped } = plan;
   const failed = errors.length ? `, ${errors.length} failed (see above)` : "";
-  if (interrupted) {
+  if (run.interrupted) {
     console.error(
-      `batch: interrupted after ${written} results — run the same command again to continue where it stopped`,
+      `batch: interrupted after ${run.written} results — run the same command again to continue where it stopped`,
     );
     return 130;
   }
   console.error(
-    `batch: ${written} results written to ${output}${
+    `batch: ${run.written} results written to ${output}${
       skipped ? `, ${skipped} were there already` : ""
     }${failed}`,
   );

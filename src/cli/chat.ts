@@ -1,6 +1,6 @@
 /** `flexidepth chat`: a multi-turn conversation through the model's chat template, KV cache kept across turns. */
 
-import { parseFlags } from "./args.ts";
+import { parseCommandFlags } from "./args.ts";
 import {
   GENERATE_OPTIONS,
   generateHelp,
@@ -9,11 +9,11 @@ import {
   MODEL_HELP,
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
-import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+import { openModel } from "./open_model.ts";
 import { type Format, formatFromFlag, layerColor, summaryJson } from "./render.ts";
 import { Conversation, requireChatTemplate, statsLine } from "./conversation.ts";
-import { readLines, writeAll } from "./io.ts";
-import { Model } from "../generation/model.ts";
+import { ChatInput } from "./chat_input.ts";
+import { writeAll } from "./io.ts";
 import type { GenerationSummary, TokenEvent } from "../generation/generate.ts";
 import { describeError, InputError, UsageError } from "../errors.ts";
 
@@ -60,11 +60,9 @@ const OPTIONS = {
 const COMMANDS_HELP = "/stats · /save FILE · /reset · /help · /exit";
 
 export async function chatCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("chat", argv, OPTIONS);
-  if (v.help) {
-    console.log(CHAT_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("chat", argv, OPTIONS, CHAT_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length > 0) {
     throw new UsageError(
       `chat: unexpected argument "${positionals[0]}"`,
@@ -76,138 +74,160 @@ export async function chatCommand(argv: string[]): Promise<number> {
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
 
-  const resolved = await resolveModel(v.model);
-  if (resolved.demo) console.error(DEMO_NOTICE);
-  await requireChatTemplate(resolved.dir);
-  const model = await Model.load(resolved.dir, loadOptions);
+  const { model, dir } = await openModel(v.model, loadOptions, requireChatTemplate);
   const conv = new Conversation(model, v.system, gen);
   const cfg = model.engine.config;
-  const minLayers = cfg.numLayers - cfg.routingLayers.length;
-  const say = (s: string) => writeAll(Deno.stdout, s);
-  const dim = (s: string) => format === "ansi" ? `\x1b[2m${s}\x1b[0m` : s;
-  const json = (o: unknown) => say(JSON.stringify(o) + "\n");
-
-  if (format === "jsonl") {
-    json({ type: "header", model: resolved.dir, num_layers: cfg.numLayers, min_layers: minLayers });
-  } else if (format === "ansi") {
-    const steps = [];
-    for (let l = minLayers; l <= cfg.numLayers; l++) {
-      steps.push(`${layerColor(l, minLayers, cfg.numLayers)} ${l} \x1b[0m`);
-    }
-    say(`${dim("layers used:")} ${steps.join("")}\n`);
-    if (interactive) say(dim(`${COMMANDS_HELP} · Ctrl-C stops an answer · Ctrl-D leaves`) + "\n");
-  }
-
-  // Ctrl-C: stops the answer being written; at the prompt, the second one leaves.
-  let answering: AbortController | null = null;
-  let sigints = 0;
-  let unseen = false;
-  let wake: (() => void) | null = null;
-  const onSigint = () => {
-    if (answering) {
-      answering.abort();
-      return;
-    }
-    sigints++;
-    unseen = true;
-    wake?.();
+  const view: ChatView = {
+    format,
+    interactive,
+    numLayers: cfg.numLayers,
+    minLayers: cfg.numLayers - cfg.routingLayers.length,
   };
-  Deno.addSignalListener("SIGINT", onSigint);
-
-  const lines = readLines(Deno.stdin.readable);
-  let pending: Promise<IteratorResult<string>> | null = null;
+  printHeader(view, dir);
+  const input = new ChatInput();
   let failed = false;
   try {
-    while (true) {
-      if (interactive) say(format === "ansi" ? "\n\x1b[1m›\x1b[0m " : "\n> ");
-      const interrupted = new Promise<"sigint">((res) => wake = () => res("sigint"));
-      pending ??= lines.next();
-      const next = unseen ? "sigint" : await Promise.race([pending, interrupted]);
-      wake = null;
-      unseen = false;
-      if (next === "sigint") {
-        if (sigints >= 2) break;
-        say(`\n${dim("(Ctrl-C again or Ctrl-D to leave)")}`);
-        continue;
-      }
-      pending = null;
-      if (next.done) break;
-      sigints = 0;
-      const text = next.value.trim();
-      if (!text) continue;
-
-      if (text.startsWith("/")) {
-        const [cmd, ...args] = text.split(/\s+/);
-        const arg = text.slice(cmd.length).trim();
-        if (cmd === "/exit" || cmd === "/quit") break;
-        if (cmd === "/reset") {
-          conv.reset();
-          if (format === "jsonl") json({ type: "reset" });
-          else say(dim("(conversation cleared)") + "\n");
-        } else if (cmd === "/stats") {
-          if (format === "jsonl") {
-            json({ type: "stats", turn: conv.turns, ...(conv.last ? summaryJson(conv.last) : {}) });
-          } else say(dim(statsLine(conv.last, cfg.numLayers)) + "\n");
-        } else if (cmd === "/save") {
-          if (args.length === 0) {
-            console.error("error: /save needs a file name — e.g. /save chat.json");
-            continue;
-          }
-          try {
-            await Deno.writeTextFile(arg, JSON.stringify(conv.toJSON(resolved.dir), null, 2) + "\n");
-            if (format === "jsonl") json({ type: "saved", file: arg, messages: conv.history().length });
-            else say(dim(`(saved ${conv.history().length} messages to ${arg})`) + "\n");
-          } catch (e) {
-            console.error(`error: cannot write ${arg}: ${(e as Error).message} — choose a writable path`);
-          }
-        } else if (cmd === "/help") {
-          say(`${COMMANDS_HELP}\n`);
-        } else {
-          console.error(`error: unknown command ${cmd} — commands: ${COMMANDS_HELP}`);
-        }
-        continue;
-      }
-
-      answering = new AbortController();
-      const turn = conv.ask(text, answering.signal);
-      const number = conv.turns + 1;
-      let summary: GenerationSummary;
-      try {
-        for await (const t of turn.generation) say(renderToken(t, format, number, minLayers, cfg.numLayers));
-        summary = await turn.done;
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        if (format !== "jsonl") say("\n");
-        console.error(describeError(e).line + " (/reset starts over)");
-        failed = true;
-        continue;
-      } finally {
-        answering = null;
-      }
-      if (format === "jsonl") {
-        json({ type: "summary", turn: number, ...summaryJson(summary) });
-      } else if (format === "ansi") {
-        const stopped = summary.stopReason === "aborted" ? "stopped · " : "";
-        say(
-          `\n${
-            dim(
-              `(${stopped}${summary.generatedTokens} tokens · ${
-                summary.decodeTokensPerSec.toFixed(1)
-              } tokens/s · ` +
-                `mean ${summary.meanLayers.toFixed(2)} of ${cfg.numLayers} layers)`,
-            )
-          }\n`,
-        );
-      } else {
-        say("\n");
-      }
-    }
+    failed = await converse({ ...view, conv, input, modelDir: dir });
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    input.close();
     conv.close();
   }
   if (interactive && format !== "jsonl") say("\n");
   return failed && !interactive ? 1 : 0;
+}
+
+/** How the chat is shown. */
+interface ChatView {
+  format: Format;
+  /** stdin is a terminal: a prompt is shown, and a failed turn does not fail the command */
+  interactive: boolean;
+  numLayers: number;
+  minLayers: number;
+}
+
+/** What the steps of one chat share. */
+interface ChatSession extends ChatView {
+  conv: Conversation;
+  input: ChatInput;
+  modelDir: string;
+}
+
+const say = (s: string) => writeAll(Deno.stdout, s);
+const json = (o: unknown) => say(JSON.stringify(o) + "\n");
+const dim = (format: Format, s: string) => format === "ansi" ? `\x1b[2m${s}\x1b[0m` : s;
+
+/** jsonl: the header object; ansi: the layer colour scale and, on a terminal, the commands. */
+function printHeader(view: ChatView, modelDir: string): void {
+  const { format, numLayers, minLayers } = view;
+  if (format === "jsonl") {
+    json({ type: "header", model: modelDir, num_layers: numLayers, min_layers: minLayers });
+  } else if (format === "ansi") {
+    const steps = [];
+    for (let l = minLayers; l <= numLayers; l++) {
+      steps.push(`${layerColor(l, minLayers, numLayers)} ${l} \x1b[0m`);
+    }
+    say(`${dim(format, "layers used:")} ${steps.join("")}\n`);
+    if (view.interactive) {
+      say(dim(format, `${COMMANDS_HELP} · Ctrl-C stops an answer · Ctrl-D leaves`) + "\n");
+    }
+  }
+}
+
+/** The read–answer loop until /exit, the end of input or a second Ctrl-C; true when a turn failed. */
+async function converse(chat: ChatSession): Promise<boolean> {
+  let failed = false;
+  while (true) {
+    if (chat.interactive) say(chat.format === "ansi" ? "\n\x1b[1m›\x1b[0m " : "\n> ");
+    const read = await chat.input.read();
+    if (read.kind === "interrupt") {
+      if (read.leave) break;
+      say(`\n${dim(chat.format, "(Ctrl-C again or Ctrl-D to leave)")}`);
+      continue;
+    }
+    if (read.kind === "end") break;
+    const text = read.text.trim();
+    if (!text) continue;
+    if (text.startsWith("/")) {
+      if (await slashCommand(chat, text) === "exit") break;
+      continue;
+    }
+    if (!await answer(chat, text)) failed = true;
+  }
+  return failed;
+}
+
+/** A message starting with "/": one of the commands, or an error naming them. */
+async function slashCommand(chat: ChatSession, text: string): Promise<"exit" | "done"> {
+  const { conv, format } = chat;
+  const [cmd, ...args] = text.split(/\s+/);
+  if (cmd === "/exit" || cmd === "/quit") return "exit";
+  if (cmd === "/reset") {
+    conv.reset();
+    if (format === "jsonl") json({ type: "reset" });
+    else say(dim(format, "(conversation cleared)") + "\n");
+  } else if (cmd === "/stats") {
+    if (format === "jsonl") {
+      json({ type: "stats", turn: conv.turns, ...(conv.last ? summaryJson(conv.last) : {}) });
+    } else say(dim(format, statsLine(conv.last, chat.numLayers)) + "\n");
+  } else if (cmd === "/save") {
+    if (args.length === 0) console.error("error: /save needs a file name — e.g. /save chat.json");
+    else await save(chat, text.slice(cmd.length).trim());
+  } else if (cmd === "/help") {
+    say(`${COMMANDS_HELP}\n`);
+  } else {
+    console.error(`error: unknown command ${cmd} — commands: ${COMMANDS_HELP}`);
+  }
+  return "done";
+}
+
+/** /save FILE: the conversation as JSON; a file that cannot be written is an error, not the end. */
+async function save(chat: ChatSession, file: string): Promise<void> {
+  const { conv, format } = chat;
+  try {
+    await Deno.writeTextFile(file, JSON.stringify(conv.toJSON(chat.modelDir), null, 2) + "\n");
+    if (format === "jsonl") json({ type: "saved", file, messages: conv.history().length });
+    else say(dim(format, `(saved ${conv.history().length} messages to ${file})`) + "\n");
+  } catch (e) {
+    console.error(`error: cannot write ${file}: ${(e as Error).message} — choose a writable path`);
+  }
+}
+
+/**
+ * One turn: the answer written as it comes, then its summary. A turn the model cannot take (an
+ * InputError, e.g. the context is full) is reported and returns false; the chat goes on.
+ */
+async function answer(chat: ChatSession, text: string): Promise<boolean> {
+  const { conv, format } = chat;
+  const turn = conv.ask(text, chat.input.startAnswer());
+  const number = conv.turns + 1;
+  let summary: GenerationSummary;
+  try {
+    for await (const t of turn.generation) {
+      say(renderToken(t, format, number, chat.minLayers, chat.numLayers));
+    }
+    summary = await turn.done;
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    if (format !== "jsonl") say("\n");
+    console.error(describeError(e).line + " (/reset starts over)");
+    return false;
+  } finally {
+    chat.input.endAnswer();
+  }
+  say(turnEnd(summary, number, chat));
+  return true;
+}
+
+/** What follows an answer: jsonl its summary object, ansi a dim line of numbers, plain a newline. */
+function turnEnd(summary: GenerationSummary, turn: number, view: ChatView): string {
+  if (view.format === "jsonl") {
+    return JSON.stringify({ type: "summary", turn, ...summaryJson(summary) }) + "\n";
+  }
+  if (view.format !== "ansi") return "\n";
+  const stopped = summary.stopReason === "aborted" ? "stopped · " : "";
+  const speed = `${summary.decodeTokensPerSec.toFixed(1)} tokens/s`;
+  const depth = `mean ${summary.meanLayers.toFixed(2)} of ${view.numLayers} layers`;
+  return `\n${dim(view.format, `(${stopped}${summary.generatedTokens} tokens · ${speed} · ${depth})`)}\n`;
 }
 
 function renderToken(

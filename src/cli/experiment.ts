@@ -1,9 +1,8 @@
 /** `flexidepth experiment`: the paper's layer-allocation study (which tasks get more layers per token). */
 
-import { choiceFlag, numberFlag, parseFlags } from "./args.ts";
-import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+import { choiceFlag, numberFlag, parseCommandFlags } from "./args.ts";
+import { openModel } from "./open_model.ts";
 import { loadOptionsFromFlags } from "./generate_flags.ts";
-import { Model } from "../generation/model.ts";
 import { UsageError } from "../errors.ts";
 import { loadParagraphs } from "../experiment/inputs.ts";
 import { REPORT_FILE, runExperiment, SUMMARY_FILE } from "../experiment/runner.ts";
@@ -65,11 +64,9 @@ const OPTIONS = {
 } as const;
 
 export async function experimentCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("experiment", argv, OPTIONS);
-  if (v.help) {
-    console.log(EXPERIMENT_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("experiment", argv, OPTIONS, EXPERIMENT_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length > 1) {
     throw new UsageError(`experiment: give one task set (text, math or all), got "${positionals.join(" ")}"`);
   }
@@ -85,9 +82,7 @@ export async function experimentCommand(argv: string[]): Promise<number> {
 
   const tasks = selectTasks(taskSet);
   const paragraphs = await loadParagraphs(v.paragraphs);
-  const resolved = await resolveModel(v.model);
-  if (resolved.demo) console.error(DEMO_NOTICE);
-  const model = await Model.load(resolved.dir, loadOptions);
+  const { model, dir } = await openModel(v.model, loadOptions);
   const chat = !v.raw && model.tokenizer.hasChatTemplate;
   if (!chat && !v.raw) console.error("note: the model has no chat template; prompts go raw");
   if (tasks.some((t) => t.kind === "text") && n > paragraphs.paragraphs.length) {
@@ -102,7 +97,7 @@ export async function experimentCommand(argv: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onInterrupt);
   let result;
   try {
-    result = await runExperiment(model, resolved.dir, {
+    result = await runExperiment(model, dir, {
       taskSet,
       tasks,
       n,

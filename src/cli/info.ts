@@ -1,6 +1,6 @@
 /** `flexidepth info`: a model's architecture, size and memory needs, and the GPU it would run on. */
 
-import { parseFlags } from "./args.ts";
+import { parseCommandFlags } from "./args.ts";
 import { loadOptionsFromFlags, MODEL_HELP, MODEL_OPTIONS } from "./generate_flags.ts";
 import { resolveModel } from "./resolve.ts";
 import { fitWarnings, gpuInfo, infoText, modelInfo } from "./model_info.ts";
@@ -35,11 +35,9 @@ const OPTIONS = {
 } as const;
 
 export async function infoCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("info", argv, OPTIONS);
-  if (v.help) {
-    console.log(INFO_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("info", argv, OPTIONS, INFO_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length > 0) {
     throw new UsageError(`info: unexpected argument "${positionals[0]}"`, "name the model with --model DIR");
   }

@@ -1,6 +1,6 @@
 /** `flexidepth pull`: a Hugging Face model repo into the shared Hugging Face cache. */
 
-import { numberFlag, parseFlags } from "./args.ts";
+import { numberFlag, parseCommandFlags } from "./args.ts";
 import { UsageError } from "../errors.ts";
 import { parseRepoRef } from "../hub/cache.ts";
 import { formatBytes } from "../util/format.ts";
@@ -42,11 +42,9 @@ const OPTIONS = {
 } as const;
 
 export async function pullCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("pull", argv, OPTIONS);
-  if (v.help) {
-    console.log(PULL_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("pull", argv, OPTIONS, PULL_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length ? "pull: give one repo id" : "pull: which model? give a repo id like ORG/NAME",

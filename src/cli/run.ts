@@ -1,6 +1,6 @@
 /** `flexidepth run`: a prompt in, annotated tokens out. */
 
-import { parseFlags } from "./args.ts";
+import { parseCommandFlags } from "./args.ts";
 import {
   GENERATE_OPTIONS,
   generateHelp,
@@ -9,9 +9,8 @@ import {
   MODEL_HELP,
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
-import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+import { openModel } from "./open_model.ts";
 import { formatFromFlag, makeRenderer } from "./render.ts";
-import { Model } from "../generation/model.ts";
 import type { PromptInput } from "../generation/generate.ts";
 import { UsageError } from "../errors.ts";
 
@@ -53,20 +52,16 @@ async function readStdin(): Promise<string> {
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags("run", argv, OPTIONS);
-  if (v.help) {
-    console.log(RUN_HELP);
-    return 0;
-  }
+  const flags = parseCommandFlags("run", argv, OPTIONS, RUN_HELP);
+  if (!flags) return 0;
+  const { values: v, positionals } = flags;
   if (positionals.length > 1) throw new UsageError("run: give the prompt as one argument (quote it)");
   const format = formatFromFlag(v.format);
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
 
   const prompt = positionals[0] ?? await readStdin();
-  const resolved = await resolveModel(v.model);
-  if (resolved.demo) console.error(DEMO_NOTICE);
-  const model = await Model.load(resolved.dir, { ...loadOptions, profile: v.profile ?? false });
+  const { model, dir } = await openModel(v.model, { ...loadOptions, profile: v.profile ?? false });
 
   let input: PromptInput = prompt;
   if (!v.raw && model.tokenizer.hasChatTemplate) {
@@ -83,7 +78,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const renderer = makeRenderer(format);
   const cfg = model.engine.config;
   const context = {
-    model: resolved.dir,
+    model: dir,
     numLayers: cfg.numLayers,
     minLayers: cfg.numLayers - cfg.routingLayers.length,
     // A raw prompt is continued: show it, so the continuation reads whole.

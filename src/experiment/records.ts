@@ -47,9 +47,8 @@ export interface SampleRecord {
 export const TOKENS_FILE = "tokens.jsonl";
 export const RUN_FILE = "run.json";
 
-/** The settings that decide a sample's tokens; a resumed run must match them. */
-export interface RunSettings {
-  model: string;
+/** How samples are generated: recorded in run.json and, in the same order, in summary.json. */
+export interface GenerationSettings {
   seed: number;
   max_tokens: number;
   chat: boolean;
@@ -57,6 +56,11 @@ export interface RunSettings {
   full_depth: boolean;
   /** Weight quantization at load: "none", "q8" or "q4". */
   quant: string;
+}
+
+/** The settings that decide a sample's tokens; a resumed run must match them. */
+export interface RunSettings extends GenerationSettings {
+  model: string;
   paragraphs_sha256: string;
 }
 

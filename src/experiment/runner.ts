@@ -10,6 +10,7 @@ import { ExperimentError } from "./errors.ts";
 import { integerList, paragraphsDigest, type ParagraphSource } from "./inputs.ts";
 import {
   checkSettings,
+  type GenerationSettings,
   readFinished,
   RecordWriter,
   RUN_FILE,
@@ -149,6 +150,33 @@ async function runSample(
   return rec;
 }
 
+/** Runs the samples not yet done, each appended to tokens.jsonl (and `finished`) as it ends. */
+async function runPending(
+  model: Model,
+  todo: PlannedSample[],
+  opts: ExperimentOptions,
+  tokensPath: string,
+  finished: Map<string, SampleRecord>,
+  bar: ProgressBar,
+): Promise<{ ran: number; interrupted: boolean }> {
+  const writer = await RecordWriter.open(tokensPath);
+  let ran = 0;
+  try {
+    for (const p of todo) {
+      if (opts.signal?.aborted) return { ran, interrupted: true };
+      const rec = await runSample(model, p, opts);
+      if (!rec) return { ran, interrupted: true };
+      writer.write(rec);
+      finished.set(sampleKey(rec.task, rec.sample), rec);
+      ran++;
+      bar.advance(1);
+    }
+  } finally {
+    writer.close();
+  }
+  return { ran, interrupted: false };
+}
+
 export async function runExperiment(
   model: Model,
   modelDir: string,
@@ -156,14 +184,18 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   await prepareOut(opts.out);
   const digest = await paragraphsDigest(opts.paragraphs.paragraphs);
-  const settings: RunSettings = {
-    model: await Deno.realPath(modelDir),
+  const generation: GenerationSettings = {
     seed: opts.seed,
     max_tokens: opts.maxTokens,
     chat: opts.chat,
     threshold: opts.threshold,
     full_depth: opts.fullDepth,
     quant: model.engine.weights.quant ?? "none",
+  };
+  // Key order is file order: run.json and summary.json list the settings as they always did.
+  const settings: RunSettings = {
+    model: await Deno.realPath(modelDir),
+    ...generation,
     paragraphs_sha256: digest,
   };
   const tokensPath = `${opts.out}/${TOKENS_FILE}`;
@@ -175,28 +207,7 @@ export async function runExperiment(
 
   const bar = new ProgressBar("samples", plan.length);
   if (resumed > 0) bar.advance(resumed);
-  const writer = await RecordWriter.open(tokensPath);
-  let ran = 0;
-  let interrupted = false;
-  try {
-    for (const p of todo) {
-      if (opts.signal?.aborted) {
-        interrupted = true;
-        break;
-      }
-      const rec = await runSample(model, p, opts);
-      if (!rec) {
-        interrupted = true;
-        break;
-      }
-      writer.write(rec);
-      finished.set(sampleKey(rec.task, rec.sample), rec);
-      ran++;
-      bar.advance(1);
-    }
-  } finally {
-    writer.close();
-  }
+  const { ran, interrupted } = await runPending(model, todo, opts, tokensPath, finished, bar);
   if (!interrupted) bar.finish();
 
   const info = modelInfo(model, modelDir);
@@ -207,12 +218,7 @@ export async function runExperiment(
     settings: {
       tasks: opts.taskSet,
       n: opts.n,
-      seed: opts.seed,
-      max_tokens: opts.maxTokens,
-      chat: opts.chat,
-      threshold: opts.threshold,
-      full_depth: opts.fullDepth,
-      quant: model.engine.weights.quant ?? "none",
+      ...generation,
       paragraphs: {
         source: opts.paragraphs.source,
         count: opts.paragraphs.paragraphs.length,

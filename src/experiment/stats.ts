@@ -3,7 +3,7 @@
  * tokens.jsonl): pooled over every generated token of the task's samples.
  */
 
-import type { SampleRecord } from "./records.ts";
+import type { GenerationSettings, SampleRecord } from "./records.ts";
 import { PAPER_NUM_LAYERS, type Task, type TaskKind } from "./tasks.ts";
 
 export interface ModelInfo {
@@ -46,15 +46,7 @@ export interface TaskStats {
 
 export interface ExperimentSummary {
   model: ModelInfo;
-  settings: {
-    tasks: string;
-    n: number;
-    seed: number;
-    max_tokens: number;
-    chat: boolean;
-    threshold: number;
-    full_depth: boolean;
-    quant: string;
+  settings: { tasks: string; n: number } & GenerationSettings & {
     paragraphs: { source: string; count: number; sha256: string };
   };
   paper_num_layers: number;

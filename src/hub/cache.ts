@@ -61,6 +61,11 @@ export function isCommitHash(text: string): boolean {
   return /^[0-9a-f]{40}$/.test(text);
 }
 
+/** Blob names: LFS files are named by their sha256 (64 hex digits), regular files by their git sha1. */
+export function isLfsEtag(etag: string): boolean {
+  return /^[0-9a-f]{64}$/.test(etag);
+}
+
 /** "ORG/NAME" → "models--ORG--NAME" */
 export function repoFolderName(repo: string): string {
   return `models--${repo.split("/").join("--")}`;

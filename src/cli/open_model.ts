@@ -1,0 +1,25 @@
+/** The model a generating command runs: resolved from --model, noted when it is the demo model, loaded. */
+
+import { type LoadOptions, Model } from "../generation/model.ts";
+import { DEMO_NOTICE, resolveModel } from "./resolve.ts";
+
+export interface OpenedModel {
+  model: Model;
+  /** the checkpoint folder (a Hugging Face cache snapshot for `--model ORG/NAME`) */
+  dir: string;
+}
+
+/**
+ * Resolves --model (see ./resolve.ts), notes the demo model on stderr, runs `check` on the folder (so a
+ * command fails before any weight is uploaded) and loads the model.
+ */
+export async function openModel(
+  flag: string | undefined,
+  options: LoadOptions,
+  check?: (dir: string) => Promise<void>,
+): Promise<OpenedModel> {
+  const resolved = await resolveModel(flag);
+  if (resolved.demo) console.error(DEMO_NOTICE);
+  if (check) await check(resolved.dir);
+  return { model: await Model.load(resolved.dir, options), dir: resolved.dir };
+}
