@@ -7,7 +7,8 @@
  */
 
 import process from "node:process";
-import { Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import { Matmul } from "../src/ops/matmul/matmul.ts";
+import type { MatmulOptions } from "../src/ops/matmul/options.ts";
 import { describeAdapter, type GpuContext, openGpu } from "../src/gpu/device.ts";
 import { kernelFamily } from "../src/gpu/profile.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
@@ -96,8 +97,7 @@ async function benchFamily(family: "plain" | "fast"): Promise<void> {
     const inBuffer = matrix(gpu, dtype, size, size, "buffer"),
       inTexture = matrix(gpu, dtype, size, size, "texture");
     const buffers = io(gpu, 1, size, size);
-    const variants: MatmulOptions[] = [{ gemv: "coop", nativeF16: false }, { gemv: "row", nativeF16: false }];
-    if (dtype === "F16" && gpu.hasF16) variants.push({ gemv: "coop" }, { gemv: "row" });
+    const variants: MatmulOptions[] = [{ gemv: "coop" }, { gemv: "row" }];
     for (const [w, opts] of [...variants.map((v) => [inBuffer, v] as const), [inTexture, {}] as const]) {
       const mm = new Matmul(kernels, w, buffers, opts);
       await kernels.checkErrors();

@@ -4,7 +4,10 @@
  * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
 
-import { type GemvVariant, Matmul, type MatmulOptions } from "../src/engine/matmul.ts";
+import { Matmul } from "../src/ops/matmul/matmul.ts";
+import type { GemvVariant, MatmulOptions } from "../src/ops/matmul/options.ts";
+import { referenceMatmul, referenceSwiglu } from "../src/ops/matmul/reference.ts";
+import { referenceRmsNorm } from "../src/ops/norm/reference.ts";
 import { ropePairRows } from "../src/model/layout.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
@@ -125,7 +128,7 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
       const row = new Float32Array(xTexture.width * 4).fill(NaN);
       // With a norm, the texture's producer applied it (rmsnorm.wgsl TEXTURE): the matmul must not again.
       const x0 = xVals.subarray(0, K);
-      row.set(c.norm ? Matmul.referenceRmsNorm(x0, 1, K, normW, 1e-5) : x0);
+      row.set(c.norm ? referenceRmsNorm(x0, 1, K, normW, 1e-5) : x0);
       device.queue.writeTexture({ texture: xTexture }, row, {}, [xTexture.width, 1]);
     }
     const argmax = c.argmax
@@ -139,9 +142,9 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     }
     mm.encode(pass, N);
 
-    const xRef = c.norm ? Matmul.referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
-    let ref = Matmul.referenceMatmul(xRef, N, K, wDec, M);
-    if (c.swiglu) ref = Matmul.referenceSwiglu(ref, N, outCols);
+    const xRef = c.norm ? referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
+    let ref = referenceMatmul(xRef, N, K, wDec, M);
+    if (c.swiglu) ref = referenceSwiglu(ref, N, outCols);
     const expected = y0.slice();
     const alpha = c.opts.alpha ?? 1;
     for (let n = 0; n < N; n++) {
@@ -354,10 +357,7 @@ for (const family of await families()) {
       const fname = quant ? `${dtype}→${quant}` : dtype;
       const gemvs: Partial<MatmulOptions>[] = [];
       const gemms: Partial<MatmulOptions>[] = [{}]; // the tiled GEMM
-      for (const gemv of ["coop", "row"] as const) {
-        gemvs.push({ gemv, nativeF16: false });
-        if (dtype === "F16" && gpu.hasF16) gemvs.push({ gemv, nativeF16: true });
-      }
+      for (const gemv of ["coop", "row"] as const) gemvs.push({ gemv });
       for (const v of gemvs) {
         await t.step(`GEMV ${fname} ${name(v)}`, () => runCases(gpu, kernels, gemvCases(format, v)));
       }
@@ -447,8 +447,8 @@ async function ropeCase(
   device.queue.submit([enc.finish()]);
   await kernels.checkErrors();
 
-  const xRef = norm ? Matmul.referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
-  const ref = Matmul.referenceMatmul(xRef, N, K, wDec, M);
+  const xRef = norm ? referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
+  const ref = referenceMatmul(xRef, N, K, wDec, M);
   const yExp = new Float32Array(N * yStride), kExp = new Float32Array(slots * ctx * kvDim);
   const vExp = new Float32Array(slots * ctx * kvDim);
   rows.forEach(([slot, pos], n) => {
@@ -516,6 +516,6 @@ Deno.test("matmul: referenceMatmul", () => {
   // [2, 3] · [2, 3]ᵀ
   const x = new Float32Array([1, 2, 3, -1, 0, 2]);
   const w = new Float32Array([1, 0, 1, 0.5, 0.5, 0.5]);
-  const y = Matmul.referenceMatmul(x, 2, 3, w, 2);
+  const y = referenceMatmul(x, 2, 3, w, 2);
   assertClose(y, [4, 3, 1, 0.5], { atol: 1e-6, rtol: 0 }, "reference");
 });

@@ -11,7 +11,7 @@ import type { BackendProfile } from "../gpu/profile.ts";
 import type { ComputeRecorder } from "../gpu/profiler.ts";
 import { Embedding } from "../ops/embed/embed.ts";
 import { RmsNorm } from "../ops/norm/rmsnorm.ts";
-import type { Matmul } from "../engine/matmul.ts";
+import type { Matmul } from "../ops/matmul/matmul.ts";
 import { GpuSampler } from "../ops/sample/sampler.ts";
 import { ResultSlots } from "../ops/sample/result_slots.ts";
 import type { RouteGate } from "../ops/route/gate.ts";

@@ -1,0 +1,121 @@
+/**
+ * One matmul bound to its buffers (options.ts says what it computes, plan.ts which kernel runs): parameter
+ * blocks and bind groups are made once per part of the matrix, `encode` allocates nothing.
+ */
+
+import type { KernelCache } from "../../gpu/kernels.ts";
+import type { GpuMatrix } from "../../gpu/matrix.ts";
+import type { ComputeRecorder } from "../../gpu/profiler.ts";
+import type { StepOp } from "../op.ts";
+import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
+import { oneRowResources, partParams, partResources } from "./bindings.ts";
+import { grid, type Plan, planMatmul } from "./plan.ts";
+
+export class Matmul implements StepOp {
+  /** "direct" for texture weights. */
+  readonly gemvVariant: GemvVariant | "direct";
+  readonly gemmVariant: "tiled" | "direct";
+  readonly gemvMaxRows: number;
+  /** Texture weights: one-row steps take gemv_tex, reading x and the norm weights through uniform windows. */
+  readonly uniformX: boolean;
+  /** Pairs written to `io.argmax` by a one-row step (0 without it). */
+  readonly argmaxPairs: number = 0;
+  private readonly one: Plan | null;
+  private readonly gemv: Plan;
+  private readonly gemm: Plan;
+  private readonly params: GPUBuffer[] = [];
+
+  constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
+    checkMatmul(w, io, opts);
+    const plans = planMatmul(kernels, w, io, opts);
+    this.gemvVariant = plans.gemvVariant;
+    this.gemmVariant = plans.gemmVariant;
+    this.gemvMaxRows = plans.gemvMaxRows;
+    this.one = plans.one;
+    this.gemv = plans.gemv;
+    this.gemm = plans.gemm;
+    this.uniformX = this.one !== null;
+    // ARGMAX: one pair per invocation that holds rows, parts one after another (rows in increasing order).
+    const pairsOf = (rows: number) => Math.ceil(Math.ceil(rows / 4) / plans.groups);
+    if (io.argmax && this.one) {
+      this.argmaxPairs = w.parts.reduce((n, p) => n + pairsOf(p.rows), 0);
+      if (io.argmax.size < this.argmaxPairs * 8) {
+        throw new Error(`matmul ${w.name}: argmax buffer holds fewer than ${this.argmaxPairs} pairs`);
+      }
+    }
+    const device = kernels.gpu.device;
+    let bestBase = 0;
+    for (const part of w.parts) {
+      const params = partParams(device, w, part, io, opts, { groups: plans.groups, bestBase });
+      bestBase += pairsOf(part.rows);
+      this.params.push(params);
+      const resources = partResources(device, params, part, io, opts);
+      const bind = (plan: Plan, r: typeof resources) =>
+        plan.dispatch.push({
+          bind: plan.kernel.bind(r, `${plan.kernel.name} ${w.name}`),
+          ...grid(Math.ceil(part.rows / plan.rowsPerGroup)),
+        });
+      bind(this.gemv, resources);
+      bind(this.gemm, resources);
+      if (this.one) bind(this.one, oneRowResources(device, resources, io, opts));
+    }
+  }
+
+  /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
+  encode(pass: ComputeRecorder, nRows: number): void {
+    if (nRows <= 0) return;
+    const plan = nRows === 1 && this.one ? this.one : nRows <= this.gemvMaxRows ? this.gemv : this.gemm;
+    pass.setPipeline(plan.kernel.pipeline);
+    const gy = Math.ceil(nRows / plan.nPerGroup);
+    for (const d of plan.dispatch) {
+      pass.setBindGroup(0, d.bind);
+      pass.dispatchWorkgroups(d.x, gy, d.z);
+    }
+  }
+
+  /** The kernels that run, for logs: GEMV up to gemvMaxRows activation rows, GEMM beyond. */
+  describe(): string {
+    return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}` +
+      `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
+      `${this.gemm.kernel.name}/${this.gemmVariant}`;
+  }
+
+  /** Kernel names (tests, benchmarks). */
+  get kernelNames(): { gemv: string; gemm: string } {
+    return { gemv: this.gemv.kernel.name, gemm: this.gemm.kernel.name };
+  }
+
+  /** Frees the uniforms (bind groups and weights belong to others or to the GC). */
+  destroy(): void {
+    for (const p of this.params) p.destroy();
+  }
+}
+
+/** Refuses a matmul its kernels cannot compute as asked (a programming error, not a user's). */
+function checkMatmul(w: GpuMatrix, io: MatmulIO, opts: MatmulOptions): void {
+  const fail = (why: string) => {
+    throw new Error(`matmul ${w.name}: ${why}`);
+  };
+  const scaleMode = opts.scaleMode ?? 0, yOffset = io.yOffset ?? 0;
+  if (scaleMode !== 0 && !io.rowScale) fail(`scaleMode ${scaleMode} needs rowScale`);
+  if (io.xTexture && io.xTexture.width * 4 < w.cols) {
+    fail(`x texture holds ${io.xTexture.width * 4} < ${w.cols} values`);
+  }
+  if (io.argmax && (opts.swiglu || opts.rope || opts.accumulate)) {
+    fail("argmax needs the plain store (no swiglu, rope or accumulate)");
+  }
+  if (io.x.size % 16 !== 0) fail("x buffer size must be a multiple of 16 bytes");
+  const outCols = opts.swiglu ? w.rows / 2 : w.rows;
+  if (io.yStride < (opts.swiglu ? yOffset / 2 : yOffset) + outCols) {
+    fail(`yStride ${io.yStride} < output offset + ${outCols} columns`);
+  }
+  if (opts.swiglu && [w.rows, yOffset, ...w.parts.map((p) => p.firstRow)].some((v) => v % 2 !== 0)) {
+    fail("swiglu needs even rows, yOffset and part boundaries");
+  }
+  const rope = opts.rope;
+  if (rope) {
+    const fours = [rope.headDim, rope.qRows, rope.kvDim, ...w.parts.map((p) => p.firstRow)];
+    if (yOffset !== 0 || fours.some((v) => v % 4 !== 0)) fail("rope needs yOffset 0 and multiples of 4");
+  }
+  if (opts.norm && opts.norm.weight.size < w.cols * 4) fail(`norm weights hold fewer than ${w.cols} values`);
+}
