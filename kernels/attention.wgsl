@@ -4,10 +4,10 @@
 // each thread owning head dims d = lid, lid + WG, ... of the accumulator. K and V are read once.
 // Grid: (n_heads, n_rows).
 
+//! use lib/step.wgsl
+
 // q is read from rows of stride q_stride (the projection output it shares with k and v).
 struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, pad1: u32, pad2: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

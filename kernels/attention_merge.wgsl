@@ -3,10 +3,11 @@
 // An empty chunk (m = −3e38, l = 0) weighs nothing.
 // Grid: (n_heads, n_rows). Thread i writes head dims i, i + WG, ...
 
+//! use lib/step.wgsl
+
 struct Params {
   n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

@@ -7,11 +7,11 @@
 // online softmax; thread i owns head dims i and i + WG of acc. head_dim: a multiple of 4, at most 2·WG.
 // Grid: (n_heads, n_chunks, n_rows). part: [n_rows, n_heads, n_chunks, head_dim + 2] (m, l, acc...).
 
+//! use lib/step.wgsl
+
 struct Params {
   n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

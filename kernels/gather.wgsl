@@ -1,8 +1,9 @@
 // Gather rows into a dense block: dst[i, :] = src[idx[i], :] for i < count.n_rows.
 // Words are 32-bit (f32 activations or u32 records alike). Grid: (ceil(width / WG), max rows).
 
+//! use lib/step.wgsl
+
 struct Params { width: u32, pad0: u32, pad1: u32, pad2: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> count: Step;

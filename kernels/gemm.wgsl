@@ -15,6 +15,8 @@
 // memory (x and decoded W, 16 KiB). Grid: x = ceil(M / 64) (wrapping into z beyond 65535), y = ceil(N / 64).
 // For weights in storage buffers (real GPUs); texture weights (software GPUs) take gemm_tex.wgsl.
 
+//! use lib/step.wgsl
+
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 const WG: u32 = 256u;
 
@@ -35,18 +37,6 @@ struct Params {
   q_rows: u32, // ROPE: matrix rows before k
   kv_dim: u32, // ROPE
   ctx: u32, // ROPE: positions per cache slot
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

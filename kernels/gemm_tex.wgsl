@@ -26,6 +26,8 @@
 
 requires readonly_and_readwrite_storage_textures;
 
+//! use lib/step.wgsl
+
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 override WG: u32 = 8u;
 override NT: u32 = 8u; // activation rows per invocation, 1 ..= 8
@@ -49,18 +51,6 @@ struct Params {
   groups: u32, // 4-row groups per invocation (several for short rows: fewer invocations to set up)
   pad1: u32,
   pad2: u32,
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -22,6 +22,8 @@
 // Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
 requires readonly_and_readwrite_storage_textures;
 
+//! use lib/step.wgsl
+
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (gemm_tex.wgsl)
 override WG: u32 = 8u;
 // RMSNorm on the input (flag bit 4 in gemm_tex.wgsl). A pipeline constant here: a matmul without it then reads
@@ -53,18 +55,6 @@ struct Params {
   groups: u32, // 4-row groups per invocation
   best_base: u32, // ARGMAX: this part's first pair in `best`
   pad2: u32,
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
 }
 
 // The parameters come through a storage binding and are copied once into a private variable: lavapipe

@@ -25,6 +25,8 @@
 //   TPR = 1   one row per invocation, no barrier. Not chosen automatically: on CPU software GPUs the direct
 //             kernel of gemm.wgsl / gemm_sg.wgsl is faster (it reuses every load for several rows).
 
+//! use lib/step.wgsl
+
 override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
 override TPR: u32 = 1u; // threads per output row (power of two)
 override WG: u32 = 64u; // invocations per workgroup (a multiple of TPR)
@@ -46,18 +48,6 @@ struct Params {
   q_rows: u32, // ROPE: matrix rows before k
   kv_dim: u32, // ROPE
   ctx: u32, // ROPE: positions per cache slot
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
