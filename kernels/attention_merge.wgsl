@@ -4,12 +4,9 @@
 // Grid: (n_heads, n_rows). Thread i writes head dims i, i + WG, ...
 
 //! use lib/step.wgsl
+//! use lib/attention_params.wgsl
 
-struct Params {
-  n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> part: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

@@ -10,10 +10,9 @@
 // storage load, and each dynamically indexed private array access, is a loop over the SIMD lanes).
 
 //! use lib/step.wgsl
+//! use lib/attention_params.wgsl
 
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, pad1: u32, pad2: u32 }
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
