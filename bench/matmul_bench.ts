@@ -100,8 +100,7 @@ async function benchFamily(family: "plain" | "fast"): Promise<void> {
     const inBuffer = matrix(gpu, dtype, size, size, "buffer"),
       inTexture = matrix(gpu, dtype, size, size, "texture");
     const buffers = io(gpu, 1, size, size);
-    const variants: MatmulOptions[] = [{ gemv: "coop", nativeF16: false }, { gemv: "row", nativeF16: false }];
-    if (dtype === "F16" && gpu.hasF16) variants.push({ gemv: "coop" }, { gemv: "row" });
+    const variants: MatmulOptions[] = [{ gemv: "coop" }, { gemv: "row" }];
     for (const [w, opts] of [...variants.map((v) => [inBuffer, v] as const), [inTexture, {}] as const]) {
       const mm = new Matmul(kernels, w, buffers, opts);
       await kernels.checkErrors();

@@ -1,5 +1,5 @@
 /**
- * Matmul kernels (GEMV, native-f16 GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
+ * Matmul kernels (GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
  * family and weight format (F32, F16, BF16, and BF16 quantized to q8 and q4 at upload, whose reference is the
  * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */
@@ -363,8 +363,7 @@ for (const family of await families()) {
       const gemvs: Partial<MatmulOptions>[] = [];
       const gemms: Partial<MatmulOptions>[] = [{}]; // the tiled GEMM
       for (const gemv of ["coop", "row"] as const) {
-        gemvs.push({ gemv, nativeF16: false });
-        if (dtype === "F16" && gpu.hasF16) gemvs.push({ gemv, nativeF16: true });
+        gemvs.push({ gemv });
       }
       for (const v of gemvs) {
         await t.step(`GEMV ${fname} ${name(v)}`, () => runCases(gpu, kernels, gemvCases(format, v)));

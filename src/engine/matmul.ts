@@ -10,7 +10,6 @@
  * - `matmul`      GEMV (few activation rows), 4 activation rows per pass over W. TPR threads per output row:
  *                 "coop" = 32 threads striding over K with coalesced vec4<u32> loads, f32 partial sums reduced
  *                 in workgroup memory (8 rows per workgroup of 256); "row" = one row per invocation.
- * - `matmul_f16`  the same with native f16 loads (`enable f16;`), for F16 weights when the device has shader-f16.
  * - `gemm`        tiled GEMM: 64 × 64 output tiles, 4 × 4 per thread, K staged 32 at a time through workgroup
  *                 memory.
  * - `gemm_tex`    "direct": weights in a texture, NT activation rows × 4 weight rows (× `directGroups` for
@@ -23,8 +22,7 @@
  *                 also leave argmax pairs for the sampler (`argmax`).
  *
  * Which kernel follows from where the weights live (see `WeightStorage`):
- * - Storage buffers (real GPUs): GEMV "coop" (matmul_f16 for F16 weights) up to 8 activation rows, tiled GEMM
- *   beyond.
+ * - Storage buffers (real GPUs): GEMV "coop" up to 8 activation rows, tiled GEMM beyond.
  * - Textures (CPU software GPUs: llvmpipe / lavapipe, or any fallback adapter): gemv_tex for one activation row
  *   in a windowed buffer (the engine's decode steps), the direct kernel for every other row count. llvmpipe
  *   turns each storage load whose address it cannot prove uniform into a loop over the SIMD lanes, and
@@ -42,7 +40,7 @@ import type { ComputeRecorder } from "../gpu/profiler.ts";
 export type ScaleMode = 0 | 1 | 2;
 /**
  * GEMV kernels for buffer weights (few activation rows): "coop" 32 threads per output row, coalesced loads,
- * workgroup reduction (`matmul`, or `matmul_f16` for F16 weights); "row" one output row per invocation. Texture
+ * workgroup reduction (`matmul`); "row" one output row per invocation. Texture
  * weights always take the direct kernel (`gemm_tex`).
  */
 export type GemvVariant = "auto" | "coop" | "row";
@@ -69,8 +67,6 @@ export interface MatmulOptions {
   alpha?: number;
   /** Force a GEMV variant for buffer weights (tests, benchmarks); "auto" picks by adapter. */
   gemv?: GemvVariant;
-  /** Use `matmul_f16` (native f16 loads) for F16 weights in the coop/row GEMV when the device has shader-f16. */
-  nativeF16?: boolean;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
   /** 4-row groups per invocation of the direct kernel (tests; default by shape, see `directGroups`). */
@@ -296,11 +292,8 @@ export class Matmul {
     } else {
       const tpr = this.gemvVariant === "row" ? 1 : coopThreadsPerRow(w.rows, w.cols);
       const wg = this.gemvVariant === "row" ? ROW_WG : Math.max(64, 2 * tpr);
-      const nativeF16 = w.dtype === "F16" && !w.quant && gpu.hasF16 && (opts.nativeF16 ?? true);
       this.gemv = {
-        kernel: nativeF16
-          ? kernels.get("matmul_f16", { TPR: tpr, WG: wg })
-          : kernels.get("matmul", { W_DTYPE: dtype, TPR: tpr, WG: wg }),
+        kernel: kernels.get("matmul", { W_DTYPE: dtype, TPR: tpr, WG: wg }),
         rowsPerGroup: wg / tpr,
         nPerGroup: GEMV_NB,
         dispatch: [],
