@@ -23,8 +23,9 @@
 // Variants (override TPR, threads per output row):
 //   TPR = 32+ (real GPUs) a group of TPR threads strides over one row with vec4<u32> loads (coalesced);
 //             partial sums meet in workgroup memory (a tree of log2(TPR) barriers). TPR: a power of two.
-//   TPR = 1   one row per invocation, no barrier. Not chosen automatically: on CPU software GPUs the direct
-//             kernel of gemm.wgsl / gemm_sg.wgsl is faster (it reuses every load for several rows).
+//   TPR = 1   one row per invocation, no barrier: buffer weights on CPU software GPUs (src/engine/matmul.ts;
+//             their default is texture weights, gemv_tex / gemm_tex), where it beats TPR = 32 at every
+//             shape measured (kernels/README.md).
 
 //! use lib/matmul_params.wgsl
 //! use lib/matmul_flags.wgsl
