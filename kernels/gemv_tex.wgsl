@@ -162,7 +162,7 @@ fn epilogue(m0: u32, sums: vec4<f32>, s: f32) {
   }
   let v = sums * s;
   if (rope()) {
-    rope_store(0u, params.out_offset + m0, v);
+    rope_rows(params.out_offset + m0, v);
   } else {
     let o = params.out_offset + m0;
     if (m0 < params.rows) {
@@ -176,6 +176,21 @@ fn epilogue(m0: u32, sums: vec4<f32>, s: f32) {
     }
     if (m0 + 3u < params.rows) {
       put_no_branch(o + 3u, v.w);
+    }
+  }
+}
+
+// ROPE (lib/matmul_rope.wgsl): matrix rows gm .. gm + 3 of the one activation row. A guard per row and a
+// select, as this kernel always had, rather than rope_store's early return and four-way branch.
+fn rope_rows(gm: u32, v_in: vec4<f32>) {
+  let row = rows[0];
+  let v = rope_rotate4(row, gm, v_in);
+  let cache = cache_base(row);
+  for (var j = 0u; j < 4u; j++) {
+    let m = gm + j;
+    let e = select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u);
+    if (m - params.out_offset < params.rows) {
+      qkv_store(0u, m, cache, e);
     }
   }
 }

@@ -22,34 +22,54 @@ fn cache_base(row: Row) -> u32 {
   return (row.slot * params.ctx + row.pos) * params.kv_dim;
 }
 
-// Value e of matrix row m (of the whole matrix), activation row n, to y or the KV cache (from `cache`, the
-// row's cache_base); nothing for a row past this part.
+// Value e of matrix row m (of the whole matrix, in this part), activation row n, to y or the KV cache (from
+// `cache`, the row's cache_base).
 fn qkv_store(n: u32, m: u32, cache: u32, e: f32) {
   let q_rows = params.q_rows;
   let kv = params.kv_dim;
-  if (m - params.out_offset < params.rows) {
-    if (m < q_rows || m >= q_rows + 2u * kv) {
-      y[n * params.y_stride + m] = e;
-    } else if (m < q_rows + kv) {
-      k_cache[cache + m - q_rows] = e;
-    } else {
-      v_cache[cache + m - q_rows - kv] = e;
-    }
+  if (m < q_rows || m >= q_rows + 2u * kv) {
+    y[n * params.y_stride + m] = e;
+  } else if (m < q_rows + kv) {
+    k_cache[cache + m - q_rows] = e;
+  } else {
+    v_cache[cache + m - q_rows - kv] = e;
   }
 }
 
-// Matrix rows gm .. gm + 3 of activation row n: two rotation pairs of one head of q or k, or 4 values of v or
-// of the rows after it (head_dim, q_rows, kv_dim and gm multiples of 4).
-fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
-  let row = rows[n];
+// v_in rotated as the two rotation pairs at matrix rows gm .. gm + 3 (gm a multiple of 4) when they are rows of
+// q or k, else as it is; at activation row `row`'s position.
+fn rope_rotate4(row: Row, gm: u32, v_in: vec4<f32>) -> vec4<f32> {
   var v = v_in;
   if (gm < params.q_rows + params.kv_dim) {
     let t = rope_angle(row.pos, gm);
     v = vec4<f32>(rotate(v.xy, cos_sin[t]), rotate(v.zw, cos_sin[t + 1u]));
   }
+  return v;
+}
+
+// Matrix rows gm .. gm + 3 of activation row n (gemm, gemm_tex): two rotation pairs of one head of q or k, or 4
+// values of v or of the rows after it (head_dim, q_rows, kv_dim and gm multiples of 4). Its own four-way
+// branch rather than qkv_store's three: gemm_tex ran 2-5% faster so on lavapipe (branches cost both sides
+// there; matmul.wgsl and gemv_tex.wgsl keep their loops around qkv_store, for the same reason).
+fn rope_store(n: u32, gm: u32, v_in: vec4<f32>) {
+  let row = rows[n];
+  let v = rope_rotate4(row, gm, v_in);
   let cache = cache_base(row);
+  let q_rows = params.q_rows;
+  let kv = params.kv_dim;
   for (var j = 0u; j < 4u; j++) {
-    // A select, not v[j]: llvmpipe is slow at dynamic component indices.
-    qkv_store(n, gm + j, cache, select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u));
+    let m = gm + j;
+    if (m - params.out_offset >= params.rows) {
+      return;
+    }
+    if (m < q_rows) {
+      y[n * params.y_stride + m] = v[j];
+    } else if (m < q_rows + kv) {
+      k_cache[cache + m - q_rows] = v[j];
+    } else if (m < q_rows + 2u * kv) {
+      v_cache[cache + m - q_rows - kv] = v[j];
+    } else {
+      y[n * params.y_stride + m] = v[j];
+    }
   }
 }
