@@ -10,7 +10,7 @@ import type { GpuContext } from "./device.ts";
 const KERNEL_DIR = new URL("../../kernels/", import.meta.url);
 
 /** `//! use lib/step.wgsl`: a library file, by its path in the kernel directory. */
-const USE_LINE = /^\/\/! use[ \t]+(\S+)[ \t]*$/gm;
+const USE_LINE = /^\/\/! use[ \t]+(\S+)[ \t\r]*$/gm;
 /** Global directives: WGSL takes them only at the very top of a module, so a library cannot hold one. */
 const GLOBAL_DIRECTIVE = /^[ \t]*(enable[ \t]|requires[ \t]|diagnostic[ \t]*\()/m;
 
@@ -18,7 +18,7 @@ const sourceCache = new Map<string, string>();
 
 /**
  * The WGSL text of `kernels/<name>.wgsl` with the library files it uses (`//! use`, transitively, each
- * once) appended after its own text. `dir` is for tests.
+ * once) appended after its own text. `dir`: another kernel directory (tests, bench/matmul_ab.ts).
  */
 export function kernelSource(name: string, dir: URL = KERNEL_DIR): string {
   const key = new URL(`${name}.wgsl`, dir).href;
@@ -97,7 +97,7 @@ export class KernelCache {
   private pipelines = new Map<string, Kernel>();
   private modules = new Map<string, GPUShaderModule>();
 
-  /** `kernelDir`: another kernel directory (tests, A/B timing of kernel versions). */
+  /** `kernelDir`: another kernel directory (tests, bench/matmul_ab.ts). */
   constructor(readonly gpu: GpuContext, private readonly kernelDir?: URL) {}
 
   get(name: string, constants: Constants = {}): Kernel {
