@@ -4,12 +4,11 @@
 // each thread owning head dims d = lid, lid + WG, ... of the accumulator. K and V are read once.
 // Grid: (n_heads, n_rows).
 
-// q is read from rows of stride q_stride (the projection output it shares with k and v).
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, pad1: u32, pad2: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
+//! use lib/step.wgsl
+//! use lib/attention_params.wgsl
+//! use lib/online_softmax.wgsl
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
@@ -20,11 +19,8 @@ struct Row { slot: u32, pos: u32 }
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
 const DIMS_PER_THREAD: u32 = MAX_HEAD_DIM / WG;
-const NEG_BIG: f32 = -3.0e38;
 
 var<workgroup> q_s: array<f32, MAX_HEAD_DIM>;
-var<workgroup> score: array<f32, WG>;
-var<workgroup> prob: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -53,18 +49,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (var d = 0u; d < hd; d++) { dot += q_s[d] * k_cache[kb + d]; }
       s = dot * params.scale;
     }
-    score[lid.x] = s;
-    workgroupBarrier();
     let count = min(WG, n_pos - t0);
-    var m_tile = NEG_BIG;
-    for (var i = 0u; i < count; i++) { m_tile = max(m_tile, score[i]); }
-    let m_new = max(m, m_tile);
-    prob[lid.x] = select(0.0, exp(s - m_new), t < n_pos);
-    workgroupBarrier();
-    let corr = exp(m - m_new);
-    var tile_sum = 0.0;
-    for (var i = 0u; i < count; i++) { tile_sum += prob[i]; }
-    l = l * corr + tile_sum;
+    let fold = softmax_tile(lid.x, s, t < n_pos, count, m, &l);
+    let corr = fold.corr;
     for (var j = 0u; j < DIMS_PER_THREAD; j++) {
       let d = lid.x + j * WG;
       if (d < hd) {
@@ -73,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         acc[j] = a;
       }
     }
-    m = m_new;
+    m = fold.m_new;
     workgroupBarrier();
   }
   for (var j = 0u; j < DIMS_PER_THREAD; j++) {

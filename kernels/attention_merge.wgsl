@@ -3,12 +3,10 @@
 // An empty chunk (m = −3e38, l = 0) weighs nothing.
 // Grid: (n_heads, n_rows). Thread i writes head dims i, i + WG, ...
 
-struct Params {
-  n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
-}
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
+//! use lib/step.wgsl
+//! use lib/attention_params.wgsl
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> part: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

@@ -9,11 +9,10 @@
 // loops over the head unroll and q, the accumulator and each K/V row stay out of memory (on llvmpipe each
 // storage load, and each dynamically indexed private array access, is a loop over the SIMD lanes).
 
-struct Params { n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, pad1: u32, pad2: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
+//! use lib/step.wgsl
+//! use lib/attention_params.wgsl
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;

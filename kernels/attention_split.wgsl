@@ -7,13 +7,11 @@
 // online softmax; thread i owns head dims i and i + WG of acc. head_dim: a multiple of 4, at most 2·WG.
 // Grid: (n_heads, n_chunks, n_rows). part: [n_rows, n_heads, n_chunks, head_dim + 2] (m, l, acc...).
 
-struct Params {
-  n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, scale: f32, q_stride: u32, n_chunks: u32, pad: u32,
-}
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
+//! use lib/step.wgsl
+//! use lib/attention_params.wgsl
+//! use lib/online_softmax.wgsl
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
@@ -23,11 +21,8 @@ struct Row { slot: u32, pos: u32 }
 
 const WG: u32 = 128u;
 const MAX_HD4: u32 = WG / 2u; // head_dim ≤ 2·WG
-const NEG_BIG: f32 = -3.0e38;
 
 var<workgroup> q_s: array<vec4<f32>, MAX_HD4>;
-var<workgroup> score: array<f32, WG>;
-var<workgroup> prob: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -67,20 +62,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (var i = 0u; i < hd4; i++) { dot += q_s[i] * k_cache[kb + i]; }
       s = (dot.x + dot.y + dot.z + dot.w) * params.scale;
     }
-    score[lid.x] = s;
-    workgroupBarrier();
     let count = min(WG, end - t0);
-    var m_tile = NEG_BIG;
-    for (var i = 0u; i < count; i++) { m_tile = max(m_tile, score[i]); }
-    let m_new = max(m, m_tile);
-    prob[lid.x] = select(0.0, exp(s - m_new), t < end);
-    workgroupBarrier();
-    let corr = exp(m - m_new);
-    var tile_sum = 0.0;
-    for (var i = 0u; i < count; i++) { tile_sum += prob[i]; }
-    l = l * corr + tile_sum;
-    var a0 = acc0 * corr;
-    var a1 = acc1 * corr;
+    let fold = softmax_tile(lid.x, s, t < end, count, m, &l);
+    var a0 = acc0 * fold.corr;
+    var a1 = acc1 * fold.corr;
     let vb = base + t0 * kv_dim;
     for (var i = 0u; i < count; i++) {
       let p = prob[i];
@@ -90,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     acc0 = a0;
     acc1 = a1;
-    m = m_new;
+    m = fold.m_new;
     workgroupBarrier();
   }
   let pb = ((r * params.n_heads + h) * params.n_chunks + c) * (hd + 2u);

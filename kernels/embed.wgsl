@@ -3,8 +3,9 @@
 // token falls inside it.
 // Grid: (n_rows). Workgroup: WG threads striding over the hidden size.
 
+//! use lib/step.wgsl
+
 struct Params { hidden: u32, first_row: u32, part_rows: u32, row_stride: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

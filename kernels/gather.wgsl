@@ -1,16 +1,7 @@
 // Gather rows into a dense block: dst[i, :] = src[idx[i], :] for i < count.n_rows.
-// Words are 32-bit (f32 activations or u32 records alike). Grid: (ceil(width / WG), max rows).
+// Bindings, words and grid: lib/row_copy.wgsl.
 
-struct Params { width: u32, pad0: u32, pad1: u32, pad2: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> count: Step;
-@group(0) @binding(2) var<storage, read> idx: array<u32>;
-@group(0) @binding(3) var<storage, read> src: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<u32>;
-
-const WG: u32 = 64u;
+//! use lib/row_copy.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

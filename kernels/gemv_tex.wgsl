@@ -1,6 +1,6 @@
 // The decode GEMV on CPU software GPUs (llvmpipe / lavapipe): ONE activation row × a matrix in a read-only
-// rgba32uint storage texture laid out as gemm_tex.wgsl reads it (rows padded to 16 bytes, each group of 4
-// rows interleaving its rows' 16-byte blocks), x and the RMSNorm weights read through 64 KiB uniform windows:
+// rgba32uint storage texture laid out as lib/weights_texture.wgsl says (rows padded to 16 bytes, each group of
+// 4 rows interleaving its rows' 16-byte blocks), x and the RMSNorm weights read through 64 KiB uniform windows:
 //   y[out_offset + m] (+)= alpha · s · Σ_k norm(x)[k] · W[m, k]      for m < params.rows
 // with s = 1, row_scale[0] or 1 − row_scale[0] and norm(x) = x · g / RMS(x) under NORM.
 //
@@ -13,140 +13,54 @@
 // flags: as a pipeline constant it measured no faster, and fewer pipelines keep lavapipe's cache of compiled
 // variants small (kernels/README.md).
 //
-// Bindings: 0 params (as gemm_tex.wgsl but a storage binding; flags: bit 0 accumulate, bits 1-2 row scale,
-// bit 5 SWIGLU, bit 6 ROPE), 1 step
-// (n_rows 0 or 1), 2 x_uni (x's first 16384 floats; any window under XTEX), 3 w (one part of the matrix), 4 y,
-// 5 row_scale, 6 norm_uni (the norm weights' first 16384 floats; any window without NORM), 7 rows, 8 cos_sin,
-// 9 k_cache, 10 v_cache (ROPE, as gemm_tex.wgsl), 11 x_tex (x's row as texels of 4 floats under XTEX; any
-// rgba32float texture otherwise), 12 best (ARGMAX; any storage buffer otherwise). Needs K ≤ 16384.
+// Bindings: 0 params (MatmulParams as gemm_tex.wgsl, but through a storage binding; flags: bit 0 accumulate,
+// bits 1-2 row scale, bit 5 SWIGLU, bit 6 ROPE), 1 step (n_rows 0 or 1), 2 x_uni (x's first 16384 floats; any
+// window under XTEX), 3 w (one part of the matrix), 4 y, 5 row_scale, 6 norm_uni (the norm weights' first
+// 16384 floats; any window without NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE,
+// lib/matmul_rope.wgsl), 11 x_tex (x's row as texels of 4 floats under XTEX; any rgba32float texture
+// otherwise), 12 best (ARGMAX; any storage buffer otherwise). Needs K ≤ 16384. Weight format: override W_DTYPE
+// (lib/weight_decode.wgsl).
 // Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
+
 requires readonly_and_readwrite_storage_textures;
 
-override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (gemm_tex.wgsl)
+//! use lib/matmul_params.wgsl
+//! use lib/matmul_flags.wgsl
+//! use lib/matmul_bindings.wgsl
+//! use lib/weights_texture.wgsl
+//! use lib/matmul_epilogue.wgsl
+//! use lib/matmul_rope.wgsl
+//! use lib/sort_key.wgsl
+
 override WG: u32 = 8u;
 // RMSNorm on the input (flag bit 4 in gemm_tex.wgsl). A pipeline constant here: a matmul without it then reads
 // no norm weights at all (branches cost both sides on llvmpipe), and the demo model decoded ~20% faster.
 override NORM: bool = false;
 // x from binding 11, an rgba32float texture holding x's row (rmsnorm.wgsl writes one, already normalized when
-// the matmul has a norm: the host then leaves NORM off), instead of the uniform window. llvmpipe loads a uniform at an index it cannot prove constant lane by lane, a texel with one 16-byte
-// load per lane: the demo's LM head (128256 × 128) alone ran 2.6–3.1 ms instead of 3.6–5.3 (kernels/README.md).
+// the matmul has a norm: the host then leaves NORM off), instead of the uniform window. llvmpipe loads a
+// uniform at an index it cannot prove constant lane by lane, a texel with one 16-byte load per lane: the demo's
+// LM head (128256 × 128) alone ran 2.6–3.1 ms instead of 3.6–5.3 (kernels/README.md).
 override XTEX: bool = false;
 // The LM head of a one-row step: each invocation also leaves the (key, index) of its largest output in
 // `best` (binding 12, pair params.best_base + invocation), keys and ties as sample.wgsl, whose first pass then
 // need not read the logits again. Plain store only (no accumulate, SWIGLU or ROPE: the host checks).
 override ARGMAX: bool = false;
 
-struct Params {
-  K: u32,
-  rows: u32,
-  row_stride: u32,
-  y_stride: u32,
-  out_offset: u32,
-  alpha: f32,
-  flags: u32,
-  eps: f32,
-  tex_shift: u32,
-  head_dim: u32,
-  q_rows: u32,
-  kv_dim: u32,
-  ctx: u32,
-  groups: u32, // 4-row groups per invocation
-  best_base: u32, // ARGMAX: this part's first pair in `best`
-  pad2: u32,
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
-}
-
 // The parameters come through a storage binding and are copied once into a private variable: lavapipe
 // (Mesa 22.3) inlines uniform-buffer values used in loop bounds and branch conditions into the shader and
 // recompiles it whenever they change — every dispatch, as each matmul has its own K (measured: 10-15 ms a
 // dispatch). Values from storage are never inlined.
-@group(0) @binding(0) var<storage, read> params_in: Params;
-var<private> params: Params;
-@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(0) var<storage, read> params_in: MatmulParams;
+var<private> params: MatmulParams;
 @group(0) @binding(2) var<uniform> x_uni: array<vec4<f32>, 4096>;
-@group(0) @binding(3) var w: texture_storage_2d<rgba32uint, read>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(6) var<uniform> norm_uni: array<vec4<f32>, 4096>;
-@group(0) @binding(7) var<storage, read> rows: array<Row>;
-@group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
-@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 @group(0) @binding(11) var x_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(12) var<storage, read_write> best: array<u32>;
-
-// Weight elements per 16-byte block.
-override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
-
-// Texel i of the part.
-fn wblock(i: u32) -> vec4<u32> {
-  let mask = (1u << params.tex_shift) - 1u;
-  return textureLoad(w, vec2<u32>(i & mask, i >> params.tex_shift));
-}
-
-// Word i of a 16-byte block (a select: llvmpipe is slow at dynamic component indices).
-fn pick(q: vec4<u32>, i: u32) -> u32 {
-  return select(select(q.x, q.y, (i & 3u) == 1u), select(q.z, q.w, (i & 3u) == 3u), (i & 3u) >= 2u);
-}
-
-// 16-byte blocks per row: row_stride counts elements (f32, 16-bit) or bytes (quantized).
-fn blocks_per_row() -> u32 {
-  if (W_DTYPE >= 3u) {
-    return params.row_stride / 16u;
-  }
-  return select(params.row_stride / 8u, params.row_stride / 4u, W_DTYPE == 0u);
-}
-
-// Weights 0-3 and 4-7 of a block of f32 (the first 4 only), f16 or bf16 weights.
-fn lo4(q: vec4<u32>) -> vec4<f32> {
-  if (W_DTYPE == 0u) {
-    return bitcast<vec4<f32>>(q);
-  }
-  if (W_DTYPE == 1u) {
-    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  }
-  return bitcast<vec4<f32>>(vec4<u32>(q.x << 16u, q.x & 0xffff0000u, q.y << 16u, q.y & 0xffff0000u));
-}
-
-fn hi4(q: vec4<u32>) -> vec4<f32> {
-  if (W_DTYPE == 1u) {
-    return vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-  }
-  return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
-}
-
-// Quantized blocks (src/model/quant.ts): weights 8h .. 8h + 3 and 8h + 4 .. 8h + 7, unscaled.
-fn qlo(q: vec4<u32>, h: u32) -> vec4<f32> {
-  if (W_DTYPE == 3u) {
-    let u = pick(q, 2u * h);
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-  }
-  return vec4<f32>((vec4<u32>(pick(q, h)) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0;
-}
-
-fn qhi(q: vec4<u32>, h: u32) -> vec4<f32> {
-  if (W_DTYPE == 3u) {
-    let u = pick(q, 2u * h + 1u);
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-  }
-  return vec4<f32>((vec4<u32>(pick(q, h)) >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u)) - 8.0;
-}
 
 // f16 scales of quantization block b of the 4 rows of the group at texel t0: the rows' scale words sit in
 // consecutive texels.
 fn qscale4(t0: u32, b: u32) -> vec4<f32> {
-  let i = ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u); // the word in its row
+  let i = scale_word(b);
   let t = t0 + 4u * (i >> 2u);
   let u = vec4<u32>(pick(wblock(t), i), pick(wblock(t + 1u), i), pick(wblock(t + 2u), i), pick(wblock(t + 3u), i));
   return unpack4(select(u & vec4<u32>(0xffffu), u >> vec4<u32>(16u), (b & 1u) == 1u));
@@ -226,89 +140,57 @@ fn dot4(m0: u32) -> vec4<f32> {
   return acc;
 }
 
-// The f32 bit pattern as a u32 that sorts like the value, -0 as +0 (sample.wgsl's f2key).
-fn f2key(v: f32) -> u32 {
-  var b = bitcast<u32>(v);
-  if (b == 0x80000000u) {
-    b = 0u;
-  }
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn silu(g: f32) -> f32 {
-  return g / (1.0 + exp(-g));
-}
-
-// y[i] = v, or y[i] += v when accumulating (no branch: the old value is read either way).
-fn put(i: u32, v: f32) {
-  y[i] = select(0.0, y[i], (params.flags & 1u) != 0u) + v;
+// y[i] = v, or y[i] += v when accumulating, without a branch (the old value is read either way): unlike
+// lib/matmul_epilogue.wgsl's put, for llvmpipe runs both sides of a branch.
+fn put_no_branch(i: u32, v: f32) {
+  y[i] = select(0.0, y[i], accumulate()) + v;
 }
 
 // Part rows m0 .. m0 + 3 of the result, times s (alpha and the row scale), into y (or, under ROPE, y and the
 // KV cache).
 fn epilogue(m0: u32, sums: vec4<f32>, s: f32) {
-  if ((params.flags & 32u) != 0u) {
+  if (swiglu()) {
     // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
     let o = (params.out_offset + m0) / 2u;
     if (m0 + 1u < params.rows) {
-      put(o, silu(sums.x) * sums.y * s);
+      put_no_branch(o, silu(sums.x) * sums.y * s);
     }
     if (m0 + 3u < params.rows) {
-      put(o + 1u, silu(sums.z) * sums.w * s);
+      put_no_branch(o + 1u, silu(sums.z) * sums.w * s);
     }
     return;
   }
   let v = sums * s;
-  if ((params.flags & 64u) != 0u) {
-    rope_store(params.out_offset + m0, v);
+  if (rope()) {
+    rope_rows(params.out_offset + m0, v);
   } else {
     let o = params.out_offset + m0;
     if (m0 < params.rows) {
-      put(o, v.x);
+      put_no_branch(o, v.x);
     }
     if (m0 + 1u < params.rows) {
-      put(o + 1u, v.y);
+      put_no_branch(o + 1u, v.y);
     }
     if (m0 + 2u < params.rows) {
-      put(o + 2u, v.z);
+      put_no_branch(o + 2u, v.z);
     }
     if (m0 + 3u < params.rows) {
-      put(o + 3u, v.w);
+      put_no_branch(o + 3u, v.w);
     }
   }
 }
 
-// ROPE (gemm_tex.wgsl): rows gm .. gm + 3 of the whole matrix — two rotation pairs of q or k, rotated at the
-// row's position, or 4 values of v — to y (q, and rows after v) or the KV cache at (slot, pos).
-fn rope_store(gm: u32, v_in: vec4<f32>) {
+// ROPE (lib/matmul_rope.wgsl): matrix rows gm .. gm + 3 of the one activation row. A guard per row and a
+// select, as this kernel always had, rather than rope_store's early return and four-way branch.
+fn rope_rows(gm: u32, v_in: vec4<f32>) {
   let row = rows[0];
-  let hd = params.head_dim;
-  let q_rows = params.q_rows;
-  let kv = params.kv_dim;
-  var v = v_in;
-  if (gm < q_rows + kv) {
-    let t = row.pos * (hd / 2u) + (gm % hd) / 2u;
-    let c0 = cos_sin[t];
-    let c1 = cos_sin[t + 1u];
-    v = vec4<f32>(
-      v.x * c0.x - v.y * c0.y,
-      v.y * c0.x + v.x * c0.y,
-      v.z * c1.x - v.w * c1.y,
-      v.w * c1.x + v.z * c1.y,
-    );
-  }
-  let cache = (row.slot * params.ctx + row.pos) * kv;
+  let v = rope_rotate4(row, gm, v_in);
+  let cache = cache_base(row);
   for (var j = 0u; j < 4u; j++) {
     let m = gm + j;
     let e = select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u);
     if (m - params.out_offset < params.rows) {
-      if (m < q_rows || m >= q_rows + 2u * kv) {
-        y[m] = e;
-      } else if (m < q_rows + kv) {
-        k_cache[cache + m - q_rows] = e;
-      } else {
-        v_cache[cache + m - q_rows - kv] = e;
-      }
+      qkv_store(0u, m, cache, e);
     }
   }
 }
@@ -325,7 +207,7 @@ fn main(
   if (step.n_rows == 0u || first > last) {
     return;
   }
-  let mode = (params.flags >> 1u) & 3u;
+  let mode = scale_mode();
   let rs = row_scale[0];
   let scale = params.alpha * select(select(1.0, rs, mode == 1u), 1.0 - rs, mode == 2u);
   var a = 1.0;

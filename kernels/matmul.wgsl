@@ -10,7 +10,7 @@
 //                 gemm_tex.wgsl): q and k rotated at each activation row's position, q (and rows after v) to
 //                 y, k and v straight into the KV cache — no RoPE / KV-write kernel of its own.
 //
-// Bindings: 0 params (uniform), 1 step (uniform), 2 x (f32 [N, K] row-major; buffer size a multiple of
+// Bindings: 0 params (uniform MatmulParams), 1 step, 2 x (f32 [N, K] row-major; buffer size a multiple of
 // 16 bytes), 3 w (one part of a matrix: rows of row_stride elements, 16-byte aligned), 4 y (f32 [N, y_stride]),
 // 5 row_scale (f32 [N]; any buffer when the row scale is off), 6 norm_w (f32 [K], buffer size a multiple of
 // 16 bytes; any buffer without NORM), 7 rows ({slot, pos} per activation row), 8 cos_sin ([ctx, head_dim / 2]),
@@ -19,136 +19,34 @@
 // Grid: x = blocks of WG / TPR output rows (wrapping into z beyond 65535 blocks), y = ceil(N / 4): each
 // invocation handles up to 4 activation rows, so every weight it loads serves all of them.
 //
+// Weight format: override W_DTYPE (lib/weight_decode.wgsl).
 // Variants (override TPR, threads per output row):
 //   TPR = 32+ (real GPUs) a group of TPR threads strides over one row with vec4<u32> loads (coalesced);
 //             partial sums meet in workgroup memory (a tree of log2(TPR) barriers). TPR: a power of two.
-//   TPR = 1   one row per invocation, no barrier. Not chosen automatically: on CPU software GPUs the direct
-//             kernel of gemm.wgsl / gemm_sg.wgsl is faster (it reuses every load for several rows).
+//   TPR = 1   one row per invocation, no barrier: buffer weights on CPU software GPUs (src/engine/matmul.ts;
+//             their default is texture weights, gemv_tex / gemm_tex), where it beats TPR = 32 at every
+//             shape measured (kernels/README.md).
 
-override W_DTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8, 4 q4 (quantized: see qscale)
+//! use lib/matmul_params.wgsl
+//! use lib/matmul_flags.wgsl
+//! use lib/matmul_bindings.wgsl
+//! use lib/x_load.wgsl
+//! use lib/weights_buffer.wgsl
+//! use lib/weight_element.wgsl
+//! use lib/matmul_epilogue.wgsl
+//! use lib/matmul_rope.wgsl
+
 override TPR: u32 = 1u; // threads per output row (power of two)
 override WG: u32 = 64u; // invocations per workgroup (a multiple of TPR)
 
-struct Params {
-  K: u32,
-  rows: u32,
-  row_stride: u32,
-  y_stride: u32,
-  out_offset: u32,
-  alpha: f32,
-  // bit 0: accumulate (y += result); bits 1-2: row scale (0 none, 1 × row_scale[n], 2 × (1 − row_scale[n]));
-  // bit 3: K % 4 == 0 (x rows start on 16-byte boundaries); bit 4: NORM; bit 5: SWIGLU; bit 6: ROPE. Runtime
-  // flags, not overrides: on llvmpipe every distinct pipeline of a module competes for a small cache of compiled variants.
-  flags: u32,
-  eps: f32, // RMSNorm epsilon (NORM)
-  tex_shift: u32, // (gemm_tex's; unused here)
-  head_dim: u32, // ROPE
-  q_rows: u32, // ROPE: matrix rows before k
-  kv_dim: u32, // ROPE
-  ctx: u32, // ROPE: positions per cache slot
-}
-
-struct Row {
-  slot: u32,
-  pos: u32,
-}
-
-struct Step {
-  n_rows: u32,
-  n_out: u32,
-  pad0: u32,
-  pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> step: Step;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(6) var<storage, read> norm_w: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> rows: array<Row>;
-@group(0) @binding(8) var<storage, read> cos_sin: array<vec2<f32>>;
-@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 
 // Output rows per workgroup.
 override RPW: u32 = WG / TPR;
-// Weight elements per vec4<u32>.
-override EPV: u32 = select(select(8u, 4u, W_DTYPE == 0u), select(32u, 16u, W_DTYPE == 3u), W_DTYPE >= 3u);
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 var<workgroup> partial_ss: array<vec4<f32>, WG>; // NORM: Σx² per activation row
-
-fn accumulate() -> bool {
-  return (params.flags & 1u) != 0u;
-}
-
-fn scale_mode() -> u32 {
-  return (params.flags >> 1u) & 3u;
-}
-
-fn x_aligned() -> bool {
-  return (params.flags & 8u) != 0u;
-}
-
-fn has_norm() -> bool {
-  return (params.flags & 16u) != 0u;
-}
-
-fn swiglu() -> bool {
-  return (params.flags & 32u) != 0u;
-}
-
-fn rope() -> bool {
-  return (params.flags & 64u) != 0u;
-}
-
-fn xs(i: u32) -> f32 {
-  // A select, not x[i >> 2u][i & 3u]: llvmpipe turns a dynamic component index into a very slow path
-  // (an unaligned 64×10 matmul took 11 ms).
-  let v = x[i >> 2u];
-  let c = i & 3u;
-  return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
-}
-
-// x[i .. i + 4] by flat element index.
-fn x4(i: u32) -> vec4<f32> {
-  if (x_aligned()) {
-    return x[i >> 2u];
-  }
-  return vec4<f32>(xs(i), xs(i + 1u), xs(i + 2u), xs(i + 3u));
-}
-
-// u32 words per weight row: row_stride counts elements (f32, 16-bit) or bytes (quantized).
-fn words_per_row() -> u32 {
-  if (W_DTYPE >= 3u) {
-    return params.row_stride / 4u;
-  }
-  return select(params.row_stride / 2u, params.row_stride, W_DTYPE == 0u);
-}
-
-fn word(i: u32) -> u32 {
-  return w[i >> 2u][i & 3u];
-}
-
-// Quantized formats (src/model/quant.ts): a row holds ceil(K / 32) blocks of 32 weights — signed bytes (q8)
-// or nibbles offset by 8 (q4) — then one f16 scale per block; weight = q · scale. Scale of block b of the
-// row whose first word is word0:
-fn qscale(word0: u32, b: u32) -> f32 {
-  let u = word(word0 + ((params.K + 31u) / 32u) * select(4u, 8u, W_DTYPE == 3u) + (b >> 1u));
-  return unpack2x16float(select(u & 0xffffu, u >> 16u, (b & 1u) == 1u)).x;
-}
-
-// The 4 signed bytes of u (q8).
-fn q8x4(u: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-}
-
-// Nibbles shift / 4 .. shift / 4 + 3 of u, less 8 (q4).
-fn q4x4(u: u32, shift: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(u) >> (vec4<u32>(0u, 4u, 8u, 12u) + shift)) & vec4<u32>(15u)) - 8.0;
-}
 
 // Weights 4g .. 4g + 3 of a 16-byte chunk of quantized weights, unscaled.
 fn qgroup(q: vec4<u32>, g: u32) -> vec4<f32> {
@@ -156,45 +54,6 @@ fn qgroup(q: vec4<u32>, g: u32) -> vec4<f32> {
     return q8x4(q[g]);
   }
   return q4x4(q[g >> 1u], (g & 1u) * 16u);
-}
-
-// Weight element k of the row whose first u32 word is `word0` (K tails only).
-fn welem(word0: u32, k: u32) -> f32 {
-  if (W_DTYPE >= 3u) {
-    let d = qscale(word0, k >> 5u);
-    if (W_DTYPE == 3u) {
-      let u = word(word0 + (k >> 2u));
-      return f32(bitcast<i32>(u << (24u - 8u * (k & 3u))) >> 24u) * d;
-    }
-    let u = word(word0 + (k >> 3u));
-    return (f32((u >> (4u * (k & 7u))) & 15u) - 8.0) * d;
-  }
-  if (W_DTYPE == 0u) {
-    let i = word0 + k;
-    return bitcast<f32>(w[i >> 2u][i & 3u]);
-  }
-  let i = word0 + (k >> 1u);
-  let u = w[i >> 2u][i & 3u];
-  let h = select(u & 0xffffu, u >> 16u, (k & 1u) == 1u);
-  if (W_DTYPE == 1u) {
-    return unpack2x16float(h).x;
-  }
-  return bitcast<f32>(h << 16u);
-}
-
-// Elements 0..3 and 4..7 of a vec4<u32> of 16-bit values (element 2i in the low half of word i).
-fn lo4(q: vec4<u32>) -> vec4<f32> {
-  if (W_DTYPE == 1u) {
-    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  }
-  return bitcast<vec4<f32>>(vec4<u32>(q.x << 16u, q.x & 0xffff0000u, q.y << 16u, q.y & 0xffff0000u));
-}
-
-fn hi4(q: vec4<u32>) -> vec4<f32> {
-  if (W_DTYPE == 1u) {
-    return vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-  }
-  return bitcast<vec4<f32>>(vec4<u32>(q.z << 16u, q.z & 0xffff0000u, q.w << 16u, q.w & 0xffff0000u));
 }
 
 fn hsum(v: vec4<f32>) -> f32 {
@@ -219,18 +78,6 @@ fn norm1(k: u32) -> f32 {
   let v = norm_w[k >> 2u];
   let c = k & 3u;
   return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
-}
-
-fn silu(g: f32) -> f32 {
-  return g / (1.0 + exp(-g));
-}
-
-fn put(i: u32, v: f32) {
-  if (accumulate()) {
-    y[i] += v;
-  } else {
-    y[i] = v;
-  }
 }
 
 @compute @workgroup_size(WG)
@@ -389,42 +236,22 @@ fn main(
   }
 }
 
-// alpha · s(n): the constant factor times the row scale.
-fn row_factor(n: u32) -> f32 {
-  var v = params.alpha;
-  if (scale_mode() == 1u) {
-    v *= row_scale[n];
-  } else if (scale_mode() == 2u) {
-    v *= 1.0 - row_scale[n];
-  }
-  return v;
-}
-
-// ROPE: rows gm and gm + 1 of the whole matrix — a rotation pair of q or k, rotated at activation row n's
-// position, or two values of v or of the rows after it — to y (q and the rows after v) or the KV cache at
-// (slot, pos). The matrix layout is gemm_tex.wgsl's ROPE (q and k rows in rotation pairs).
+// ROPE (lib/matmul_rope.wgsl): rows gm and gm + 1 of the whole matrix — a rotation pair of q or k, rotated at
+// activation row n's position, or two values of v or of the rows after it.
 fn rope_pair(n: u32, gm: u32, v_in: vec2<f32>) {
   let row = rows[n];
-  let q_rows = params.q_rows;
-  let kv = params.kv_dim;
   var v = v_in;
-  if (gm < q_rows + kv) {
-    let c = cos_sin[row.pos * (params.head_dim / 2u) + (gm % params.head_dim) / 2u];
-    v = vec2<f32>(v.x * c.x - v.y * c.y, v.y * c.x + v.x * c.y);
+  if (gm < params.q_rows + params.kv_dim) {
+    v = rotate(v, cos_sin[rope_angle(row.pos, gm)]);
   }
-  let cache = (row.slot * params.ctx + row.pos) * kv;
+  let cache = cache_base(row);
+  // An early return past the part, not gemv_tex's guard: the coop GEMV ran 6% slower on lavapipe with the
+  // guard, whatever the flags (both sides of a branch run there).
   for (var j = 0u; j < 2u; j++) {
     let m = gm + j;
     if (m - params.out_offset >= params.rows) {
       return;
     }
-    let e = select(v.x, v.y, j == 1u);
-    if (m < q_rows || m >= q_rows + 2u * kv) {
-      y[n * params.y_stride + m] = e;
-    } else if (m < q_rows + kv) {
-      k_cache[cache + m - q_rows] = e;
-    } else {
-      v_cache[cache + m - q_rows - kv] = e;
-    }
+    qkv_store(n, m, cache, select(v.x, v.y, j == 1u));
   }
 }

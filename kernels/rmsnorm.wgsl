@@ -5,11 +5,12 @@
 // software GPUs (one SIMD pass on lavapipe, few barriers): the demo model decoded 13.2 ms/token with 64,
 // 9.0–9.4 with 8, 10.6–11.9 with 1.
 
+//! use lib/step.wgsl
+
 // TEXTURE (flags bit 1): row 0 of y also goes to x_tex as texels of 4 floats (zero past hidden), for a matmul
 // that reads its x there (gemv_tex.wgsl XTEX). Any rgba32float texture is bound otherwise.
 // flags: bit 0 GATHER, bit 1 TEXTURE — runtime flags rather than overrides (fewer distinct pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

@@ -7,13 +7,13 @@
 // Grid: (n_rows, slices): the slices' WG threads stride together over the work of one row (several
 // workgroups per row keep a large GPU busy at decode).
 
+//! use lib/step.wgsl
+
 // flags: bit 0 DO_Q, bit 1 DO_KV — runtime flags rather than overrides (fewer distinct pipelines).
 struct Params {
   n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, stride: u32, q_off: u32, k_off: u32, v_off: u32,
   flags: u32, pad0: u32, pad1: u32, pad2: u32,
 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
-struct Row { slot: u32, pos: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

@@ -11,6 +11,8 @@
 // invocations share each row's two bottleneck-long sums (a tree in workgroup memory); WG = 1 on CPU
 // software GPUs, where barriers cost more than the loops.
 
+//! use lib/step.wgsl
+
 // e of row r: enc[r * e_stride + e_offset ..][..width] (its own buffer, or columns of a stacked projection's output).
 struct Params {
   threshold: f32,
@@ -22,7 +24,6 @@ struct Params {
   e_stride: u32,
   e_offset: u32,
 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

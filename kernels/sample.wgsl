@@ -26,7 +26,8 @@
 //
 // Semantics (src/engine/sampling.ts `referenceSample` implements the same, step for step):
 //   * Logits are finite or -inf (no NaN). key(l) is the f32 bit pattern mapped to a u32 that sorts like
-//     the value (-0 counts as +0); every threshold below compares keys, so ties are exact.
+//     the value (-0 counts as +0; f2key, lib/sort_key.wgsl); every threshold below compares keys, so ties are
+//     exact.
 //   * temperature <= 0 (or NaN): greedy, argmax, ties -> lowest index.
 //   * Otherwise m = max logit, inv_t = min(1 / T, 1e30) in f32, x_i = (l_i - m) * inv_t in f32, and
 //     the weight of token i is w_i = u32(exp(x_i) * 2^31) (truncated) when x_i >= -24, else 0.
@@ -44,6 +45,8 @@
 //
 // Outputs: tokens[j] = chosen id (read by the next step's embedding gather), and
 // result[j * RESULT_STRIDE] = chosen id (the other words of that slot are not touched).
+
+//! use lib/sort_key.wgsl
 
 struct SampleParams {
   temperature: f32,
@@ -143,18 +146,6 @@ var<workgroup> sf: f32;
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-fn f2key(v: f32) -> u32 {
-  var b = bitcast<u32>(v);
-  if (b == 0x80000000u) {
-    b = 0u;
-  }
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn key2f(k: u32) -> f32 {
-  return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
-}
 
 fn inv_temp(t: f32) -> f32 {
   return min(1.0 / t, 1e30);
@@ -701,18 +692,11 @@ fn radix_select(t: u32, j: u32, n: u32, base: u32, top: u32, m: f32, inv_t: f32,
   return base + rs.prefix;
 }
 
-// Total weight of the candidates with key >= tau (plain per-invocation sums, then 16 groups).
-fn kept_mass(t: u32, j: u32, n: u32, tau: u32, m: f32, inv_t: f32) -> vec2<u32> {
-  let cb = cand_at(j);
-  var acc = vec2<u32>(0u);
-  for (var i = t; i < n; i += WG) {
-    let l = bitcast<f32>(work[cb + i * 2u + 1u]);
-    if (f2key(l) >= tau) {
-      acc = add64(acc, vec2<u32>(weight((l - m) * inv_t), 0u));
-    }
-  }
-  sa[t] = acc.x;
-  sb[t] = acc.y;
+// Each invocation's 64-bit v into sa / sb (lo / hi), and the sums of the 16 groups of 16 invocations into
+// sg_lo / sg_hi (uniform control flow only).
+fn group_sums64(t: u32, v: vec2<u32>) {
+  sa[t] = v.x;
+  sb[t] = v.y;
   workgroupBarrier();
   if (t < 16u) {
     var g = vec2<u32>(0u);
@@ -723,6 +707,19 @@ fn kept_mass(t: u32, j: u32, n: u32, tau: u32, m: f32, inv_t: f32) -> vec2<u32> 
     sg_hi[t] = g.y;
   }
   workgroupBarrier();
+}
+
+// Total weight of the candidates with key >= tau (plain per-invocation sums, then 16 groups).
+fn kept_mass(t: u32, j: u32, n: u32, tau: u32, m: f32, inv_t: f32) -> vec2<u32> {
+  let cb = cand_at(j);
+  var acc = vec2<u32>(0u);
+  for (var i = t; i < n; i += WG) {
+    let l = bitcast<f32>(work[cb + i * 2u + 1u]);
+    if (f2key(l) >= tau) {
+      acc = add64(acc, vec2<u32>(weight((l - m) * inv_t), 0u));
+    }
+  }
+  group_sums64(t, acc);
   if (t == 0u) {
     var tot = vec2<u32>(0u);
     for (var g = 0u; g < 16u; g++) {
@@ -787,18 +784,7 @@ fn pass_select(t: u32, j: u32) {
     }
   }
   workgroupBarrier();
-  sa[t] = own.x;
-  sb[t] = own.y;
-  workgroupBarrier();
-  if (t < 16u) {
-    var g = vec2<u32>(0u);
-    for (var q = 0u; q < 16u; q++) {
-      g = add64(g, vec2<u32>(sa[t * 16u + q], sb[t * 16u + q]));
-    }
-    sg_lo[t] = g.x;
-    sg_hi[t] = g.y;
-  }
-  workgroupBarrier();
+  group_sums64(t, own);
   if (t == 0u) {
     // exclusive prefix over the 16 groups, the total, and the draw
     var cum = vec2<u32>(0u);

@@ -2,8 +2,9 @@
 // route words]. layers = non-routed layers + kept routed layers (popcount of the route bits).
 // Grid: (1). One invocation per output row.
 
+//! use lib/step.wgsl
+
 struct Params { non_routed: u32, words: u32, stride: u32, pad0: u32 }
-struct Step { n_rows: u32, n_out: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> step: Step;

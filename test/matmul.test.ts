@@ -1,5 +1,5 @@
 /**
- * Matmul kernels (GEMV, native-f16 GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
+ * Matmul kernels (GEMV, GEMM; every variant) against the TypeScript reference, for each kernel
  * family and weight format (F32, F16, BF16, and BF16 quantized to q8 and q4 at upload, whose reference is the
  * dequantized weights), on odd sizes, with accumulate, row scales, alpha, y offsets and split matrices.
  */

@@ -1,6 +1,7 @@
 /**
  * Kernels are data: WGSL files in `kernels/`, loaded by name, specialised through `override`
- * constants, compiled once and cached. Host code never splices WGSL strings.
+ * constants, compiled once and cached. Host code never splices WGSL strings: the one textual step is
+ * the `//! use lib/<file>.wgsl` directive, which appends a shared library file (kernels/README.md).
  */
 
 import { GpuError } from "../errors.ts";
@@ -8,20 +9,65 @@ import type { GpuContext } from "./device.ts";
 
 const KERNEL_DIR = new URL("../../kernels/", import.meta.url);
 
+/** `//! use lib/step.wgsl`: a library file, by its path in the kernel directory. */
+const USE_LINE = /^\/\/! use[ \t]+(\S+)[ \t\r]*$/gm;
+/** Global directives: WGSL takes them only at the very top of a module, so a library cannot hold one. */
+const GLOBAL_DIRECTIVE = /^[ \t]*(enable[ \t]|requires[ \t]|diagnostic[ \t]*\()/m;
+
 const sourceCache = new Map<string, string>();
 
-/** The WGSL text of `kernels/<name>.wgsl`. */
-export function kernelSource(name: string): string {
-  let src = sourceCache.get(name);
+/**
+ * The WGSL text of `kernels/<name>.wgsl` with the library files it uses (`//! use`, transitively, each
+ * once) appended after its own text. `dir`: another kernel directory (tests, bench/matmul_ab.ts).
+ */
+export function kernelSource(name: string, dir: URL = KERNEL_DIR): string {
+  const key = new URL(`${name}.wgsl`, dir).href;
+  let src = sourceCache.get(key);
   if (src === undefined) {
-    try {
-      src = Deno.readTextFileSync(new URL(`${name}.wgsl`, KERNEL_DIR));
-    } catch (e) {
-      throw new GpuError(`kernel "${name}" not found: ${(e as Error).message}`, "reinstall flexidepth");
-    }
-    sourceCache.set(name, src);
+    src = resolveKernel(name, dir);
+    sourceCache.set(key, src);
   }
   return src;
+}
+
+function resolveKernel(name: string, dir: URL): string {
+  let main: string;
+  try {
+    main = Deno.readTextFileSync(new URL(`${name}.wgsl`, dir));
+  } catch (e) {
+    throw new GpuError(`kernel "${name}" not found: ${(e as Error).message}`, "reinstall flexidepth");
+  }
+  const libs = new Map<string, string>(); // path → text, in the order first used
+  const visit = (user: string, text: string) => {
+    for (const [, lib] of text.matchAll(USE_LINE)) {
+      if (libs.has(lib)) continue;
+      const libText = readLibrary(name, user, lib, dir);
+      libs.set(lib, libText);
+      visit(lib, libText);
+    }
+  };
+  visit(`${name}.wgsl`, main);
+  return [main, ...[...libs].map(([lib, text]) => `// ---- ${lib} (//! use)\n${text}`)].join("\n");
+}
+
+function readLibrary(kernel: string, user: string, lib: string, dir: URL): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(new URL(lib, dir));
+  } catch (e) {
+    throw new GpuError(
+      `kernel "${kernel}": library ${lib} (used by ${user}) not found: ${(e as Error).message}`,
+      `restore kernels/${lib} (reinstall flexidepth) or correct the "//! use ${lib}" line in kernels/${user}`,
+    );
+  }
+  const directive = GLOBAL_DIRECTIVE.exec(text);
+  if (directive) {
+    throw new GpuError(
+      `kernel "${kernel}": library ${lib} holds the global directive "${directive[1].match(/[a-z]+/)![0]}"`,
+      `move it to the top of each kernel that uses ${lib}: WGSL allows directives only before all else`,
+    );
+  }
+  return text;
 }
 
 export type Constants = Record<string, number>;
@@ -51,7 +97,8 @@ export class KernelCache {
   private pipelines = new Map<string, Kernel>();
   private modules = new Map<string, GPUShaderModule>();
 
-  constructor(readonly gpu: GpuContext) {}
+  /** `kernelDir`: another kernel directory (tests, bench/matmul_ab.ts). */
+  constructor(readonly gpu: GpuContext, private readonly kernelDir?: URL) {}
 
   get(name: string, constants: Constants = {}): Kernel {
     const key = `${name}|${JSON.stringify(constants)}`;
@@ -60,7 +107,7 @@ export class KernelCache {
     const device = this.gpu.device;
     let module = this.modules.get(name);
     if (!module) {
-      module = device.createShaderModule({ label: name, code: kernelSource(name) });
+      module = device.createShaderModule({ label: name, code: kernelSource(name, this.kernelDir) });
       this.modules.set(name, module);
     }
     device.pushErrorScope("validation");
