@@ -70,6 +70,7 @@ export class Engine {
   /** Time spent waiting for readbacks (ms), for the summary. */
   readbackWaitMs = 0;
   private readonly readbacks: ReadbackRing;
+  private readonly resultLayout: ResultLayout;
   private readonly inputs: StepInputs;
   private readonly lost: LostDeviceWatch;
   private readonly freeSlots: number[];
@@ -94,6 +95,12 @@ export class Engine {
     this.forward = new ForwardPass(this.kernels, config, weights, this.kv, backend, maxRows, size.slots);
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
+    this.resultLayout = {
+      resultWords: this.resultWords,
+      routeWords: this.routeWords,
+      routed: config.routingLayers.length > 0,
+      numLayers: config.numLayers,
+    };
     this.readbacks = new ReadbackRing(
       gpu.device,
       (size.slots * this.resultWords + maxRows * this.routeWords) * 4,
@@ -166,7 +173,7 @@ export class Engine {
     this.inputs.write(rows, outRows, tokens);
     const enc = device.createCommandEncoder();
     this.record(enc, (pass) => this.forward.encode(pass, n, nOut));
-    const layout = this.resultLayout();
+    const layout = this.resultLayout;
     const resultBytes = nOut * this.resultWords * 4;
     const routeBytes = rowRoutes && layout.routed ? n * this.routeWords * 4 : 0;
     if (resultBytes + routeBytes === 0) {
@@ -225,15 +232,6 @@ export class Engine {
       await this.profiler?.collect();
     }
     return new Float32Array(await readBuffer(device, this.forward.state.logits, this.config.vocabSize * 4));
-  }
-
-  private resultLayout(): ResultLayout {
-    return {
-      resultWords: this.resultWords,
-      routeWords: this.routeWords,
-      routed: this.config.routingLayers.length > 0,
-      numLayers: this.config.numLayers,
-    };
   }
 
   /** Records into one compute pass, or into timed passes per dispatch when profiling. */

@@ -77,7 +77,6 @@ export class FlexiDepthLayer implements LayerUnit {
   }
 
   encode(pass: ComputeRecorder, n: number, routing: RoutingMode): void {
-    const each = (ops: StepOp[]) => ops.forEach((op) => op.encode(pass, n));
     // Every row: K/V into the cache and the router's bottleneck e (stacked below [k; v], or `enc`).
     this.inNorm.encode(pass, n);
     this.kv.encode(pass, n);
@@ -87,7 +86,7 @@ export class FlexiDepthLayer implements LayerUnit {
     this.gate.encode(pass, routing.fullDepth);
     const B = n === 1 ? this.inPlace : this.gathered;
     // Kept rows: attention, then the MLP × g.
-    each(B.keptIn);
+    encodeAll(B.keptIn, pass, n);
     B.q.encode(pass, n);
     B.ropeQ.encode(pass, n);
     B.attention.encode(pass, n);
@@ -96,13 +95,18 @@ export class FlexiDepthLayer implements LayerUnit {
     this.postNorm.encode(pass, n);
     B.mlpGateUp.encode(pass, n);
     B.mlpDown.encode(pass, n);
-    each(B.keptOut);
+    encodeAll(B.keptOut, pass, n);
     // Skipped rows: the adapter × (1 − g).
-    each(B.skippedIn);
+    encodeAll(B.skippedIn, pass, n);
     B.adapterGateDown.encode(pass, n);
     B.adapterUp.encode(pass, n);
-    each(B.skippedOut);
+    encodeAll(B.skippedOut, pass, n);
   }
+}
+
+/** Records ops in order (a loop, not a closure per step). */
+function encodeAll(ops: StepOp[], pass: ComputeRecorder, n: number): void {
+  for (const op of ops) op.encode(pass, n);
 }
 
 function routeGate(
