@@ -12,7 +12,7 @@ import { renderChatTemplate, selectChatTemplate, TEMPLATE_LIMITS } from "../src/
 import { StreamDecoder } from "../src/tokenizer/detokenizer.ts";
 import { TextTokenizer } from "../src/tokenizer/tokenizer.ts";
 
-const STORIES = "/work/shared/models/stories260K";
+const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
 const storiesConfig = JSON.parse(await Deno.readTextFile(join(STORIES, "tokenizer_config.json")));
 const stories = await TextTokenizer.load(join(STORIES, "tokenizer.json"), storiesConfig, {
   bosTokenId: 1,
