@@ -117,7 +117,7 @@ export class ForwardPass {
     this.lmHead.encode(pass, nOut);
     if (!sample) return;
     // the next token of each output row, sampled on the GPU (one row: from the LM head's argmax pairs)
-    this.sampler.encode(pass, nOut, this.greedy, nOut === 1 && this.lmHead.argmaxPairs > 0);
+    this.sampler.encode(pass, nOut, this.greedy);
     this.resultSlots?.encode(pass, nOut);
   }
 

@@ -152,9 +152,15 @@ export class GpuSampler {
   /**
    * Records the sampling dispatches for rows 0..nRows-1 into `pass`. With `greedyOnly` (every row's
    * temperature is <= 0) only the two passes greedy needs are recorded. With `fromHead` (one row, and the LM
-   * head wrote its `headParts` pairs in this step) the first pass is left out.
+   * head wrote its `headParts` pairs in this step: by default, whenever one row is sampled with them bound)
+   * the first pass is left out.
    */
-  encode(pass: SamplerPass, nRows: number, greedyOnly = false, fromHead = false): void {
+  encode(
+    pass: SamplerPass,
+    nRows: number,
+    greedyOnly = false,
+    fromHead = nRows === 1 && this.headGroup !== null,
+  ): void {
     const groups = this.groups;
     if (!groups) throw new GpuError("sampler: encode() before bind()");
     if (nRows > this.maxRows) throw new GpuError(`sampler: ${nRows} rows > maxRows ${this.maxRows}`);
