@@ -16,6 +16,7 @@ import { ChatInput } from "./chat_input.ts";
 import { writeAll } from "./io.ts";
 import type { GenerationSummary, TokenEvent } from "../generation/generate.ts";
 import { describeError, InputError, UsageError } from "../errors.ts";
+import { fewestLayers } from "../model/config.ts";
 
 export const CHAT_HELP = `flexidepth chat — talk to a model through its chat template, turn after turn
 
@@ -81,7 +82,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     format,
     interactive,
     numLayers: cfg.numLayers,
-    minLayers: cfg.numLayers - cfg.routingLayers.length,
+    minLayers: fewestLayers(cfg),
   };
   printHeader(view, dir);
   const input = new ChatInput();

@@ -39,6 +39,8 @@ export const GENERATE_OPTIONS = {
   stop: { type: "string", multiple: true },
   threshold: { type: "string" },
   "full-depth": { type: "boolean" },
+  cycle: { type: "string" },
+  "dmtd-prefill": { type: "string" },
   window: { type: "string" },
 } as const;
 
@@ -59,7 +61,11 @@ export function generateHelp(maxTokens = 256): string {
   --seed S             sampling seed (default 0)
   --stop TEXT          stop at this text (repeatable)
   --threshold G        FlexiDepth: run a routed layer when its gate g > G (default 0.5, as released)
-  --full-depth         FlexiDepth: run every routed layer in full (the base model), for comparison
+  --full-depth         every layer for every token (the base model), for comparison: FlexiDepth runs
+                       each routed layer in full, DMTD the plain stack
+  --cycle N            DMTD: tokens per cycle, one pass through every layer each (default: the model's)
+  --dmtd-prefill M     DMTD: the prompt rows' input to the decoding layers, reference (embedding + the
+                       thinking layers' output, as the released code) or plain (their output alone)
   --window N|auto      decode steps kept in flight (default auto; 1 = wait for each token)`;
 }
 
@@ -91,6 +97,12 @@ export function generateOptionsFromFlags(v: GenerateValues, defaults: { maxToken
     window: v.window === undefined || v.window === "auto"
       ? "auto"
       : numberFlag(v.window, "--window", 1, { min: 1, max: 64, integer: true }),
+    dmtd: {
+      cycle: v.cycle === undefined
+        ? undefined
+        : numberFlag(v.cycle, "--cycle", 4, { min: 1, max: 64, integer: true }),
+      prefill: choiceFlag(v["dmtd-prefill"], "--dmtd-prefill", ["reference", "plain"] as const, "reference"),
+    },
   };
   for (const s of NUMBER_SETTINGS) {
     const fallback = s.field === "maxTokens" ? defaults.maxTokens ?? s.fallback : s.fallback;
@@ -105,7 +117,7 @@ export function generateOptionsFromFlags(v: GenerateValues, defaults: { maxToken
 }
 
 /** Keys a batch line's `options` object may set. */
-export const OPTION_KEYS = [...NUMBER_SETTINGS.map((s) => s.key), "stop", "full_depth"];
+export const OPTION_KEYS = [...NUMBER_SETTINGS.map((s) => s.key), "stop", "full_depth", "cycle"];
 
 /**
  * A batch line's `options` object over the command's defaults. Throws InputError naming the key and
@@ -152,6 +164,12 @@ export function generateOptionsFromJson(
       throw new InputError(`${where}: option "full_depth" must be true or false`);
     }
     out.fullDepth = o.full_depth;
+  }
+  if (o.cycle !== undefined) {
+    if (typeof o.cycle !== "number" || !Number.isInteger(o.cycle) || o.cycle < 1 || o.cycle > 64) {
+      throw new InputError(`${where}: option "cycle" must be a whole number from 1 to 64`);
+    }
+    out.dmtd = { ...out.dmtd, cycle: o.cycle };
   }
   return out;
 }

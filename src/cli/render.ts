@@ -55,6 +55,7 @@ export function summaryJson(s: GenerationSummary): Record<string, unknown> {
     decode_tokens_per_s: s.decodeTokensPerSec,
     window_depth: s.windowDepth,
     readback_wait_ms: s.readbackWaitMs,
+    ...(s.dmtd ? { cycle: s.dmtd.cycle, refill_rows: s.dmtd.refillRows } : {}),
   };
 }
 
@@ -102,6 +103,7 @@ export function makeRenderer(
               text: t.text,
               layers: t.layers,
               routes: t.routes.map(Number),
+              ...(t.head === undefined ? {} : { head: t.head }),
             }) + "\n",
           ),
         end: (s) => write(JSON.stringify({ type: "summary", ...summaryJson(s) }) + "\n"),

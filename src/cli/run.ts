@@ -13,6 +13,7 @@ import { openModel } from "./open_model.ts";
 import { formatFromFlag, makeRenderer } from "./render.ts";
 import type { PromptInput } from "../generation/generate.ts";
 import { UsageError } from "../errors.ts";
+import { fewestLayers } from "../model/config.ts";
 
 export const RUN_HELP = `flexidepth run — generate from a prompt, each token annotated with the layers it used
 
@@ -80,7 +81,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const context = {
     model: dir,
     numLayers: cfg.numLayers,
-    minLayers: cfg.numLayers - cfg.routingLayers.length,
+    minLayers: fewestLayers(cfg),
     // A raw prompt is continued: show it, so the continuation reads whole.
     rawPrompt: typeof input === "string" ? prompt : undefined,
   };

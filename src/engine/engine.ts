@@ -20,6 +20,7 @@ import { type ModelWeights, uploadWeights } from "../graph/weights.ts";
 import type { LoadProgress } from "../graph/weight_loader.ts";
 import { KvCache } from "../graph/kv_cache.ts";
 import { ForwardPass } from "../graph/forward.ts";
+import type { DmtdShape } from "../graph/stack.ts";
 import { resultStride, routeWords } from "../graph/run_state.ts";
 import { decodeReadback, ReadbackRing, type ResultLayout, type StepReadback } from "./readback.ts";
 import { LostDeviceWatch, stepFault } from "./faults.ts";
@@ -49,6 +50,19 @@ export interface EngineOptions {
   ropePairs?: boolean;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
+}
+
+/**
+ * How a DMTD step runs its thinking layers (the generation's schedule says which): over the step's own rows
+ * and tokens ("step": a prompt chunk, full depth), over a refill block — positions of the step's slot ending
+ * at its one row, whose tokens come from the GPU's token history (a cycle head) — or not at all ("none").
+ */
+export interface ThinkingSpec {
+  rows: "step" | "none" | number[];
+  /** The decoding layers' input: e + t ("add") or t alone ("plain", the default). */
+  input?: "add" | "plain";
+  /** Only the thinking layers run: no decoding, no outputs (a refill before a prompt). */
+  only?: boolean;
 }
 
 /** A submitted step whose result has not been read yet. */
@@ -166,13 +180,15 @@ export class Engine {
     outRows: number[],
     tokens?: ArrayLike<number>,
     rowRoutes = false,
+    thinking?: ThinkingSpec,
   ): PendingStep | null {
     const device = this.gpu.device;
     const s = this.forward.state;
     const n = rows.length, nOut = outRows.length;
     this.inputs.write(rows, outRows, tokens);
+    const dmtd = this.writeThinking(rows, thinking);
     const enc = device.createCommandEncoder();
-    this.record(enc, (pass) => this.forward.encode(pass, n, nOut));
+    this.record(enc, (pass) => this.forward.encode(pass, n, nOut, true, dmtd));
     const layout = this.resultLayout;
     const resultBytes = nOut * this.resultWords * 4;
     const routeBytes = rowRoutes && layout.routed ? n * this.routeWords * 4 : 0;
@@ -225,13 +241,43 @@ export class Engine {
     for (let c = 0; c < tokens.length; c += this.maxRows) {
       const chunk = tokens.slice(c, c + this.maxRows);
       const outRows = c + chunk.length === tokens.length ? [chunk.length - 1] : [];
-      this.inputs.write(chunk.map((_, i) => ({ slot, pos: start + c + i })), outRows, chunk);
+      const rows = chunk.map((_, i) => ({ slot, pos: start + c + i }));
+      this.inputs.write(rows, outRows, chunk);
+      const dmtd = this.writeThinking(rows);
       const enc = device.createCommandEncoder();
-      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, outRows.length, false));
+      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, outRows.length, false, dmtd));
       device.queue.submit([enc.finish()]);
       await this.profiler?.collect();
     }
     return new Float32Array(await readBuffer(device, this.forward.state.logits, this.config.vocabSize * 4));
+  }
+
+  /**
+   * A DMTD step's thinking rows and mix, written to the GPU, and the shape the forward pass records; undefined
+   * for other models. Without a spec every layer runs on the step's rows with d = t (the plain stack).
+   */
+  private writeThinking(rows: StepRow[], spec: ThinkingSpec = { rows: "step" }): DmtdShape | undefined {
+    const d = this.forward.state.dmtd;
+    if (!d) {
+      if (spec.rows !== "step" || spec.input === "add" || spec.only) throw new Error("not a DMTD model");
+      return undefined;
+    }
+    const add = spec.input === "add";
+    if (spec.rows === "none") return { thinkingRows: 0, fromHistory: false, addRows: 0, thinkingOnly: false };
+    if (spec.rows === "step") {
+      this.inputs.writeThinking(d, rows, { src: 0, count: add ? rows.length : 0 });
+      const addRows = add ? rows.length : 0;
+      return { thinkingRows: rows.length, fromHistory: false, addRows, thinkingOnly: !!spec.only };
+    }
+    const block = spec.rows;
+    if (rows.length !== 1 || block.length > this.maxRows || block.at(-1) !== rows[0].pos) {
+      throw new Error(
+        `a refill block [${block}] must end at the step's one row and hold ≤ ${this.maxRows} rows`,
+      );
+    }
+    const blockRows = block.map((pos) => ({ slot: rows[0].slot, pos }));
+    this.inputs.writeThinking(d, blockRows, { src: block.length - 1, count: add ? 1 : 0 });
+    return { thinkingRows: block.length, fromHistory: true, addRows: add ? 1 : 0, thinkingOnly: false };
   }
 
   /** Records into one compute pass, or into timed passes per dispatch when profiling. */

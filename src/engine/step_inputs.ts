@@ -4,7 +4,7 @@
  * flight keeps the inputs it was submitted with; the host arrays are scratch allocated once.
  */
 
-import type { StepBuffers } from "../graph/run_state.ts";
+import type { DmtdState, StepBuffers } from "../graph/run_state.ts";
 
 /** One row of a step. */
 export interface StepRow {
@@ -19,6 +19,8 @@ export class StepInputs {
   private readonly tokens: Uint32Array<ArrayBuffer>;
   private readonly outRows: Uint32Array<ArrayBuffer>;
   private readonly positions: Uint32Array<ArrayBuffer>;
+  private readonly thinkStep = new Uint32Array(4);
+  private readonly mix = new Uint32Array(4);
 
   constructor(
     private readonly queue: GPUQueue,
@@ -56,5 +58,23 @@ export class StepInputs {
       q.writeBuffer(b.outRows, 0, this.outRows, 0, nOut);
       q.writeBuffer(b.positions, 0, this.positions, 0, nOut);
     }
+  }
+
+  /**
+   * A DMTD step's thinking rows (their count and {slot, pos}) and its mix: rows src .. src + count of the
+   * thinking output plus the embedding become the decoding rows 0 .. count.
+   */
+  writeThinking(d: DmtdState, rows: StepRow[], mix: { src: number; count: number }): void {
+    const q = this.queue;
+    this.thinkStep[0] = rows.length;
+    q.writeBuffer(d.thinkStep, 0, this.thinkStep);
+    rows.forEach((r, i) => {
+      this.rows[2 * i] = r.slot;
+      this.rows[2 * i + 1] = r.pos;
+    });
+    q.writeBuffer(d.thinkRows, 0, this.rows, 0, 2 * rows.length);
+    this.mix[0] = mix.src;
+    this.mix[1] = mix.count;
+    q.writeBuffer(d.mix, 0, this.mix);
   }
 }

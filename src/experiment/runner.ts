@@ -22,6 +22,7 @@ import {
 import { renderReport } from "./report.ts";
 import { type ExperimentSummary, type ModelInfo, taskStats } from "./stats.ts";
 import { buildPrompt, PAPER_NUM_LAYERS, type Task, type TaskSet } from "./tasks.ts";
+import { fewestLayers } from "../model/config.ts";
 
 export const SUMMARY_FILE = "summary.json";
 export const REPORT_FILE = "report.html";
@@ -81,7 +82,7 @@ export function modelInfo(model: Model, dir: string): ModelInfo {
     dir,
     numLayers: cfg.numLayers,
     routingLayers: [...cfg.routingLayers],
-    minLayers: cfg.numLayers - cfg.routingLayers.length,
+    minLayers: fewestLayers(cfg),
     chatTemplate: model.tokenizer.hasChatTemplate,
   };
 }

@@ -26,6 +26,8 @@ export interface SampledToken {
   layers: number;
   /** Route words (bit l = routed layer l ran). */
   routes: ArrayLike<number>;
+  /** DMTD: the pass ran every layer (a prompt's or a cycle head's). */
+  head?: boolean;
 }
 
 /** One generation's accepted tokens: their text so far, their count and layers, and why they stopped. */
@@ -59,7 +61,9 @@ export class TokenAcceptor {
     const text = this.release(t.id);
     if (text === null) return null;
     this.text += text;
-    return { i: this.generated - 1, id: t.id, text, layers: t.layers, routes };
+    const event: TokenEvent = { i: this.generated - 1, id: t.id, text, layers: t.layers, routes };
+    if (t.head !== undefined) event.head = t.head;
+    return event;
   }
 
   /** The text token `id` releases, setting the stop reason when it ends generation (null: nothing to show). */

@@ -12,6 +12,9 @@ import type { Session } from "./session.ts";
 import { TokenAcceptor, tokenBudget } from "./accept.ts";
 import { prefill, PREFILL_READBACKS, PromptLayers } from "./prefill.ts";
 import { DecodeWindow } from "./window.ts";
+import { type DmtdOptions, DmtdPlanner, DmtdRun, type PlannedStep } from "./dmtd.ts";
+import type { SampledToken } from "./accept.ts";
+import type { StepResult } from "../engine/engine.ts";
 
 /** Tokens generated when GenerateOptions.maxTokens is not given. */
 const DEFAULT_MAX_TOKENS = 256;
@@ -28,8 +31,13 @@ export interface GenerateOptions {
   stop?: string[];
   /** FlexiDepth: run a routed layer when its gate g > threshold (default 0.5, as released). */
   threshold?: number;
-  /** FlexiDepth: run every routed layer in full with g = 1 — the base model. */
+  /**
+   * Every layer for every token: FlexiDepth runs each routed layer in full with g = 1, DMTD the plain stack
+   * (no cycle, no re-added embedding) — the base model.
+   */
   fullDepth?: boolean;
+  /** DMTD: the cycle and the prompt rows' decoding input. */
+  dmtd?: DmtdOptions;
   /** Keep going past end-of-sequence tokens (benchmarks). */
   ignoreEos?: boolean;
   /** Stops generation at the next token (stop reason "aborted"); what was generated is kept. */
@@ -48,6 +56,8 @@ export interface TokenEvent {
   layers: number;
   /** Run bit per routed layer (empty for a plain model). */
   routes: boolean[];
+  /** DMTD: the pass that produced this token ran every layer (the prompt's, or a cycle head's). */
+  head?: boolean;
 }
 
 export type StopReason = "eos" | "stop" | "max_tokens" | "context" | "aborted";
@@ -69,6 +79,8 @@ export interface GenerationSummary {
   meanLayers: number;
   windowDepth: number;
   readbackWaitMs: number;
+  /** DMTD: the cycle τ (0 at full depth), and the rows its heads' thinking layers ran (refill blocks). */
+  dmtd?: { cycle: number; refillRows: number };
 }
 
 /** Raw text (BOS added), chat messages (the model's template), or token ids as they are. */
@@ -126,13 +138,17 @@ export class Generation implements AsyncIterable<TokenEvent> {
     this.configureEngine();
     const reused = this.session.reusablePrefix(ids);
     const budget = tokenBudget(this.opts.maxTokens ?? DEFAULT_MAX_TOKENS, engine.context, ids.length);
-    const window = new DecodeWindow(engine, slot, ids.length, budget.tokens, this.opts.window);
+    const dmtd = this.dmtdPlan(ids.length);
+    const window = new DecodeWindow(engine, slot, ids.length, budget.tokens, this.opts.window, dmtd?.step);
     // Readback slots for every step that can be in flight, made now: memory stays flat while tokens stream.
     engine.reserveReadbacks(Math.max(PREFILL_READBACKS, window.mostInFlight) + 1);
 
     const timing: Timing = { start: performance.now(), firstToken: 0 };
     const promptLayers = new PromptLayers(engine);
-    window.begin(await prefill(engine, slot, ids, reused, promptLayers));
+    window.begin(
+      await prefill(engine, slot, ids, reused, promptLayers, dmtd?.prompt(reused)),
+      dmtd?.full ?? null,
+    );
     this.session.promptDone(ids);
 
     // One await per token, the readback; what the loop calls is synchronous (no promise of its own per token).
@@ -143,7 +159,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
       if (readback.routesOfRows) promptLayers.count(readback.routesOfRows); // the prompt's last chunk
       if (tokens.generated === 0) timing.firstToken = performance.now();
       else window.pace(tokens.generated, timing.firstToken);
-      const sampled = readback.results[0];
+      const sampled = planned(readback.results[0], window.lastPlan);
       this.session.tokens.push(sampled.id);
       const event = tokens.accept(sampled);
       if (event) yield event;
@@ -151,8 +167,19 @@ export class Generation implements AsyncIterable<TokenEvent> {
 
     // Steps computed past the stop are waited for and dropped; the KV length forgets what they wrote.
     await window.drain();
-    this.session.rollBack();
-    this.resolveSummary(this.summarize(ids, reused, promptLayers, tokens, window.maxDepth, timing));
+    this.session.rollBack(dmtd?.thinkingValid);
+    const summary = this.summarize(ids, reused, promptLayers, tokens, window.maxDepth, timing);
+    if (dmtd) summary.dmtd = { cycle: dmtd.cycle, refillRows: window.refillRows };
+    this.resolveSummary(summary);
+  }
+
+  /** A DMTD model's plan for this generation (null for other models). */
+  private dmtdPlan(promptLength: number): DmtdRun | null {
+    const cfg = this.session.engine.config.dmtd;
+    if (!cfg) return null;
+    const fullDepth = this.opts.fullDepth ?? false;
+    const planner = new DmtdPlanner(cfg, { ...this.opts.dmtd, fullDepth });
+    return new DmtdRun(planner, promptLength, this.session.thinkValid, fullDepth);
   }
 
   /** The prompt's token ids (kept in promptIds), checked against the context and the vocabulary. */
@@ -224,4 +251,9 @@ export class Generation implements AsyncIterable<TokenEvent> {
       readbackWaitMs: this.session.engine.readbackWaitMs,
     };
   }
+}
+
+/** A step's sampled token with the layers and head flag its DMTD plan gives it (as it is for other models). */
+function planned(result: StepResult, plan: PlannedStep | null): SampledToken {
+  return plan ? { ...result, layers: plan.layers, head: plan.head } : result;
 }

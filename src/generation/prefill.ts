@@ -3,10 +3,17 @@
  * Routed models also read back every prompt position's route bits, to count the layers each one ran.
  */
 
-import type { Engine, PendingStep } from "../engine/engine.ts";
+import type { Engine, PendingStep, ThinkingSpec } from "../engine/engine.ts";
 
 /** Prefill steps whose route readbacks may be in flight at once (prompts of many one-row steps). */
 export const PREFILL_READBACKS = 8;
+
+/** A DMTD prompt: how its chunks run, and the reused positions whose thinking-layer K/V is missing. */
+export interface DmtdPrompt {
+  chunks: ThinkingSpec;
+  /** Positions before `from` refilled first, thinking layers only (a chat's earlier turns left them). */
+  refill: number[];
+}
 
 /**
  * Runs prompt positions `from`.. of `ids` in KV slot `slot`; returns the last chunk's pending step
@@ -18,14 +25,16 @@ export async function prefill(
   ids: number[],
   from: number,
   layers: PromptLayers,
+  dmtd?: DmtdPrompt,
 ): Promise<PendingStep> {
+  if (dmtd) refillThinking(engine, slot, ids, dmtd.refill);
   const routed = engine.config.routingLayers.length > 0;
   const pending: PendingStep[] = [];
   for (let c = from; c < ids.length; c += engine.prefillRows) {
     const chunk = ids.slice(c, c + engine.prefillRows);
     const last = c + chunk.length === ids.length;
     const rows = chunk.map((_, i) => ({ slot, pos: c + i }));
-    const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed);
+    const p = engine.submitStep(rows, last ? [chunk.length - 1] : [], chunk, routed, dmtd?.chunks);
     if (p) pending.push(p);
     // One-row prefill steps of a long prompt: a bounded number of readbacks in flight, not one per token.
     while (!last && pending.length > PREFILL_READBACKS) {
@@ -35,6 +44,14 @@ export async function prefill(
   const first = pending.pop()!;
   for (const p of pending) layers.count((await engine.await(p)).routesOfRows!);
   return first;
+}
+
+/** The thinking layers over `positions` of `ids` (consecutive), in chunks; nothing to read back. */
+function refillThinking(engine: Engine, slot: number, ids: number[], positions: number[]): void {
+  for (let c = 0; c < positions.length; c += engine.maxRows) {
+    const rows = positions.slice(c, c + engine.maxRows).map((pos) => ({ slot, pos }));
+    engine.submitStep(rows, [], rows.map((r) => ids[r.pos]), false, { rows: "step", only: true });
+  }
 }
 
 /** Layers each prompt position ran, counted from its route words. */

@@ -5,6 +5,7 @@
  */
 
 import type { Engine, PendingStep } from "../engine/engine.ts";
+import type { PlannedStep } from "./dmtd.ts";
 
 /** Decode steps the automatic window starts with. */
 const AUTO_START_DEPTH = 4;
@@ -15,6 +16,12 @@ const AUTO_MEASURE_TOKENS = 8;
 
 export class DecodeWindow {
   private readonly inFlight: PendingStep[] = [];
+  /** DMTD: what each step in flight runs (null for other models). */
+  private readonly plans: (PlannedStep | null)[] = [];
+  /** The plan of the step `next` returned last. */
+  lastPlan: PlannedStep | null = null;
+  /** Rows the thinking layers ran for heads submitted so far (DMTD). */
+  refillRows = 0;
   /** Steps submitted, the prompt's last one (it samples the first token) included. */
   private submitted = 1;
   private readonly auto: boolean;
@@ -30,6 +37,8 @@ export class DecodeWindow {
     /** Tokens the generation may produce: no step is submitted past them. */
     private readonly budget: number,
     window: number | "auto" | undefined,
+    /** DMTD: the plan of the step feeding each position. */
+    private readonly plan?: (pos: number) => PlannedStep,
   ) {
     this.auto = window === "auto" || window === undefined;
     this.depth = typeof window === "number" ? Math.max(1, Math.floor(window)) : AUTO_START_DEPTH;
@@ -41,9 +50,10 @@ export class DecodeWindow {
     return Math.min(this.auto ? AUTO_MAX_DEPTH : this.depth, this.budget);
   }
 
-  /** The prompt's last step heads the window: it samples the first token. */
-  begin(first: PendingStep): void {
+  /** The prompt's last step heads the window: it samples the first token (`plan`: DMTD, a full pass). */
+  begin(first: PendingStep, plan: PlannedStep | null = null): void {
     this.inFlight.push(first);
+    this.plans.push(plan);
   }
 
   /**
@@ -51,16 +61,22 @@ export class DecodeWindow {
    * that brings the next token when none is in flight (an abort stops at the next token, at any window).
    */
   fill(signal?: AbortSignal): void {
-    const room = () => signal?.aborted ? this.inFlight.length === 0 : this.inFlight.length < this.depth;
-    while (room() && this.submitted < this.budget) {
+    const most = signal?.aborted ? 1 : this.depth;
+    while (this.inFlight.length < most && this.submitted < this.budget) {
       const pos = this.promptLength + this.submitted - 1;
-      this.inFlight.push(this.engine.submitStep([{ slot: this.slot, pos }], [0])!);
+      const plan = this.plan?.(pos) ?? null;
+      this.refillRows += plan?.refillRows ?? 0;
+      this.inFlight.push(
+        this.engine.submitStep([{ slot: this.slot, pos }], [0], undefined, false, plan?.thinking)!,
+      );
+      this.plans.push(plan);
       this.submitted++;
     }
   }
 
-  /** The oldest step in flight: the next token. */
+  /** The oldest step in flight: the next token (its plan in `lastPlan`). */
   next(): PendingStep {
+    this.lastPlan = this.plans.shift() ?? null;
     return this.inFlight.shift()!;
   }
 

@@ -18,9 +18,11 @@ import type { RouteGate } from "../ops/route/gate.ts";
 import type { KvCache } from "./kv_cache.ts";
 import type { ModelWeights } from "./weights.ts";
 import { createRunState, resultStride, routeWords, type RunState } from "./run_state.ts";
-import { LayerBuilder, type LayerUnit, type RoutingMode } from "./layer_builder.ts";
+import { LayerBuilder, type RoutingMode } from "./layer_builder.ts";
 import { LlamaLayer } from "./layers/llama.ts";
 import { FlexiDepthLayer } from "./layers/flexidepth.ts";
+import { DmtdStack } from "./layers/dmtd.ts";
+import { type DmtdShape, type LayerStack, SequentialStack } from "./stack.ts";
 
 export type { RoutingMode } from "./layer_builder.ts";
 
@@ -31,8 +33,8 @@ export class ForwardPass {
   /** Every output samples greedily (the sampler then needs 2 of its 4 passes). */
   greedy = true;
 
-  private readonly embed: Embedding;
-  private readonly layers: LayerUnit[];
+  /** The layers between the token ids and the final norm. */
+  private readonly stack: LayerStack;
   private readonly finalNorm: RmsNorm;
   private readonly lmHead: Matmul;
   private readonly sampler: GpuSampler;
@@ -56,11 +58,24 @@ export class ForwardPass {
       context: kv.context,
     });
     const b = new LayerBuilder(kernels, cfg, profile, s, kv, weights.ropePairs);
-    this.embed = new Embedding(kernels, weights.embed, s);
-    this.layers = weights.layers.map((L, l) =>
-      L.router ? new FlexiDepthLayer(b, L, l) : new LlamaLayer(b, L, l)
-    );
-    this.gates = this.layers.flatMap((u) => u instanceof FlexiDepthLayer ? [u.gate] : []);
+    if (s.dmtd) {
+      const think = new LayerBuilder(
+        kernels,
+        cfg,
+        profile,
+        { ...s, step: s.dmtd.thinkStep, rows: s.dmtd.thinkRows },
+        kv,
+        weights.ropePairs,
+      );
+      this.stack = new DmtdStack(b, think, cfg, weights, maxOut);
+      this.gates = [];
+    } else {
+      const layers = weights.layers.map((L, l) =>
+        L.router ? new FlexiDepthLayer(b, L, l) : new LlamaLayer(b, L, l)
+      );
+      this.stack = new SequentialStack(new Embedding(kernels, weights.embed, s), layers);
+      this.gates = layers.flatMap((u) => u instanceof FlexiDepthLayer ? [u.gate] : []);
+    }
     // The final norm of the output rows; on texture weights also a row texture, where the LM head's one-row
     // kernel reads x, leaving (key, index) pairs from which the sampler starts.
     this.finalNorm = new RmsNorm(
@@ -103,14 +118,13 @@ export class ForwardPass {
 
   /**
    * Records one step over `nRows` rows; `nOut` of them (listed in outRows) get logits and a sampled
-   * token. `sample = false` stops after the logits (tests read them).
+   * token. `sample = false` stops after the logits (tests read them). A DMTD step says how it runs its two
+   * layer groups (`dmtd`).
    */
-  encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true): void {
+  encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true, dmtd?: DmtdShape): void {
     this.applyThreshold();
-    // x = embed(tokens)
-    this.embed.encode(pass, nRows);
-    // x = layer(x), layer by layer
-    for (const layer of this.layers) layer.encode(pass, nRows, this.routing);
+    // x = the layers of the step (embedding first), layer by layer
+    this.stack.encode(pass, nRows, this.routing, dmtd);
     if (nOut === 0) return;
     // logits = lm_head(norm(x)) for the output rows
     this.finalNorm.encode(pass, nOut);
@@ -119,6 +133,7 @@ export class ForwardPass {
     // the next token of each output row, sampled on the GPU (one row: from the LM head's argmax pairs)
     this.sampler.encode(pass, nOut, this.greedy);
     this.resultSlots?.encode(pass, nOut);
+    this.stack.afterSampling?.(pass, nOut);
   }
 
   /** Writes a changed threshold into the gates' parameters (queue-ordered with the steps). */

@@ -49,6 +49,17 @@ export interface RoutingState {
   q: GPUBuffer;
 }
 
+/** What a DMTD model's step adds: the thinking layers' own rows, the embedding kept aside, the mix. */
+export interface DmtdState {
+  /** Step {n_rows} and {slot, pos} per row of the thinking layers (the prompt chunk, or the refill block). */
+  thinkStep: GPUBuffer;
+  thinkRows: GPUBuffer;
+  /** The embedding of the thinking rows, added back into the decoding layers' input. */
+  e: GPUBuffer;
+  /** {src, count} of the add (ops/dmtd/add_rows.ts), written per step. */
+  mix: GPUBuffer;
+}
+
 export interface RunState extends StepBuffers {
   /** The residual stream [rows, hidden]. */
   x: GPUBuffer;
@@ -73,6 +84,7 @@ export interface RunState extends StepBuffers {
   /** Split attention's chunk states. */
   attentionScratch: GPUBuffer | null;
   routing: RoutingState | null;
+  dmtd: DmtdState | null;
 }
 
 /** Route words per row (bit k of the row's words = the k-th routed layer ran). */
@@ -134,6 +146,14 @@ export function createRunState(
     cosSin: bufferFrom(device, "rope_cos_sin", ropeTable(cfg, size.context)),
     attentionScratch: scratch ? storageBuffer(device, "attention_parts", scratch) : null,
     routing: cfg.routingLayers.length ? routingState(device, weights, maxRows, input, f32, H, qDim) : null,
+    dmtd: cfg.dmtd
+      ? {
+        thinkStep: storageBuffer(device, "think_step", 16),
+        thinkRows: storageBuffer(device, "think_rows", maxRows * 8),
+        e: input("embedding", maxRows * H),
+        mix: storageBuffer(device, "mix", 16),
+      }
+      : null,
   };
 }
 

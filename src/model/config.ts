@@ -13,6 +13,16 @@ export interface RopeScaling {
   originalMaxPositions: number;
 }
 
+/** DMTD (direct multi-token decoding): layers [0, T) think once per cycle of τ tokens, [T, T + D) decode every token. */
+export interface DmtdConfig {
+  /** Always 0 (the released checkpoint's encoding layers). */
+  encodingLayers: number;
+  thinkingLayers: number;
+  decodingLayers: number;
+  /** τ: tokens per cycle (`mtp_horizon`). */
+  cycle: number;
+}
+
 export interface ModelConfig {
   modelType: string;
   hiddenSize: number;
@@ -36,6 +46,8 @@ export interface ModelConfig {
   /** FlexiDepth bottleneck reduction factors when the config names them (else inferred from shapes). */
   routerReductionFactor: number | null;
   projReductionFactor: number | null;
+  /** DMTD layer groups and cycle (null: every token runs every layer). */
+  dmtd: DmtdConfig | null;
 }
 
 /** Architectures this engine runs. */
@@ -178,7 +190,34 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     routingLayers: [...new Set(routingLayers as number[])].sort((a, b) => a - b),
     routerReductionFactor: optFactor("router_reduction_factor"),
     projReductionFactor: optFactor("proj_reduction_factor"),
+    dmtd: parseDmtd(cfg, numLayers, where),
   };
+}
+
+/** The fewest layers a token's pass can run: a DMTD model's decoding layers, a FlexiDepth model's unrouted ones. */
+export function fewestLayers(cfg: Pick<ModelConfig, "numLayers" | "routingLayers" | "dmtd">): number {
+  return cfg.dmtd ? cfg.dmtd.decodingLayers : cfg.numLayers - cfg.routingLayers.length;
+}
+
+/** The DMTD keys, when the config has them: T thinking and D decoding layers making up the model, τ ≥ 1. */
+function parseDmtd(cfg: Json, numLayers: number, where: string): DmtdConfig | null {
+  if (cfg.num_thinking_layers === undefined && cfg.num_decoding_layers === undefined) return null;
+  const encodingLayers = cfg.num_encoding_layers ?? 0;
+  if (encodingLayers !== 0) {
+    throw new CheckpointError(
+      `${where}: num_encoding_layers ${show(encodingLayers)} is not supported`,
+      "DMTD models here have 0",
+    );
+  }
+  const thinkingLayers = int(cfg, "num_thinking_layers", where);
+  const decodingLayers = int(cfg, "num_decoding_layers", where);
+  if (thinkingLayers + decodingLayers !== numLayers) {
+    throw new CheckpointError(
+      `${where}: num_thinking_layers ${thinkingLayers} + num_decoding_layers ${decodingLayers} ≠ num_hidden_layers ${numLayers}`,
+      "fix the layer split in config.json",
+    );
+  }
+  return { encodingLayers: 0, thinkingLayers, decodingLayers, cycle: int(cfg, "mtp_horizon", where, 4) };
 }
 
 /**

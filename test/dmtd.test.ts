@@ -1,0 +1,196 @@
+/**
+ * DMTD decoding (../shared/design/dmtd-spec.md): the cycle schedule's golden traces, its kernels against
+ * their references, what a step dispatches, and generation on the GPU.
+ */
+
+import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
+import { assertClose, families, testGpu } from "./harness.ts";
+import { CycleSchedule } from "../src/generation/dmtd.ts";
+import { KernelCache } from "../src/gpu/kernels.ts";
+import { bufferFrom, readBuffer } from "../src/gpu/buffers.ts";
+import { AddRows, mixData } from "../src/ops/dmtd/add_rows.ts";
+import { TokenHistory } from "../src/ops/dmtd/token_history.ts";
+import { referenceAddRows } from "../src/ops/dmtd/reference.ts";
+import { randomNormal } from "../src/util/random.ts";
+import { writeDemoCheckpoint } from "../src/model/demo.ts";
+import { Model } from "../src/generation/model.ts";
+import type { ComputeRecorder } from "../src/gpu/profiler.ts";
+
+const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
+
+/** A small Llama-layout checkpoint with DMTD keys: `thinking` layers of `layers` think, τ = `cycle`. */
+async function dmtdDemo(name: string, thinking = 3, layers = 4, cycle = 4): Promise<string> {
+  const dir = `${tmp}/${name}`;
+  await writeDemoCheckpoint(dir, {
+    seed: 3,
+    layers,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    intermediate: 96,
+    vocabSize: 1000,
+  });
+  const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  Object.assign(cfg, {
+    num_thinking_layers: thinking,
+    num_decoding_layers: layers - thinking,
+    mtp_horizon: cycle,
+  });
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
+  return dir;
+}
+
+/** The schedule's steps from the first generated token on: [position, head, refill block]. */
+function trace(P: number, cycle: number, steps: number): Array<[number, boolean, number[]]> {
+  const s = new CycleSchedule(cycle, P, P);
+  return Array.from({ length: steps }, (_, j) => {
+    const step = s.at(P + j);
+    return [step.pos, step.head, step.refill];
+  });
+}
+
+Deno.test("dmtd schedule: prompt 6, τ = 4 → heads at 6, 10, 14 with blocks [6], [7..10], [11..14]", () => {
+  const heads = trace(6, 4, 12).filter(([, head]) => head);
+  assertEquals(heads, [[6, true, [6]], [10, true, [7, 8, 9, 10]], [14, true, [11, 12, 13, 14]]]);
+});
+
+Deno.test("dmtd schedule: cycles anchored at the first generated token, whatever the prompt length", () => {
+  // P = 5 is no multiple of τ = 4: heads at 5, 9, 13, not at 8, 12.
+  assertEquals(trace(5, 4, 9).filter(([, h]) => h).map(([p]) => p), [5, 9, 13]);
+  assertEquals(trace(1, 3, 7).filter(([, h]) => h).map(([p]) => p), [1, 4, 7]);
+});
+
+Deno.test("dmtd schedule: the thinking cache has no hole and no position written twice (τ = 1, 2, 3, 4, 6)", () => {
+  for (const cycle of [1, 2, 3, 4, 6]) {
+    for (const P of [1, 5, 6, 12]) {
+      const steps = trace(P, cycle, 3 * cycle + 2);
+      const written = [...Array(P).keys()]; // the prompt's, by prefill
+      for (const [pos, head, refill] of steps) {
+        ok(head === ((pos - P) % cycle === 0), `τ ${cycle} P ${P}: head at ${pos}`);
+        if (head) ok(refill.at(-1) === pos, "a block ends at its head");
+        else assertEquals(refill, [], "a non-head step runs no thinking layer");
+        written.push(...refill);
+      }
+      const lastHead = steps.filter(([, h]) => h).at(-1)![0];
+      assertEquals(written, [...Array(lastHead + 1).keys()], `τ ${cycle} P ${P}: [0, last head] once each`);
+    }
+  }
+});
+
+for (const family of await families()) {
+  Deno.test(`dmtd kernels (${family}): add_rows and the token history against their references`, async () => {
+    const gpu = await testGpu(family);
+    const kernels = new KernelCache(gpu);
+    const device = gpu.device;
+    const width = 70, rows = 5;
+    for (const [src, count] of [[0, 5], [4, 1], [2, 1], [0, 0]]) {
+      const xv = randomNormal(src + 1, rows * width), ev = randomNormal(src + 9, rows * width);
+      const x = bufferFrom(device, "x", xv), e = bufferFrom(device, "e", ev);
+      const op = new AddRows(kernels, width, bufferFrom(device, "mix", mixData(src, count)), x, e);
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      op.encode(pass, count);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const got = new Float32Array(await readBuffer(device, x, rows * width * 4));
+      assertClose(
+        got,
+        referenceAddRows(xv, ev, width, src, count),
+        { atol: 0, rtol: 0 },
+        `add ${src}/${count}`,
+      );
+    }
+    // Record: outputs 0 and 1 of rows (slot 1, pos 3) and (slot 0, pos 9 = the last: dropped); gather: a block.
+    const ctx = 10;
+    const step = bufferFrom(device, "step", new Uint32Array([3, 2, 0, 0]));
+    const rowsBuf = bufferFrom(device, "rows", new Uint32Array([0, 0, 1, 3, 0, 9]));
+    const outRows = bufferFrom(device, "out_rows", new Uint32Array([1, 2]));
+    const tokens = bufferFrom(device, "tokens", new Uint32Array([77, 88, 99, 0]));
+    const blockStep = bufferFrom(device, "block_step", new Uint32Array([2, 0, 0, 0]));
+    const blockRows = bufferFrom(device, "block_rows", new Uint32Array([1, 4, 1, 3]));
+    const history = new TokenHistory(kernels, 2, ctx, {
+      step,
+      rows: rowsBuf,
+      outRows,
+      blockStep,
+      blockRows,
+      tokens,
+    });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    history.record(pass, 2);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const h = new Uint32Array(await readBuffer(device, history.history, 2 * ctx * 4));
+    assertEquals(h[ctx + 4], 77, "slot 1, pos 3 → token at pos 4");
+    assertEquals(Array.from(h).filter((v) => v !== 0), [77], "the token past the context is dropped");
+    const enc2 = device.createCommandEncoder();
+    const pass2 = enc2.beginComputePass();
+    history.gather(pass2, 2);
+    pass2.end();
+    device.queue.submit([enc2.finish()]);
+    assertEquals(Array.from(new Uint32Array(await readBuffer(device, tokens, 16))), [77, 0, 99, 0]);
+  });
+}
+
+/** Labels of the matmul dispatches a recorded step makes (matmuls name their matrix). */
+function matmulLabels(): { pass: ComputeRecorder; labels: string[] } {
+  const labels: string[] = [];
+  const pass = {
+    setPipeline() {},
+    setBindGroup(_: number, g: GPUBindGroup | null) {
+      if (g) labels.push(g.label);
+    },
+    dispatchWorkgroups() {},
+  } as unknown as ComputeRecorder;
+  return { pass, labels };
+}
+
+Deno.test("dmtd: a non-head step dispatches no thinking-layer work; a head runs both groups", async () => {
+  const model = await Model.load(await dmtdDemo("dispatch"), { gpu: await testGpu("fast"), progress: false });
+  const fwd = model.engine.forward;
+  const thinking = (labels: string[]) => labels.filter((l) => /layers\.[0-2]\./.test(l));
+  const decoding = (labels: string[]) => labels.filter((l) => /layers\.3\./.test(l));
+  const none = matmulLabels();
+  fwd.encode(none.pass, 1, 1, true, { thinkingRows: 0, fromHistory: false, addRows: 0, thinkingOnly: false });
+  assertEquals(thinking(none.labels), []);
+  ok(decoding(none.labels).length > 0, "the decoding layers run");
+  const head = matmulLabels();
+  fwd.encode(head.pass, 1, 1, true, { thinkingRows: 4, fromHistory: true, addRows: 1, thinkingOnly: false });
+  ok(thinking(head.labels).length > 0 && decoding(head.labels).length > 0, "a head runs every layer");
+});
+
+Deno.test("dmtd: every window depth gives the same tokens; heads and layer counts follow the cycle", async () => {
+  const model = await Model.load(await dmtdDemo("windows"), { gpu: await testGpu("fast"), progress: false });
+  const prompt = { ids: [5, 77, 300, 12, 599] };
+  const runs = [];
+  for (const window of [1, 3, "auto"] as const) {
+    runs.push(await model.generate(prompt, { maxTokens: 14, window }).collect());
+  }
+  for (const r of runs.slice(1)) assertEquals(r.tokens.map((t) => t.id), runs[0].tokens.map((t) => t.id));
+  // g0 comes from the prompt's pass, g1 from the head at P, then τ − 1 = 3 decoding-only tokens per cycle.
+  const heads = runs[0].tokens.map((t) => t.head);
+  assertEquals(heads, [
+    true,
+    true,
+    false,
+    false,
+    false,
+    true,
+    false,
+    false,
+    false,
+    true,
+    false,
+    false,
+    false,
+    true,
+  ]);
+  assertEquals(runs[0].tokens.map((t) => t.layers), heads.map((h) => h ? 4 : 1));
+  // Heads at P, P + 4, P + 8, P + 12 ran blocks of 1, 4, 4 and 4 rows.
+  assertEquals(runs[0].summary.dmtd, { cycle: 4, refillRows: 13 });
+  const full = await model.generate(prompt, { maxTokens: 6, fullDepth: true }).collect();
+  ok(full.tokens.every((t) => t.layers === 4 && t.head), "full depth: every layer, every token");
+  assertEquals(full.summary.dmtd, { cycle: 0, refillRows: 0 });
+});
