@@ -18,6 +18,7 @@ import { ensureDefaultDemoModel } from "../src/model/demo.ts";
 import { SHAPES } from "../src/model/demo_config.ts";
 import { syntheticCheckpoint } from "../src/model/synthetic.ts";
 import { weightBytesPerToken } from "../src/graph/traffic.ts";
+import { type DmtdRow, measureDmtd, printDmtd } from "./dmtd.ts";
 import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
@@ -160,6 +161,8 @@ interface Row {
   /** Bytes of weights on the GPU. */
   weight_bytes: number;
   routing?: Routing;
+  /** DMTD models: decode at full depth and at each cycle τ. */
+  dmtd?: DmtdRow;
   /** --profile: GPU time per decode step by kernel and matrix (layers folded together), with routing and not. */
   profile?: Profile[];
   /** Buffer-to-buffer copy on the same device: (bytes read + bytes written) / s. */
@@ -583,6 +586,9 @@ for (const m of models) {
       bytes_per_token_full: bytesFull,
     };
   }
+  if (cfg.dmtd) {
+    row.dmtd = await measureDmtd(model, prompt.slice(0, m.decodeOnly ? 1 : 16), decodeTokens, repeat);
+  }
   if (flags.profile) {
     row.profile = [];
     for (const fullDepth of cfg.routingLayers.length ? [false, true] : [false]) {
@@ -643,6 +649,7 @@ for (const m of models) {
         `MiB/token): measured ÷ ideal = ${r.measured_over_ideal.toFixed(2)}`,
     );
   }
+  if (row.dmtd) printDmtd(row.dmtd);
   for (const p of row.profile ?? []) {
     console.log(
       `  profile${p.full_depth ? " (full depth)" : ""}, ${p.steps} steps at window 1: GPU ${

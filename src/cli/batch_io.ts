@@ -10,6 +10,7 @@ import type { ChatMessage } from "../tokenizer/tokenizer.ts";
 import { InputError } from "../errors.ts";
 import { generateOptionsFromJson } from "./generate_flags.ts";
 import { readCompleteLines } from "../util/jsonl.ts";
+import { tokenJson } from "./render.ts";
 
 export type BatchId = string | number;
 
@@ -145,7 +146,7 @@ export function resultRecord(
     id,
     prompt_tokens: s.promptTokens,
     text: s.text,
-    tokens: tokens.map((t) => ({ id: t.id, text: t.text, layers: t.layers, routes: t.routes.map(Number) })),
+    tokens: tokens.map(({ i: _, ...t }) => tokenJson(t)),
     layers_mean: s.meanLayers,
     stop_reason: s.stopReason,
     timings: {

@@ -10,7 +10,7 @@ import {
   MODEL_OPTIONS,
 } from "./generate_flags.ts";
 import { openModel } from "./open_model.ts";
-import { type Format, formatFromFlag, layerColor, summaryJson } from "./render.ts";
+import { type Format, formatFromFlag, layerColor, summaryJson, tokenJson } from "./render.ts";
 import { Conversation, requireChatTemplate, statsLine } from "./conversation.ts";
 import { ChatInput } from "./chat_input.ts";
 import { writeAll } from "./io.ts";
@@ -244,14 +244,6 @@ function renderToken(
     case "ansi":
       return t.text ? `${layerColor(t.layers, minLayers, numLayers)}${t.text}\x1b[0m` : "";
     case "jsonl":
-      return JSON.stringify({
-        turn,
-        i: t.i,
-        id: t.id,
-        text: t.text,
-        layers: t.layers,
-        routes: t.routes.map(Number),
-      }) +
-        "\n";
+      return JSON.stringify({ turn, ...tokenJson(t) }) + "\n";
   }
 }

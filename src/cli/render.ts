@@ -42,6 +42,18 @@ export function layerColor(layers: number, min: number, max: number): string {
   return `\x1b[48;2;${r};${g};${b}m\x1b[38;2;${fg}m`;
 }
 
+/** A token as the JSON the jsonl formats and batch results write (`i` where given; `head` for DMTD models). */
+export function tokenJson(t: Omit<TokenEvent, "i"> & { i?: number }): Record<string, unknown> {
+  return {
+    ...(t.i === undefined ? {} : { i: t.i }),
+    id: t.id,
+    text: t.text,
+    layers: t.layers,
+    routes: t.routes.map(Number),
+    ...(t.head === undefined ? {} : { head: t.head }),
+  };
+}
+
 /** A generation's summary as the JSON object the jsonl formats print (run, chat). */
 export function summaryJson(s: GenerationSummary): Record<string, unknown> {
   return {
@@ -95,17 +107,7 @@ export function makeRenderer(
             }) + "\n",
           );
         },
-        token: (t) =>
-          write(
-            JSON.stringify({
-              i: t.i,
-              id: t.id,
-              text: t.text,
-              layers: t.layers,
-              routes: t.routes.map(Number),
-              ...(t.head === undefined ? {} : { head: t.head }),
-            }) + "\n",
-          ),
+        token: (t) => write(JSON.stringify(tokenJson(t)) + "\n"),
         end: (s) => write(JSON.stringify({ type: "summary", ...summaryJson(s) }) + "\n"),
       };
     case "ansi":

@@ -37,3 +37,19 @@ export function weightBytesPerToken(w: ModelWeights, keepRate: number[], fullDep
   }
   return bytes;
 }
+
+/** Bytes of the layers [from, to): every matrix a token's pass through them reads. */
+function layerBytes(w: ModelWeights, from: number, to: number): number {
+  return w.layers.slice(from, to).reduce((s, L) => s + L.qkv.bytes + keptOnlyBytes(L), 0);
+}
+
+/**
+ * Weight bytes per decode token of a DMTD model at cycle τ: a cycle reads the T thinking layers once (its
+ * head's refill block is one many-row pass) and the D decoding layers and the LM head τ times. τ = 1 (or full
+ * depth) is every layer for every token.
+ */
+export function dmtdBytesPerToken(w: ModelWeights, thinkingLayers: number, cycle: number): number {
+  const thinking = layerBytes(w, 0, thinkingLayers),
+    decoding = layerBytes(w, thinkingLayers, w.layers.length);
+  return w.embed.bytes / w.embed.rows + thinking / cycle + decoding + w.lmHead.bytes;
+}
