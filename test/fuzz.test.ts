@@ -390,6 +390,10 @@ Deno.test("fuzz: mutated safetensors files, config.json and shard indexes give a
     "proj_reduction_factor",
     "hidden_act",
     "attention_bias",
+    "rope_parameters",
+    "use_sliding_window",
+    "num_thinking_layers",
+    "mtp_horizon",
   ];
   for (let i = 0; i < CASES.config; i++) {
     const cfg = JSON.parse(configText) as Record<string, unknown>;

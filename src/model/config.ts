@@ -1,4 +1,7 @@
-/** `config.json` of a Hugging Face Llama (or FlexiDepth `ddllama`) checkpoint → a checked ModelConfig. */
+/**
+ * `config.json` of a Hugging Face Llama (or FlexiDepth `ddllama`), Qwen2/2.5 or Qwen3 (or DMTD `dmtdqwen3`)
+ * checkpoint → a checked ModelConfig.
+ */
 
 import { CheckpointError } from "../errors.ts";
 import type { DType } from "./dtype.ts";
@@ -13,18 +16,31 @@ export interface RopeScaling {
   originalMaxPositions: number;
 }
 
-/** DMTD (direct multi-token decoding): layers [0, T) think once per cycle of τ tokens, [T, T + D) decode every token. */
+/** The decoder families this engine runs: Llama, Qwen2/2.5 (q/k/v biases), Qwen3 (per-head q/k RMSNorm). */
+export type Architecture = "llama" | "qwen2" | "qwen3";
+
+/**
+ * DMTD (Direct Multi-Token Decoding, ../shared/design/dmtd-spec.md §2): layers [0, T) think, [T, T + D) decode,
+ * and a cycle of τ tokens runs the thinking layers once (at its head).
+ */
 export interface DmtdConfig {
-  /** Always 0 (the released checkpoint's encoding layers). */
+  /** `num_encoding_layers`: always 0 (the released split; more is refused). */
   encodingLayers: number;
+  /** `num_thinking_layers` T. */
   thinkingLayers: number;
+  /** `num_decoding_layers` D (T + D = num_hidden_layers). */
   decodingLayers: number;
-  /** τ: tokens per cycle (`mtp_horizon`). */
+  /** `mtp_horizon` τ ≥ 1: tokens per cycle. */
   cycle: number;
 }
 
 export interface ModelConfig {
   modelType: string;
+  architecture: Architecture;
+  /** Qwen3: q and k of every head RMS-normalized (`q_norm`, `k_norm`: [head_dim]) after the projection. */
+  qkNorm: boolean;
+  /** Qwen2/2.5: q, k and v projections have biases (o_proj has none). */
+  attentionBias: boolean;
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -50,8 +66,23 @@ export interface ModelConfig {
   dmtd: DmtdConfig | null;
 }
 
-/** Architectures this engine runs. */
-const SUPPORTED_TYPES = new Set(["llama", "ddllama"]);
+/** model_type → architecture. */
+const MODEL_TYPES: Record<string, Architecture> = {
+  llama: "llama",
+  ddllama: "llama",
+  qwen2: "qwen2",
+  qwen3: "qwen3",
+  dmtdqwen3: "qwen3",
+};
+
+/** `architectures` entries → architecture, for configs whose model_type is not one of the above. */
+const ARCHITECTURE_CLASSES: Record<string, Architecture> = {
+  LlamaForCausalLM: "llama",
+  DDLlamaForCausalLM: "llama",
+  Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
+  DMTDQwen3ForCausalLM: "qwen3",
+};
 
 type Json = Record<string, unknown>;
 
@@ -121,6 +152,143 @@ function parseRopeScaling(v: unknown, where: string): RopeScaling | null {
   };
 }
 
+/**
+ * Which decoder family the config describes: model_type, else (none given) `architectures`, else FlexiDepth
+ * keys (a Llama). A model_type of another family is refused even when `architectures` names one of ours.
+ */
+function parseArchitecture(cfg: Json, modelType: string, where: string): Architecture {
+  const byType = Object.hasOwn(MODEL_TYPES, modelType) ? MODEL_TYPES[modelType] : undefined;
+  if (byType) return byType;
+  const classes = Array.isArray(cfg.architectures) && modelType === "" ? cfg.architectures : [];
+  for (const c of classes) {
+    if (typeof c === "string" && Object.hasOwn(ARCHITECTURE_CLASSES, c)) return ARCHITECTURE_CLASSES[c];
+  }
+  if (Array.isArray(cfg.routing_layers)) return "llama";
+  throw new CheckpointError(
+    `${where}: unsupported architecture "${clip(modelType) || "(none)"}"`,
+    "flexidepth runs Llama, Qwen2/2.5 and Qwen3 checkpoints (model_type llama, ddllama, qwen2, qwen3 or " +
+      "dmtdqwen3)",
+  );
+}
+
+/**
+ * What the attention projections carry besides their weights: Qwen2/2.5 has q/k/v biases (always, as
+ * transformers builds it); Llama and Qwen3 have none unless `attention_bias`, which also gives o_proj one.
+ */
+function checkAttention(cfg: Json, arch: Architecture, where: string): void {
+  if (cfg.hidden_act !== undefined && cfg.hidden_act !== "silu") {
+    throw new CheckpointError(
+      `${where}: hidden_act ${show(cfg.hidden_act)} is not supported`,
+      "only silu (SwiGLU)",
+    );
+  }
+  if (cfg.mlp_bias === true) {
+    throw new CheckpointError(
+      `${where}: MLP biases are not supported`,
+      "only bias-free MLPs (mlp_bias false)",
+    );
+  }
+  if (arch !== "qwen2" && cfg.attention_bias === true) {
+    throw new CheckpointError(
+      `${where}: attention biases (attention_bias true) are not supported for ${arch}: they include o_proj's`,
+      "only q/k/v biases as Qwen2/2.5 has them; use a checkpoint with attention_bias false",
+    );
+  }
+  if (cfg.use_sliding_window === true) {
+    throw new CheckpointError(
+      `${where}: sliding-window attention (use_sliding_window true) is not supported`,
+      "flexidepth attends to the whole context: set use_sliding_window to false in config.json (Qwen " +
+        "checkpoints are trained without it) and keep prompts within the window",
+    );
+  }
+}
+
+/** RoPE θ from the top level (`rope_theta`) or, as transformers ≥ 5 writes it, `rope_parameters.rope_theta`. */
+function parseRopeTheta(cfg: Json, params: Json | null, where: string): number {
+  const top = cfg.rope_theta ?? null, nested = params?.rope_theta ?? null;
+  if (top !== null && nested !== null && top !== nested) {
+    throw new CheckpointError(
+      `${where}: rope_theta ${show(top)} and rope_parameters.rope_theta ${show(nested)} disagree`,
+      "remove one of them from config.json",
+    );
+  }
+  if (nested !== null) return num(params!, "rope_theta", `${where} rope_parameters`, 10000);
+  return num(cfg, "rope_theta", where, 10000);
+}
+
+/** `rope_parameters` (transformers ≥ 5: RoPE θ with the scaling's type and factors), when present. */
+function ropeParameters(cfg: Json, where: string): Json | null {
+  const v = cfg.rope_parameters;
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "object" || Array.isArray(v)) {
+    throw new CheckpointError(
+      `${where}: "rope_parameters" must be an object`,
+      "fix the value in config.json",
+    );
+  }
+  return v as Json;
+}
+
+/** RoPE scaling from `rope_scaling`, else from `rope_parameters` (its type "default" is no scaling). */
+function parseScaling(cfg: Json, params: Json | null, where: string): RopeScaling | null {
+  if (cfg.rope_scaling !== undefined && cfg.rope_scaling !== null) {
+    return parseRopeScaling(cfg.rope_scaling, where);
+  }
+  if (!params || (params.rope_type ?? params.type ?? "default") === "default") return null;
+  return parseRopeScaling(params, `${where} rope_parameters`);
+}
+
+/**
+ * DMTD's keys (dmtd-spec.md §2.1, §2.3): `num_thinking_layers` T + `num_decoding_layers` D = the depth,
+ * `num_encoding_layers` 0 or absent, `mtp_horizon` τ ≥ 1. Null when the config names none of them (and is not
+ * a dmtdqwen3).
+ */
+function parseDmtd(cfg: Json, modelType: string, numLayers: number, where: string): DmtdConfig | null {
+  const keys = ["num_encoding_layers", "num_thinking_layers", "num_decoding_layers", "mtp_horizon"];
+  if (modelType !== "dmtdqwen3" && keys.every((k) => cfg[k] === undefined || cfg[k] === null)) return null;
+  const fix = "a DMTD config.json names num_thinking_layers T and num_decoding_layers D (T + D = " +
+    "num_hidden_layers) and mtp_horizon τ (the cycle length, e.g. 4)";
+  for (const k of keys.slice(1)) {
+    if (cfg[k] === undefined || cfg[k] === null) {
+      throw new CheckpointError(`${where}: DMTD key "${k}" missing`, fix);
+    }
+  }
+  const enc = cfg.num_encoding_layers ?? 0;
+  if (enc !== 0) {
+    throw new CheckpointError(
+      `${where}: num_encoding_layers ${show(enc)} is not supported (only 0, the released DMTD split)`,
+      "set num_encoding_layers to 0 (or remove it) and count those layers in num_thinking_layers",
+    );
+  }
+  const thinking = int(cfg, "num_thinking_layers", where), decoding = int(cfg, "num_decoding_layers", where);
+  if (thinking + decoding !== numLayers) {
+    throw new CheckpointError(
+      `${where}: num_thinking_layers ${thinking} + num_decoding_layers ${decoding} is not num_hidden_layers ` +
+        `${numLayers}`,
+      `fix the split in config.json: the two must add up to ${numLayers}`,
+    );
+  }
+  return {
+    encodingLayers: 0,
+    thinkingLayers: thinking,
+    decodingLayers: decoding,
+    cycle: int(cfg, "mtp_horizon", where),
+  };
+}
+
+/** FlexiDepth's routed layers: indices into the depth, sorted and without repeats. */
+function parseRoutingLayers(cfg: Json, numLayers: number, where: string): number[] {
+  const routingLayers = Array.isArray(cfg.routing_layers) ? (cfg.routing_layers as unknown[]) : [];
+  for (const l of routingLayers) {
+    if (typeof l !== "number" || !Number.isInteger(l) || l < 0 || l >= numLayers) {
+      throw new CheckpointError(
+        `${where}: routing_layers entry ${show(l)} is not a layer index in 0..${numLayers - 1}`,
+      );
+    }
+  }
+  return [...new Set(routingLayers as number[])].sort((a, b) => a - b);
+}
+
 /** Parses and checks a config.json object; `where` names the file in error messages. */
 export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -132,13 +300,7 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     : cfg.model_type == null
     ? ""
     : show(cfg.model_type); // not String(): a deeply nested array overflows the stack
-  const hasRouting = Array.isArray(cfg.routing_layers);
-  if (!SUPPORTED_TYPES.has(modelType) && !hasRouting) {
-    throw new CheckpointError(
-      `${where}: unsupported architecture "${clip(modelType) || "(none)"}"`,
-      "flexidepth runs Llama-architecture checkpoints (model_type llama or ddllama)",
-    );
-  }
+  const architecture = parseArchitecture(cfg, modelType, where);
   const hiddenSize = int(cfg, "hidden_size", where);
   const numHeads = int(cfg, "num_attention_heads", where);
   const numKvHeads = int(cfg, "num_key_value_heads", where, numHeads);
@@ -150,28 +312,16 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     );
   }
   if (headDim % 2 !== 0) throw new CheckpointError(`${where}: head_dim ${headDim} must be even for RoPE`);
-  if (cfg.hidden_act !== undefined && cfg.hidden_act !== "silu") {
-    throw new CheckpointError(
-      `${where}: hidden_act ${show(cfg.hidden_act)} is not supported`,
-      "only silu (SwiGLU)",
-    );
-  }
-  if (cfg.attention_bias === true || cfg.mlp_bias === true) {
-    throw new CheckpointError(`${where}: attention or MLP biases are not supported`);
-  }
-  const routingLayers = hasRouting ? (cfg.routing_layers as unknown[]) : [];
-  for (const l of routingLayers) {
-    if (typeof l !== "number" || !Number.isInteger(l) || l < 0 || l >= numLayers) {
-      throw new CheckpointError(
-        `${where}: routing_layers entry ${show(l)} is not a layer index in 0..${numLayers - 1}`,
-      );
-    }
-  }
+  checkAttention(cfg, architecture, where);
+  const rope = ropeParameters(cfg, where);
   const optFactor = (
     key: string,
   ) => (cfg[key] === undefined || cfg[key] === null ? null : int(cfg, key, where));
   return {
     modelType,
+    architecture,
+    qkNorm: architecture === "qwen3",
+    attentionBias: architecture === "qwen2",
     hiddenSize,
     intermediateSize: int(cfg, "intermediate_size", where),
     numLayers,
@@ -181,43 +331,22 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     vocabSize: int(cfg, "vocab_size", where),
     maxPositions: int(cfg, "max_position_embeddings", where, 2048),
     rmsNormEps: num(cfg, "rms_norm_eps", where, 1e-6),
-    ropeTheta: num(cfg, "rope_theta", where, 10000),
-    ropeScaling: parseRopeScaling(cfg.rope_scaling, where),
+    ropeTheta: parseRopeTheta(cfg, rope, where),
+    ropeScaling: parseScaling(cfg, rope, where),
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     bosTokenId: typeof cfg.bos_token_id === "number" ? cfg.bos_token_id : null,
     eosTokenIds: tokenIds(cfg.eos_token_id),
-    torchDtype: parseDtype(cfg.torch_dtype),
-    routingLayers: [...new Set(routingLayers as number[])].sort((a, b) => a - b),
+    torchDtype: parseDtype(cfg.torch_dtype ?? cfg.dtype), // transformers ≥ 5 writes "dtype"
+    routingLayers: parseRoutingLayers(cfg, numLayers, where),
     routerReductionFactor: optFactor("router_reduction_factor"),
     projReductionFactor: optFactor("proj_reduction_factor"),
-    dmtd: parseDmtd(cfg, numLayers, where),
+    dmtd: parseDmtd(cfg, modelType, numLayers, where),
   };
 }
 
 /** The fewest layers a token's pass can run: a DMTD model's decoding layers, a FlexiDepth model's unrouted ones. */
 export function fewestLayers(cfg: Pick<ModelConfig, "numLayers" | "routingLayers" | "dmtd">): number {
   return cfg.dmtd ? cfg.dmtd.decodingLayers : cfg.numLayers - cfg.routingLayers.length;
-}
-
-/** The DMTD keys, when the config has them: T thinking and D decoding layers making up the model, τ ≥ 1. */
-function parseDmtd(cfg: Json, numLayers: number, where: string): DmtdConfig | null {
-  if (cfg.num_thinking_layers === undefined && cfg.num_decoding_layers === undefined) return null;
-  const encodingLayers = cfg.num_encoding_layers ?? 0;
-  if (encodingLayers !== 0) {
-    throw new CheckpointError(
-      `${where}: num_encoding_layers ${show(encodingLayers)} is not supported`,
-      "DMTD models here have 0",
-    );
-  }
-  const thinkingLayers = int(cfg, "num_thinking_layers", where);
-  const decodingLayers = int(cfg, "num_decoding_layers", where);
-  if (thinkingLayers + decodingLayers !== numLayers) {
-    throw new CheckpointError(
-      `${where}: num_thinking_layers ${thinkingLayers} + num_decoding_layers ${decodingLayers} ≠ num_hidden_layers ${numLayers}`,
-      "fix the layer split in config.json",
-    );
-  }
-  return { encodingLayers: 0, thinkingLayers, decodingLayers, cycle: int(cfg, "mtp_horizon", where, 4) };
 }
 
 /**
