@@ -15,19 +15,26 @@ import { randomNormal } from "../src/util/random.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { Model } from "../src/generation/model.ts";
 import type { ComputeRecorder } from "../src/gpu/profiler.ts";
+import { openCheckpoint } from "../src/model/checkpoint.ts";
+import { argmax, ReferenceModel } from "./reference.ts";
+import { oracleGreedy, type Role } from "./dmtd_reference.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
 
-/** A small Llama-layout checkpoint with DMTD keys: `thinking` layers of `layers` think, τ = `cycle`. */
-async function dmtdDemo(name: string, thinking = 3, layers = 4, cycle = 4): Promise<string> {
+/**
+ * A small checkpoint with DMTD keys: `thinking` layers of `layers` think, τ = `cycle`; Llama layout, or Qwen3's
+ * (q/k norms, head_dim ≠ hidden / heads, tied head) with `qwen3`.
+ */
+async function dmtdDemo(name: string, thinking = 3, layers = 4, cycle = 4, qwen3 = false): Promise<string> {
   const dir = `${tmp}/${name}`;
   await writeDemoCheckpoint(dir, {
+    ...(qwen3 ? { arch: "qwen3" as const, headDim: 24 } : {}),
     seed: 3,
     layers,
     hidden: 64,
     heads: 4,
     kvHeads: 2,
-    headDim: 16,
+    ...(qwen3 ? {} : { headDim: 16 }),
     intermediate: 96,
     vocabSize: 1000,
   });
@@ -193,4 +200,56 @@ Deno.test("dmtd: every window depth gives the same tokens; heads and layer count
   const full = await model.generate(prompt, { maxTokens: 6, fullDepth: true }).collect();
   ok(full.tokens.every((t) => t.layers === 4 && t.head), "full depth: every layer, every token");
   assertEquals(full.summary.dmtd, { cycle: 0, refillRows: 0 });
+});
+
+for (const family of await families()) {
+  Deno.test(`dmtd (${family}): greedy tokens and layer counts match the oracle that recomputes everything`, async () => {
+    // Llama and Qwen3 layouts; τ = 2, 3, 4 over the checkpoint's; the prompt length (5) no multiple of τ; both
+    // prompt conventions.
+    for (const qwen3 of [false, true]) {
+      const dir = await dmtdDemo(`oracle-${family}-${qwen3}`, 3, 4, 4, qwen3);
+      const ck = await openCheckpoint(dir);
+      const ref = await ReferenceModel.load(ck);
+      const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows: 8 });
+      const prompt = [5, 77, 300, 12, 599];
+      for (const [cycle, prefill] of [[2, "reference"], [3, "plain"], [4, "reference"]] as const) {
+        const want = oracleGreedy(ref, prompt, 11, cycle, { prefill });
+        const got = await model.generate({ ids: prompt }, { maxTokens: 11, dmtd: { cycle, prefill } })
+          .collect();
+        const label = `${qwen3 ? "qwen3" : "llama"} τ ${cycle} ${prefill}`;
+        assertEquals(got.tokens.map((t) => t.id), want.ids, `${label}: tokens`);
+        assertEquals(got.tokens.map((t) => t.layers), want.layers, `${label}: layers`);
+      }
+      // Full depth: the plain stack on the same weights, token after token.
+      const cache = ref.newCache();
+      let logits: Float32Array = new Float32Array();
+      prompt.forEach((t, p) => logits = ref.forward(t, p, cache));
+      const plain: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        plain.push(argmax(logits));
+        logits = ref.forward(plain[i], prompt.length + i, cache);
+      }
+      const full = await model.generate({ ids: prompt }, { maxTokens: 6, fullDepth: true }).collect();
+      assertEquals(full.tokens.map((t) => t.id), plain, "full depth = the plain stack");
+    }
+  });
+}
+
+Deno.test("dmtd: a chat's second turn continues exactly (refills the holes the first turn left)", async () => {
+  const dir = await dmtdDemo("turns");
+  const ref = await ReferenceModel.load(await openCheckpoint(dir));
+  const model = await Model.load(dir, { gpu: await testGpu("fast"), progress: false, maxRows: 8 });
+  const session = model.newSession();
+  const p1 = [5, 77, 300, 12, 599];
+  // 7 tokens: heads at 5 and 9, so positions 10.. have no thinking-layer K/V when the turn ends.
+  const turn1 = await model.generate({ ids: p1 }, { maxTokens: 7 }, session).collect();
+  const want1 = oracleGreedy(ref, p1, 7, 4);
+  assertEquals(turn1.tokens.map((t) => t.id), want1.ids);
+  const p2 = [...p1, ...want1.ids, 9, 10];
+  const turn2 = await model.generate({ ids: p2 }, { maxTokens: 6 }, session).collect();
+  assertEquals(turn2.summary.reusedTokens, p1.length + 6, "every position the first turn fed is reused");
+  // The first turn's fed tokens keep their roles; its last token and the new ones are prompt rows.
+  const roles: Role[] = [...want1.roles.slice(0, p1.length + 6), "prompt", "prompt", "prompt"];
+  const want2 = oracleGreedy(ref, p2, 6, 4, { promptRoles: roles });
+  assertEquals(turn2.tokens.map((t) => t.id), want2.ids);
 });
