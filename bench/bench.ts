@@ -87,6 +87,8 @@ const models: { name: string; dir: string; decodeOnly: boolean }[] = flags.shape
     // Decode bound by the weights even on a CPU software GPU, where the small models above are bound by the
     // fixed cost of each dispatch: the bandwidth figure that the kernels, not the dispatches, decide.
     { name: "llama3-1b shape (random weights)", dir: SHAPE_PREFIX + "llama3-1b", decodeOnly: true },
+    // DMTD's cycle on a Qwen3 of 16 layers (12 thinking, 4 decoding) bound by its weights on a CPU software GPU.
+    { name: "dmtd-small shape (random weights)", dir: SHAPE_PREFIX + "dmtd-small", decodeOnly: true },
   ];
 
 if (!flags.child) {

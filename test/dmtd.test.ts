@@ -18,6 +18,7 @@ import type { ComputeRecorder } from "../src/gpu/profiler.ts";
 import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { oracleGreedy, type Role } from "./dmtd_reference.ts";
+import { runCli } from "./cli_harness.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
 
@@ -28,23 +29,16 @@ const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
 async function dmtdDemo(name: string, thinking = 3, layers = 4, cycle = 4, qwen3 = false): Promise<string> {
   const dir = `${tmp}/${name}`;
   await writeDemoCheckpoint(dir, {
-    ...(qwen3 ? { arch: "qwen3" as const, headDim: 24 } : {}),
+    ...(qwen3 ? { arch: "qwen3" as const, headDim: 24 } : { headDim: 16 }),
     seed: 3,
     layers,
     hidden: 64,
     heads: 4,
     kvHeads: 2,
-    ...(qwen3 ? {} : { headDim: 16 }),
     intermediate: 96,
     vocabSize: 1000,
+    dmtd: { thinking, cycle },
   });
-  const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-  Object.assign(cfg, {
-    num_thinking_layers: thinking,
-    num_decoding_layers: layers - thinking,
-    mtp_horizon: cycle,
-  });
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
   return dir;
 }
 
@@ -252,4 +246,95 @@ Deno.test("dmtd: a chat's second turn continues exactly (refills the holes the f
   const roles: Role[] = [...want1.roles.slice(0, p1.length + 6), "prompt", "prompt", "prompt"];
   const want2 = oracleGreedy(ref, p2, 6, 4, { promptRoles: roles });
   assertEquals(turn2.tokens.map((t) => t.id), want2.ids);
+});
+
+Deno.test("dmtd: run, chat, batch and experiment on a DMTD model (the CLI)", async () => {
+  // A Qwen3 DMTD demo with the real Qwen3 tokenizer's vocabulary (its prompts tokenize inside it).
+  const dir = `${tmp}/cli`;
+  await writeDemoCheckpoint(dir, {
+    arch: "qwen3",
+    seed: 5,
+    layers: 4,
+    hidden: 64,
+    dmtd: { thinking: 3, cycle: 3 },
+  });
+  const run = await runCli([
+    "run",
+    "--model",
+    dir,
+    "--raw",
+    "--format",
+    "jsonl",
+    "--max-tokens",
+    "8",
+    "hello",
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const tokens = lines.filter((l) => l.id !== undefined);
+  assertEquals(tokens.map((t) => t.head), [true, true, false, false, true, false, false, true]);
+  assertEquals(tokens.map((t) => t.layers), [4, 4, 1, 1, 4, 1, 1, 4]);
+  const summary = lines.at(-1);
+  assertEquals([summary.cycle, summary.refill_rows], [3, 7]);
+  const cycled = await runCli([
+    "run",
+    "--model",
+    dir,
+    "--raw",
+    "--format",
+    "jsonl",
+    "--max-tokens",
+    "4",
+    "--cycle",
+    "2",
+    "hi",
+  ]);
+  assertEquals(JSON.parse(cycled.stdout.trim().split("\n").at(-1)!).cycle, 2);
+
+  const chat = await runCli(
+    ["chat", "--model", dir, "--format", "jsonl", "--max-tokens", "5"],
+    "first\nsecond\n",
+  );
+  assertEquals(chat.code, 0, chat.stderr);
+  const turns = chat.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.type === "summary");
+  assertEquals(turns.length, 2);
+  ok(turns[1].reused_tokens > 0, "the second turn reuses the first's cache");
+
+  await Deno.writeTextFile(`${tmp}/prompts.txt`, "one\ntwo\n");
+  const batch = await runCli([
+    "batch",
+    `${tmp}/prompts.txt`,
+    "-o",
+    `${tmp}/out.jsonl`,
+    "--model",
+    dir,
+    "--max-tokens",
+    "4",
+  ]);
+  assertEquals(batch.code, 0, batch.stderr);
+  const results = (await Deno.readTextFile(`${tmp}/out.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assertEquals(results.map((r) => r.tokens.map((t: { head: boolean }) => t.head)), [[
+    true,
+    true,
+    false,
+    false,
+  ], [true, true, false, false]]);
+
+  const exp = await runCli([
+    "experiment",
+    "math",
+    "-o",
+    `${tmp}/exp`,
+    "--model",
+    dir,
+    "-n",
+    "1",
+    "--max-tokens",
+    "6",
+    "--cycle",
+    "2",
+  ]);
+  assertEquals(exp.code, 0, exp.stderr);
+  const run1 = JSON.parse(await Deno.readTextFile(`${tmp}/exp/run.json`));
+  assertEquals(run1.cycle, 2);
 });

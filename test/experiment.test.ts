@@ -173,6 +173,7 @@ Deno.test("experiment: a resumed run must match the settings in run.json; older 
     threshold: 0.5,
     full_depth: false,
     quant: "none",
+    cycle: null,
     paragraphs_sha256: "x",
   };
   const { quant: _, ...older } = settings;

@@ -36,7 +36,8 @@ Options:
   --raw                do not apply the chat template (always raw for models without one)
   --paragraphs FILE    your paragraphs: one per line, or JSON Lines {"text": ...} (XSum's "document" too)
   --threshold G        run a routed layer when its gate g > G (default 0.5, as released)
-  --full-depth         run every routed layer (the base model), for comparison
+  --full-depth         run every layer for every token (the base model), for comparison
+  --cycle N            DMTD models: tokens per cycle (default: the model's)
   --context N          positions of KV cache (default: model's, at most 4096)
   --quant q8|q4        quantize the model's projections at load (default: none)
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)
@@ -57,6 +58,7 @@ const OPTIONS = {
   paragraphs: { type: "string" },
   threshold: { type: "string" },
   "full-depth": { type: "boolean" },
+  cycle: { type: "string" },
   context: { type: "string" },
   quant: { type: "string" },
   "plain-kernels": { type: "boolean" },
@@ -108,6 +110,9 @@ export async function experimentCommand(argv: string[]): Promise<number> {
       out: v.out,
       threshold,
       fullDepth: v["full-depth"] ?? false,
+      cycle: v.cycle === undefined
+        ? null
+        : numberFlag(v.cycle, "--cycle", 4, { min: 1, max: 64, integer: true }),
       signal: abort.signal,
     });
   } finally {

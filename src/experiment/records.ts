@@ -56,6 +56,8 @@ export interface GenerationSettings {
   full_depth: boolean;
   /** Weight quantization at load: "none", "q8" or "q4". */
   quant: string;
+  /** DMTD: tokens per cycle asked for (null: the model's). */
+  cycle: number | null;
 }
 
 /** The settings that decide a sample's tokens; a resumed run must match them. */
@@ -65,7 +67,7 @@ export interface RunSettings extends GenerationSettings {
 }
 
 /** Settings added after run.json files were first written, as those files implicitly had them. */
-const SETTINGS_BEFORE: Partial<RunSettings> = { quant: "none" };
+const SETTINGS_BEFORE: Partial<RunSettings> = { quant: "none", cycle: null };
 
 export const sampleKey = (task: string, sample: number) => `${task}#${sample}`;
 

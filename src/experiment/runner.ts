@@ -40,6 +40,8 @@ export interface ExperimentOptions {
   out: string;
   threshold: number;
   fullDepth: boolean;
+  /** DMTD: tokens per cycle (null: the model's). */
+  cycle: number | null;
   /** Stops after the sample in progress is abandoned (it is not written; a rerun redoes it). */
   signal?: AbortSignal;
 }
@@ -114,6 +116,7 @@ async function runSample(
     temperature: 0,
     threshold: opts.threshold,
     fullDepth: opts.fullDepth,
+    dmtd: opts.cycle === null ? undefined : { cycle: opts.cycle },
     signal: opts.signal,
   }).collect();
   if (summary.stopReason === "aborted") return null;
@@ -192,6 +195,7 @@ export async function runExperiment(
     threshold: opts.threshold,
     full_depth: opts.fullDepth,
     quant: model.engine.weights.quant ?? "none",
+    cycle: opts.cycle,
   };
   // Key order is file order: run.json and summary.json list the settings as they always did.
   const settings: RunSettings = {

@@ -35,6 +35,8 @@ export interface DemoOptions {
   ropeScaling?: object | null;
   /** defaults to the tokenizer's size (128256; Qwen: 151936); smaller values make small files for tests */
   vocabSize?: number;
+  /** DMTD: the first `thinking` layers think once per cycle of `cycle` tokens (a dmtdqwen3 on Qwen3). */
+  dmtd?: { thinking: number; cycle: number } | null;
 }
 
 export type ResolvedDemoOptions = Required<DemoOptions>;
@@ -83,6 +85,7 @@ export function defaultDemoOptions(arch: Architecture = "llama"): ResolvedDemoOp
     routerScale: 1,
     ropeScaling: null,
     vocabSize: arch === "llama" ? LLAMA3_VOCAB_SIZE : QWEN_VOCAB_SIZE,
+    dmtd: null,
   };
 }
 
@@ -116,7 +119,20 @@ export function demoConfigJson(o: ResolvedDemoOptions): Record<string, unknown> 
         proj_reduction_factor: REDUCTION_FACTOR,
       }
       : {}),
+    ...(o.dmtd ? dmtdConfig(o) : {}),
     flexidepth_demo: "random weights, not a trained model",
+  };
+}
+
+/** DMTD's keys as the released checkpoint names them (dmtd-spec.md §2.1, §2.8). */
+function dmtdConfig(o: ResolvedDemoOptions): Record<string, unknown> {
+  const d = o.dmtd!;
+  return {
+    ...(o.arch === "qwen3" ? { architectures: ["DMTDQwen3ForCausalLM"], model_type: "dmtdqwen3" } : {}),
+    num_encoding_layers: 0,
+    num_thinking_layers: d.thinking,
+    num_decoding_layers: o.layers - d.thinking,
+    mtp_horizon: d.cycle,
   };
 }
 
@@ -222,6 +238,37 @@ export const SHAPES: Record<string, DemoOptions> = {
     maxPositions: 8192,
     tieEmbeddings: true,
     routingLayers: Array.from({ length: 8 }, (_, i) => 8 + i),
+  },
+  // DMTD-Qwen3-4B (dmtd-spec.md §1): 28 thinking and 8 decoding layers, head_dim 128 ≠ hidden / heads, q/k
+  // norms, a tied 151936-row head, BF16, τ = 4.
+  "qwen3-4b": {
+    arch: "qwen3",
+    layers: 36,
+    hidden: 2560,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 128,
+    intermediate: 9728,
+    dtype: "BF16",
+    maxPositions: 40960,
+    tieEmbeddings: true,
+    dmtd: { thinking: 28, cycle: 4 },
+  },
+  // The same split in a shape a CPU software GPU decodes in tens of milliseconds, still bound by the weights
+  // (450 MB, the head a fifth of them as in the 4B).
+  "dmtd-small": {
+    arch: "qwen3",
+    layers: 16,
+    hidden: 1024,
+    heads: 16,
+    kvHeads: 4,
+    headDim: 64,
+    intermediate: 3072,
+    dtype: "BF16",
+    maxPositions: 8192,
+    tieEmbeddings: true,
+    vocabSize: 32768,
+    dmtd: { thinking: 12, cycle: 4 },
   },
   // The same structure in miniature (tests): the default demo model.
   "tiny": DEFAULT_DEMO_MODEL,
