@@ -338,3 +338,32 @@ Deno.test("dmtd: run, chat, batch and experiment on a DMTD model (the CLI)", asy
   const run1 = JSON.parse(await Deno.readTextFile(`${tmp}/exp/run.json`));
   assertEquals(run1.cycle, 2);
 });
+
+Deno.test("dmtd: no GPU object is created while tokens stream (heads and the steps between)", async () => {
+  const model = await Model.load(await dmtdDemo("alloc"), { gpu: await testGpu("fast"), progress: false });
+  const prompt = { ids: [5, 77, 300] };
+  await model.generate(prompt, { maxTokens: 12, window: 2 }).collect();
+  const device = model.engine.gpu.device;
+  const created: string[] = [];
+  let streaming = false;
+  const note = (kind: string, label?: string) => streaming && created.push(`${kind} ${label ?? ""}`);
+  const orig = { buffer: device.createBuffer, texture: device.createTexture, group: device.createBindGroup };
+  device.createBuffer = (d) => (note("buffer", d.label), orig.buffer.call(device, d));
+  device.createTexture = (d) => (note("texture", d.label), orig.texture.call(device, d));
+  device.createBindGroup = (d) => (note("bind group", d.label), orig.group.call(device, d));
+  try {
+    for (const cycle of [2, 4, 6]) {
+      for await (const _ of model.generate(prompt, { maxTokens: 40, ignoreEos: true, dmtd: { cycle } })) {
+        streaming = true;
+      }
+      streaming = false;
+    }
+  } finally {
+    [device.createBuffer, device.createTexture, device.createBindGroup] = [
+      orig.buffer,
+      orig.texture,
+      orig.group,
+    ];
+  }
+  assertEquals(created, [], "GPU objects created after the first token");
+});
