@@ -1,7 +1,7 @@
 /**
  * The whole GPU forward against the TypeScript reference on the same weights: logits over a prefill and
- * 16 decode steps, greedy tokens, every dtype, sharded checkpoints, tensors split across bindings, and
- * the real stories260K model's golden output.
+ * 16 decode steps, greedy tokens, every dtype, sharded checkpoints, tensors split across bindings, Qwen3 and
+ * Qwen2 beside Llama, and the real stories260K model's golden output.
  */
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
@@ -160,6 +160,54 @@ for (const family of await families()) {
     const { tokens, summary } = await model.generate("", { maxTokens: golden.greedy_ids.length }).collect();
     assertEquals(tokens.map((t) => t.id), golden.greedy_ids);
     assertEquals(summary.text, golden.greedy_text);
+  });
+}
+
+/** Layouts a Qwen model runs in: [weights, kernels for hardware GPUs, norms into a row texture, rows per step]. */
+const QWEN_LAYOUTS = [
+  ["buffer", false, false, 5],
+  ["texture", false, false, 5],
+  ["buffer", true, false, 5],
+  ["buffer", true, false, 16],
+  ["texture", false, true, 5],
+] as const;
+
+/** A Qwen demo against the reference in every layout: never in rotation pairs (heads are normed or biased). */
+async function compareQwen(family: "plain" | "fast", dir: string, tol: { atol: number; rtol: number }) {
+  const ck = await openCheckpoint(dir);
+  const ref = await ReferenceModel.load(ck);
+  for (const [storage, gpuKernels, normTextures, maxRows] of QWEN_LAYOUTS) {
+    const engine = await Engine.load(await testGpu(family), ck, {
+      maxRows,
+      backend: backendOf(storage, gpuKernels, normTextures),
+    });
+    assertEquals(engine.weights.ropePairs, false, "q/k norms or biases: RoPE in a kernel of its own");
+    await compareLogits(engine, ref, [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300], tol);
+  }
+}
+
+for (const family of await families()) {
+  for (const dtype of ["F32", "BF16"] as DType[]) {
+    Deno.test(`engine (${family}, ${dtype}): Qwen3 (q/k norms, head_dim ≠ hidden / heads, tied head) matches the reference`, async () => {
+      // head_dim 24: q is 96 wide on a hidden size of 64; no lm_head tensor, the embedding is the head.
+      const dir = await demo(`qwen3-${dtype}`, { arch: "qwen3", dtype, headDim: 24, tieEmbeddings: true });
+      const ck = await openCheckpoint(dir);
+      assertEquals([ck.config.qkNorm, ck.tensors.has("lm_head.weight")], [true, false]);
+      await compareQwen(family, dir, TOL[dtype]);
+    });
+  }
+
+  Deno.test(`engine (${family}): Qwen2 (q/k/v biases, untied head, GQA 4:1) matches the reference`, async () => {
+    const dir = await demo("qwen2", {
+      arch: "qwen2",
+      dtype: "BF16",
+      heads: 8,
+      kvHeads: 2,
+      headDim: 12,
+      tieEmbeddings: false,
+    });
+    assertEquals((await openCheckpoint(dir)).config.attentionBias, true);
+    await compareQwen(family, dir, TOL.BF16);
   });
 }
 

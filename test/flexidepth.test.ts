@@ -182,6 +182,31 @@ for (const family of await families()) {
   });
 }
 
+for (const family of await families()) {
+  Deno.test(`flexidepth (${family}): routers on Qwen3 (q/k norms, head_dim ≠ hidden / heads, tied) and Qwen2 (biases) match the reference`, async () => {
+    // RoPE runs in a kernel of its own on these (ropePairs false): on every row's K/V and the kept rows' q, with
+    // the heads' norms or biases. Default weights (textures here), buffers with the hardware family's kernels,
+    // and the projections quantized at load.
+    const hardware = { weightStorage: "buffer", family: "hardware" } as const;
+    const layouts: Pick<EngineOptions, "backend" | "quant" | "ropePairs">[] = [
+      { ropePairs: false },
+      { ropePairs: false, backend: hardware },
+      { ropePairs: false, quant: "q8" },
+    ];
+    const archs = [["qwen3", { headDim: 24, tieEmbeddings: true }], ["qwen2", {
+      tieEmbeddings: false,
+    }]] as const;
+    for (const [arch, opts] of archs) {
+      const dir = await demo(`${arch}-${family}`, { arch, ...opts });
+      for (const layout of layouts) {
+        const { routes } = await compareRouted(dir, family, {}, 4, layout);
+        const flat = routes.flat();
+        ok(flat.some((r) => r) && flat.some((r) => !r), `the ${arch} demo routers should both run and skip`);
+      }
+    }
+  });
+}
+
 Deno.test("flexidepth: skipped tokens write K/V that later kept tokens attend to", async () => {
   // With threshold 0.5 on the mixed demo, some prompt tokens skip layers that later tokens keep. The GPU
   // must match the reference that writes skipped tokens' K/V, and differ from one that does not.

@@ -1,6 +1,6 @@
 /**
  * Each small kernel against its plain-TypeScript reference, on both kernel families, at sizes that
- * do not divide the workgroup.
+ * do not divide the workgroup (rope_heads in rope_heads.test.ts).
  */
 
 import { assertClose, families, testGpu } from "./harness.ts";
@@ -16,9 +16,7 @@ import {
 } from "../src/gpu/buffers.ts";
 import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
-import { rmsnorm, rope } from "./reference.ts";
-import type { ModelConfig } from "../src/model/config.ts";
-import { ropeTable } from "../src/ops/rope/table.ts";
+import { rmsnorm } from "./reference.ts";
 
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 
@@ -117,71 +115,6 @@ for (const family of await families()) {
         `${label} texels`,
       );
     }
-  });
-
-  Deno.test(`rope + KV write (${family}): rows at scattered slots and positions`, async () => {
-    const gpu = await testGpu(family);
-    const kernels = new KernelCache(gpu);
-    const device = gpu.device;
-    const nH = 6, nKV = 3, hd = 10, ctx = 40, slots = 2, n = 5;
-    const cfg = { headDim: hd, ropeTheta: 10000, ropeScaling: null } as unknown as ModelConfig;
-    const rows = [[0, 0], [0, 1], [1, 39], [1, 7], [0, 20]];
-    const kvDim = nKV * hd, qDim = nH * hd, stride = qDim + 2 * kvDim + 3; // [q | k | v | pad] per row
-    const q = randomNormal(4, n * qDim), k = randomNormal(5, n * kvDim), v = randomNormal(6, n * kvDim);
-    const qkv = new Float32Array(n * stride);
-    for (let r = 0; r < n; r++) {
-      qkv.set(q.subarray(r * qDim, (r + 1) * qDim), r * stride);
-      qkv.set(k.subarray(r * kvDim, (r + 1) * kvDim), r * stride + qDim);
-      qkv.set(v.subarray(r * kvDim, (r + 1) * kvDim), r * stride + qDim + kvDim);
-    }
-    const qb = bufferFrom(device, "qkv", qkv);
-    const kc = storageBuffer(device, "kc", slots * ctx * kvDim * 4),
-      vc = storageBuffer(device, "vc", slots * ctx * kvDim * 4);
-    await run(kernels, "rope_kv", {}, [
-      u(device, [
-        ["u32", nH],
-        ["u32", nKV],
-        ["u32", hd],
-        ["u32", ctx],
-        ["u32", stride],
-        ["u32", 0],
-        ["u32", qDim],
-        ["u32", qDim + kvDim],
-        ["u32", 3],
-      ]),
-      bufferFrom(device, "step", new Uint32Array([n, 0, 0, 0])),
-      bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
-      bufferFrom(device, "cs", ropeTable(cfg, ctx)),
-      qb,
-      kc,
-      vc,
-    ], [n]);
-    const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / hd));
-    const qe = q.slice(), ke = k.slice();
-    rows.forEach(([, pos], r) => {
-      for (let h = 0; h < nH; h++) rope(qe, (r * nH + h) * hd, hd, pos, invFreq);
-      for (let h = 0; h < nKV; h++) rope(ke, (r * nKV + h) * hd, hd, pos, invFreq);
-    });
-    const out = await f32(device, qb, qkv.length);
-    const qOut = new Float32Array(n * qDim);
-    for (let r = 0; r < n; r++) qOut.set(out.subarray(r * stride, r * stride + qDim), r * qDim);
-    assertClose(qOut, qe, TOL, "rope q");
-    const kcs = await f32(device, kc, slots * ctx * kvDim), vcs = await f32(device, vc, slots * ctx * kvDim);
-    rows.forEach(([slot, pos], r) => {
-      const at = (slot * ctx + pos) * kvDim;
-      assertClose(
-        kcs.subarray(at, at + kvDim),
-        ke.subarray(r * kvDim, (r + 1) * kvDim),
-        TOL,
-        `k cache row ${r}`,
-      );
-      assertClose(
-        vcs.subarray(at, at + kvDim),
-        v.subarray(r * kvDim, (r + 1) * kvDim),
-        { atol: 0, rtol: 0 },
-        `v row ${r}`,
-      );
-    });
   });
 
   for (

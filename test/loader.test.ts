@@ -8,6 +8,7 @@ import {
   MAX_HEADER_BYTES,
   readSafetensorsHeader,
   readTensorBytes,
+  type TensorToWrite,
   writeSafetensors,
 } from "../src/model/safetensors.ts";
 import { openCheckpoint, routerDims, routerTensorNames } from "../src/model/checkpoint.ts";
@@ -353,4 +354,96 @@ Deno.test("generation_config eos ids extend config.json's; tied checkpoints may 
     assert.deepEqual(bare.tokenizerConfig, {});
     assert.deepEqual(bare.eosTokenIds, [128001]);
   });
+});
+
+/** Rewrites a demo's model.safetensors with its tensors edited (dropped, reshaped, added). */
+async function editTensors(dir: string, edit: (tensors: TensorToWrite[]) => TensorToWrite[]): Promise<void> {
+  const file = join(dir, "model.safetensors");
+  const infos = await readSafetensorsHeader(file);
+  const tensors: TensorToWrite[] = [];
+  for (const t of infos) {
+    tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: await readTensorBytes(t) });
+  }
+  await writeSafetensors(file, edit(tensors), { format: "pt" });
+}
+
+Deno.test("Qwen checkpoints: q/k norms and q/k/v biases are checked; a bias the engine would not add is refused", async () => {
+  const qwen3: DemoOptions = {
+    ...SMALL,
+    arch: "qwen3",
+    heads: 4,
+    kvHeads: 2,
+    headDim: 12,
+    tieEmbeddings: true,
+  };
+  const qwen2: DemoOptions = { ...SMALL, arch: "qwen2", heads: 4, kvHeads: 2 };
+  await withTempDir(async (dir) => {
+    await writeDemoCheckpoint(join(dir, "3"), qwen3);
+    const ck = await openCheckpoint(join(dir, "3"));
+    assert.deepEqual([ck.config.architecture, ck.config.headDim, ck.tensors.has("lm_head.weight")], [
+      "qwen3",
+      12,
+      false,
+    ]);
+    assert.deepEqual(ck.tensors.get("model.layers.1.self_attn.k_norm.weight")!.shape, [12]);
+    await writeDemoCheckpoint(join(dir, "2"), qwen2);
+    const ck2 = await openCheckpoint(join(dir, "2"));
+    assert.deepEqual(ck2.tensors.get("model.layers.0.self_attn.k_proj.bias")!.shape, [16]);
+    assert.ok(ck2.tensors.has("lm_head.weight"));
+  });
+  const oBias = (ts: TensorToWrite[]) => [
+    ...ts,
+    {
+      name: "model.layers.1.self_attn.o_proj.bias",
+      dtype: "BF16" as const,
+      shape: [32],
+      data: new Uint8Array(64),
+    },
+  ];
+  const cases: [string, (ts: TensorToWrite[]) => TensorToWrite[], RegExp[], DemoOptions][] = [
+    ["no k_norm", (ts) => ts.filter((t) => t.name !== "model.layers.1.self_attn.k_norm.weight"), [
+      /tensor model\.layers\.1\.self_attn\.k_norm\.weight missing/,
+      /download it again/,
+    ], qwen3],
+    [
+      "q_norm over the whole q",
+      (ts) =>
+        ts.map((t) =>
+          t.name.endsWith("0.self_attn.q_norm.weight") ? { ...t, shape: [48], data: new Uint8Array(96) } : t
+        ),
+      [/q_norm\.weight has shape \[48\], expected \[12\]/],
+      qwen3,
+    ],
+    ["no v bias", (ts) => ts.filter((t) => !t.name.endsWith("0.self_attn.v_proj.bias")), [
+      /tensor model\.layers\.0\.self_attn\.v_proj\.bias missing/,
+    ], qwen2],
+    ["an o_proj bias on Qwen2", oBias, [
+      /o_proj\.bias is a bias that qwen2 as configured does not have/,
+      /only Qwen2/,
+    ], qwen2],
+    ["an o_proj bias on Qwen3", oBias, [/o_proj\.bias is a bias that qwen3/], qwen3],
+    [
+      "q/k/v biases on a Llama",
+      (
+        ts,
+      ) => [...ts, {
+        name: "model.layers.0.self_attn.q_proj.bias",
+        dtype: "BF16",
+        shape: [32],
+        data: new Uint8Array(64),
+      }],
+      [/q_proj\.bias is a bias that llama as configured does not have/, /model_type qwen2/],
+      SMALL,
+    ],
+  ];
+  for (const [label, edit, patterns, opts] of cases) {
+    const { open, cleanup } = await brokenDemo((d) => editTensors(d, edit), opts);
+    try {
+      await rejectsWith(open, ...patterns);
+    } catch (err) {
+      throw new Error(`case "${label}": ${(err as Error).message}`);
+    } finally {
+      await cleanup();
+    }
+  }
 });

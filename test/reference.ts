@@ -1,7 +1,8 @@
 /**
- * Plain-TypeScript reference forward of a Llama checkpoint (f32 math, one token at a time, its own
- * KV cache). Used only by tests, to check the GPU engine on the same weights.
- * Reads top to bottom like llama2.c's forward().
+ * Plain-TypeScript reference forward of a Llama, Qwen2/2.5 or Qwen3 checkpoint, FlexiDepth routers included
+ * (f32 math, one token at a time, its own KV cache). Used only by tests, to check the GPU engine on the same
+ * weights. Reads top to bottom like llama2.c's forward(), in public pieces a test may compose otherwise (a
+ * DMTD oracle): `embed`, `layer`, `logits`.
  */
 
 import type { Checkpoint } from "../src/model/checkpoint.ts";
@@ -11,7 +12,7 @@ import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
 import { isQuantizedTensor, type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 import { referenceMatvec as matvec, silu } from "../src/ops/matmul/reference.ts";
 import { referenceRmsNorm } from "../src/ops/norm/reference.ts";
-import { referenceRope as rope } from "../src/ops/rope/reference.ts";
+import { referenceHead, referenceRope as rope } from "../src/ops/rope/reference.ts";
 import { referenceAttention } from "../src/ops/attention/reference.ts";
 import { referenceGate, type RouterValues } from "../src/ops/route/reference.ts";
 
@@ -25,6 +26,13 @@ export interface RefLayer {
   gate: Float32Array;
   up: Float32Array;
   down: Float32Array;
+  /** Qwen3: the per-head RMSNorm weights of q and k, [head_dim] each. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  /** Qwen2/2.5: the q, k and v projections' biases. */
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
   /** FlexiDepth router and adapter (routed layers only). */
   router?: RouterValues & {
     adapterGate: Float32Array;
@@ -54,6 +62,12 @@ export interface RefOptions {
   noKvForSkipped?: boolean;
 }
 
+/** What one decoder layer did: its gate g (1 on a plain layer) and whether its full layer ran. */
+export interface RefLayerStep {
+  g: number;
+  run: boolean;
+}
+
 export interface RefCache {
   k: Float32Array[];
   v: Float32Array[];
@@ -71,7 +85,8 @@ export class ReferenceModel {
 
   private constructor(
     readonly cfg: ModelConfig,
-    readonly embed: Float32Array,
+    /** The embedding table [vocab, hidden]. */
+    readonly embedding: Float32Array,
     readonly layers: RefLayer[],
     readonly norm: Float32Array,
     readonly lmHead: Float32Array,
@@ -96,9 +111,17 @@ export class ReferenceModel {
     const cfg = ck.config;
     const layers: RefLayer[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
-      const p = `model.layers.${i}.`;
+      const p = `model.layers.${i}.`, a = p + "self_attn.";
       const routed = cfg.routingLayers.includes(i);
       layers.push({
+        ...(cfg.qkNorm ? { qNorm: await t(a + "q_norm.weight"), kNorm: await t(a + "k_norm.weight") } : {}),
+        ...(cfg.attentionBias
+          ? {
+            qBias: await t(a + "q_proj.bias"),
+            kBias: await t(a + "k_proj.bias"),
+            vBias: await t(a + "v_proj.bias"),
+          }
+          : {}),
         router: routed
           ? {
             enc: await t(p + "router.router_enc.weight"),
@@ -149,73 +172,99 @@ export class ReferenceModel {
     return referenceGate(R, z, this.cfg.rmsNormEps, this.dtype);
   }
 
-  /** One token through every layer: logits, gates, routes and the layer count. */
-  step(token: number, pos: number, cache: RefCache, opts: RefOptions = {}): RefStep {
-    const threshold = opts.threshold ?? 0.5;
-    const gates: number[] = [], runs: boolean[] = [];
-    const c = this.cfg;
+  /** Token `token`'s embedding row: the hidden state the first layer reads. */
+  embed(token: number): Float32Array {
+    const H = this.cfg.hiddenSize;
+    return this.embedding.slice(token * H, (token + 1) * H);
+  }
+
+  /** q or k of `heads` heads as attention reads them: + bias (Qwen2), per-head RMSNorm (Qwen3), RoPE at `pos`. */
+  private heads(v: Float32Array, heads: number, pos: number, bias?: Float32Array, norm?: Float32Array): void {
+    const hd = this.cfg.headDim;
+    for (let h = 0; h < heads; h++) {
+      referenceHead(v, h * hd, hd, pos, this.invFreq, bias, h * hd, norm, this.cfg.rmsNormEps);
+    }
+  }
+
+  /**
+   * Decoder layer `l` on the hidden state `x` (updated in place) of the token at `pos`, writing its K/V there
+   * (the cache holds positions < pos); a routed layer decides by its gate as `opts` says.
+   */
+  layer(l: number, x: Float32Array, pos: number, cache: RefCache, opts: RefOptions = {}): RefLayerStep {
+    const c = this.cfg, L = this.layers[l];
     const H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKvHeads;
     const kvDim = nKV * hd;
-    const x = this.embed.slice(token * H, (token + 1) * H);
+    const xn = rmsnorm(x, L.inputNorm, c.rmsNormEps);
+    let g = 1, run = true;
+    if (L.router) {
+      g = opts.fullDepth ? 1 : this.gate(L.router, xn);
+      run = opts.fullDepth || g > (opts.threshold ?? 0.5);
+    }
+    // Every token writes its K/V, kept or skipped.
+    const k = matvec(L.wk, xn, kvDim, H);
+    const v = matvec(L.wv, xn, kvDim, H);
+    this.heads(k, nKV, pos, L.kBias, L.kNorm);
+    if (L.vBias) { for (let i = 0; i < kvDim; i++) v[i] += L.vBias[i]; }
+    if (run || !opts.noKvForSkipped) {
+      cache.k[l].set(k, pos * kvDim);
+      cache.v[l].set(v, pos * kvDim);
+    } else {
+      cache.k[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
+      cache.v[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
+    }
+    if (L.router && !run) {
+      // Skipped: x += (1 - g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
+      const R = L.router;
+      const y = rmsnorm(x, L.postNorm, c.rmsNormEps);
+      const a = matvec(R.adapterGate, y, R.adapter, H);
+      const b = matvec(R.adapterDown, y, R.adapter, H);
+      for (let i = 0; i < a.length; i++) a[i] = silu(a[i]) * b[i];
+      const out = matvec(R.adapterUp, a, H, R.adapter);
+      for (let i = 0; i < H; i++) x[i] += (1 - g) * out[i];
+      return { g, run };
+    }
+    // attention
+    const q = matvec(L.wq, xn, nH * hd, H);
+    this.heads(q, nH, pos, L.qBias, L.qNorm);
+    const att = referenceAttention(q, cache.k[l], cache.v[l], pos, {
+      numHeads: nH,
+      numKvHeads: nKV,
+      headDim: hd,
+    });
+    const o = matvec(L.wo, att, H, nH * hd);
+    for (let i = 0; i < H; i++) x[i] += o[i];
+    // MLP
+    const hn = rmsnorm(x, L.postNorm, c.rmsNormEps);
+    const act = matvec(L.gate, hn, c.intermediateSize, H);
+    const u = matvec(L.up, hn, c.intermediateSize, H);
+    for (let i = 0; i < act.length; i++) act[i] = silu(act[i]) * u[i];
+    const d = matvec(L.down, act, H, c.intermediateSize);
+    for (let i = 0; i < H; i++) x[i] += g * d[i];
+    return { g, run };
+  }
 
-    for (let l = 0; l < c.numLayers; l++) {
-      const L = this.layers[l];
-      const xn = rmsnorm(x, L.inputNorm, c.rmsNormEps);
-      let g = 1, run = true;
-      if (L.router) {
-        g = opts.fullDepth ? 1 : this.gate(L.router, xn);
-        run = opts.fullDepth || g > threshold;
+  /** The final norm and the LM head (the embedding when tied) on a hidden state. */
+  logits(x: Float32Array): Float32Array {
+    const c = this.cfg;
+    return matvec(this.lmHead, rmsnorm(x, this.norm, c.rmsNormEps), c.vocabSize, c.hiddenSize);
+  }
+
+  /** One token through every layer: logits, gates, routes and the layer count. */
+  step(token: number, pos: number, cache: RefCache, opts: RefOptions = {}): RefStep {
+    const gates: number[] = [], runs: boolean[] = [];
+    const x = this.embed(token);
+    for (let l = 0; l < this.cfg.numLayers; l++) {
+      const { g, run } = this.layer(l, x, pos, cache, opts);
+      if (this.layers[l].router) {
         gates.push(g);
         runs.push(run);
       }
-      // Every token writes its K/V, kept or skipped.
-      const k = matvec(L.wk, xn, kvDim, H);
-      const v = matvec(L.wv, xn, kvDim, H);
-      for (let h = 0; h < nKV; h++) rope(k, h * hd, hd, pos, this.invFreq);
-      if (run || !opts.noKvForSkipped) {
-        cache.k[l].set(k, pos * kvDim);
-        cache.v[l].set(v, pos * kvDim);
-      } else {
-        cache.k[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
-        cache.v[l].fill(0, pos * kvDim, (pos + 1) * kvDim);
-      }
-      if (L.router) {
-        if (!run) {
-          // Skipped: x += (1 - g) · up(silu(gate(y)) * down(y)), y = post_attention_layernorm(x).
-          const R = L.router;
-          const y = rmsnorm(x, L.postNorm, c.rmsNormEps);
-          const a = matvec(R.adapterGate, y, R.adapter, H);
-          const b = matvec(R.adapterDown, y, R.adapter, H);
-          for (let i = 0; i < a.length; i++) a[i] = silu(a[i]) * b[i];
-          const out = matvec(R.adapterUp, a, H, R.adapter);
-          for (let i = 0; i < H; i++) x[i] += (1 - g) * out[i];
-          continue;
-        }
-      }
-      // attention
-      const q = matvec(L.wq, xn, nH * hd, H);
-      for (let h = 0; h < nH; h++) rope(q, h * hd, hd, pos, this.invFreq);
-      const att = referenceAttention(q, cache.k[l], cache.v[l], pos, {
-        numHeads: nH,
-        numKvHeads: nKV,
-        headDim: hd,
-      });
-      const o = matvec(L.wo, att, H, nH * hd);
-      for (let i = 0; i < H; i++) x[i] += o[i];
-      // MLP
-      const hn = rmsnorm(x, L.postNorm, c.rmsNormEps);
-      const act = matvec(L.gate, hn, c.intermediateSize, H);
-      const u = matvec(L.up, hn, c.intermediateSize, H);
-      for (let i = 0; i < act.length; i++) act[i] = silu(act[i]) * u[i];
-      const d = matvec(L.down, act, H, c.intermediateSize);
-      for (let i = 0; i < H; i++) x[i] += g * d[i];
     }
-    const xf = rmsnorm(x, this.norm, c.rmsNormEps);
     return {
-      logits: matvec(this.lmHead, xf, c.vocabSize, H),
+      logits: this.logits(x),
       gates,
       runs,
-      layers: c.numLayers - runs.filter((r) => !r).length,
+      layers: this.cfg.numLayers - runs.filter((r) => !r).length,
     };
   }
 }

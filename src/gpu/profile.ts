@@ -41,8 +41,6 @@ export interface BackendProfile {
   normWorkgroup: number;
   /** Invocations of the route gate's workgroup. */
   gateWorkgroup: number;
-  /** Workgroups per row of rope_kv at decode (where RoPE runs as a kernel of its own). */
-  ropeSlices: number;
   /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read (texture weights). */
   normsToTexture: boolean;
   /** Prompts run one row per step rather than in chunks. */
@@ -120,7 +118,6 @@ export function backendProfile(
     attention: attentionKind(family, model.headDim),
     normWorkgroup: software ? 8 : 64,
     gateWorkgroup: software ? 1 : 128,
-    ropeSlices: software ? 1 : 16,
     oneRowPrompts: software && texture && H >= ONE_ROW_PROMPT_MIN_HIDDEN,
     samplerBlocks: samplerBlocks(family, model.vocabSize),
     maxContext: software ? SOFTWARE_MAX_CONTEXT : Infinity,

@@ -13,7 +13,7 @@ import type { MatmulOptions } from "../ops/matmul/options.ts";
 import { NO_OP, type StepOp } from "../ops/op.ts";
 import { RmsNorm, RowTextureNorm } from "../ops/norm/rmsnorm.ts";
 import { Attention } from "../ops/attention/attention.ts";
-import { type RopeColumns, RopeKv } from "../ops/rope/rope_kv.ts";
+import { type HeadWeights, type RopeColumns, RopeHeads } from "../ops/rope/rope_heads.ts";
 import type { KvCache } from "./kv_cache.ts";
 import { attentionShape, type RunState } from "./run_state.ts";
 
@@ -108,8 +108,18 @@ export class LayerBuilder {
     };
   }
 
-  /** RoPE and the KV write as a kernel of their own, where the projection's epilogue cannot do them. */
-  ropeKv(l: number, step: GPUBuffer, rows: GPUBuffer, src: GPUBuffer, at: RopeColumns): StepOp {
+  /**
+   * RoPE and the KV write of layer `l` (whose per-head weights `L` has: Qwen3's q/k norms, Qwen2's biases) as a
+   * kernel of their own, where the projection's epilogue cannot do them (`rope_heads`).
+   */
+  ropeKv(
+    L: HeadWeights,
+    l: number,
+    step: GPUBuffer,
+    rows: GPUBuffer,
+    src: GPUBuffer,
+    at: RopeColumns,
+  ): StepOp {
     if (this.ropePairs) return NO_OP;
     const c = this.cfg;
     const shape = {
@@ -117,7 +127,7 @@ export class LayerBuilder {
       numKvHeads: c.numKvHeads,
       headDim: c.headDim,
       context: this.kv.context,
-      slices: this.profile.ropeSlices,
+      eps: c.rmsNormEps,
     };
     const io = {
       step,
@@ -127,7 +137,7 @@ export class LayerBuilder {
       kCache: this.kv.k[l],
       vCache: this.kv.v[l],
     };
-    return new RopeKv(this.kernels, shape, at, io);
+    return new RopeHeads(this.kernels, shape, at, io, L);
   }
 
   /** Attention of layer `l` for the rows in `rows`, q read from rows of `qStride` floats; out: `state.att`. */

@@ -12,14 +12,16 @@ import { QuantPool } from "../model/quant_pool.ts";
 import { GpuError } from "../errors.ts";
 import { type LoadProgress, WeightLoader } from "./weight_loader.ts";
 import { attentionStack } from "../model/layout.ts";
+import type { HeadWeights } from "../ops/rope/rope_heads.ts";
 
 /**
  * Projections that read the same input are stacked into one matrix, so one matmul pass computes them:
  * [q; k; v] on a plain layer; on a routed layer q runs only for kept rows, so it stays apart from [k; v].
  * The MLP's gate and up, and the adapter's gate and down, are interleaved row by row (gate 0, up 0, gate 1,
  * …), so the matmul that computes them also applies the SiLU product (Matmul's `swiglu`).
+ * Qwen3's q/k norms and Qwen2's q/k/v biases (`HeadWeights`, f32) are applied per head by `rope_heads`.
  */
-export interface LayerWeights {
+export interface LayerWeights extends HeadWeights {
   inputNorm: GPUBuffer;
   /**
    * [q; k; v] (plain layer), or [k; v] (routed layer) with the router's W_enc rows below when they share its
@@ -152,11 +154,15 @@ export async function uploadWeights(
   return weights;
 }
 
-/** q and k rows go in rotation pairs where the epilogue can rope: head_dim and parts in whole 4-row groups. */
+/**
+ * q and k rows go in rotation pairs where the epilogue can rope: head_dim and parts in whole 4-row groups, and
+ * nothing to apply to a whole head before RoPE (Qwen3's norms need all of a head, Qwen2's biases its order).
+ */
 function canPairRope(ck: Checkpoint, opts: UploadOptions, maxBinding: number): boolean {
+  const c = ck.config;
   const projDtype = ck.tensors.get("model.layers.0.self_attn.k_proj.weight")?.dtype ?? "F32";
-  const rowBytes = rowBytesFor(projDtype, ck.config.hiddenSize, opts.quant ?? null);
-  return (opts.ropePairs ?? true) && ck.config.headDim % 4 === 0 &&
+  const rowBytes = rowBytesFor(projDtype, c.hiddenSize, opts.quant ?? null);
+  return (opts.ropePairs ?? true) && c.headDim % 4 === 0 && !c.qkNorm && !c.attentionBias &&
     rowsPerPart(rowBytes, maxBinding) % 4 === 0;
 }
 
@@ -218,6 +224,24 @@ async function layerWeights(
     gateUp: await load.interleaved(`${p}mlp.gate_up`, [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
     down: await load.matrix(p + "mlp.down_proj.weight"),
     router: routed ? await routerWeights(load, ck, i, encInQkv) : null,
+    ...await headWeights(load, ck, a),
+  };
+}
+
+/** Qwen3's q/k norms and Qwen2's q/k/v biases of the layer whose attention tensors start with `a`. */
+async function headWeights(load: WeightLoader, ck: Checkpoint, a: string): Promise<HeadWeights> {
+  const c = ck.config;
+  return {
+    qkNorm: c.qkNorm
+      ? { q: await load.vector(a + "q_norm.weight"), k: await load.vector(a + "k_norm.weight") }
+      : null,
+    bias: c.attentionBias
+      ? {
+        q: await load.vector(a + "q_proj.bias"),
+        k: await load.vector(a + "k_proj.bias"),
+        v: await load.vector(a + "v_proj.bias"),
+      }
+      : null,
   };
 }
 

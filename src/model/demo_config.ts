@@ -4,9 +4,16 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import type { Architecture } from "./config.ts";
 import { type DType, isDType } from "./dtype.ts";
 
 export interface DemoOptions {
+  /**
+   * "llama" (default; ddllama when routed), or a Qwen layout with the real Qwen3 tokenizer: "qwen3" (per-head
+   * q/k norms, RoPE θ in `rope_parameters`) or "qwen2" (q/k/v biases, top-level `rope_theta`). Routers make
+   * any of them a FlexiDepth model.
+   */
+  arch?: Architecture;
   seed?: number;
   layers?: number;
   hidden?: number;
@@ -26,7 +33,7 @@ export interface DemoOptions {
   routerScale?: number;
   /** Written to config.json as is (Hugging Face form, e.g. `{rope_type: "llama3", factor: 8, ...}`). */
   ropeScaling?: object | null;
-  /** defaults to the tokenizer's 128256; smaller values only make small files for loader tests */
+  /** defaults to the tokenizer's size (128256; Qwen: 151936); smaller values make small files for tests */
   vocabSize?: number;
 }
 
@@ -37,6 +44,11 @@ export const LLAMA3_VOCAB_SIZE = 128256;
 const BOS_ID = 128000;
 /** <|end_of_text|> and <|eot_id|> (the chat template ends turns with the latter). */
 const EOS_IDS = [128001, 128009];
+/** Qwen3-4B's vocabulary (its embedding rows: the Qwen3 tokenizer's 151669 ids, padded). */
+export const QWEN_VOCAB_SIZE = 151936;
+/** Qwen's <|endoftext|>, and its turn end <|im_end|> (which the chat template ends turns with). */
+const QWEN_BOS_ID = 151643;
+const QWEN_EOS_IDS = [151645, 151643];
 /** FlexiDepth's default bottleneck divisor for routers and adapters. */
 export const REDUCTION_FACTOR = 16;
 
@@ -53,8 +65,9 @@ export const DEFAULT_DEMO_MODEL: DemoOptions = {
   routingLayers: [2, 3],
 };
 
-export function defaultDemoOptions(): ResolvedDemoOptions {
+export function defaultDemoOptions(arch: Architecture = "llama"): ResolvedDemoOptions {
   return {
+    arch,
     seed: 1,
     layers: 4,
     hidden: 64,
@@ -69,22 +82,20 @@ export function defaultDemoOptions(): ResolvedDemoOptions {
     routingLayers: [],
     routerScale: 1,
     ropeScaling: null,
-    vocabSize: LLAMA3_VOCAB_SIZE,
+    vocabSize: arch === "llama" ? LLAMA3_VOCAB_SIZE : QWEN_VOCAB_SIZE,
   };
 }
 
 /** The options with the defaults filled in (an option given as undefined takes its default). */
 export function resolveDemoOptions(opts: DemoOptions): ResolvedDemoOptions {
   const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-  return { ...defaultDemoOptions(), ...given };
+  return { ...defaultDemoOptions(opts.arch), ...given };
 }
 
-/** config.json of a demo model, as Hugging Face writes it (ddllama when routed). */
+/** config.json of a demo model, as Hugging Face writes it for its architecture (ddllama when a routed Llama). */
 export function demoConfigJson(o: ResolvedDemoOptions): Record<string, unknown> {
   const routed = o.routingLayers.length > 0;
-  return {
-    architectures: [routed ? "DDLlamaForCausalLM" : "LlamaForCausalLM"],
-    model_type: routed ? "ddllama" : "llama",
+  const shape = {
     hidden_size: o.hidden,
     intermediate_size: o.intermediate,
     num_hidden_layers: o.layers,
@@ -93,15 +104,10 @@ export function demoConfigJson(o: ResolvedDemoOptions): Record<string, unknown> 
     head_dim: o.headDim,
     vocab_size: o.vocabSize,
     max_position_embeddings: o.maxPositions,
-    rms_norm_eps: 1e-5,
-    rope_theta: 500000,
-    rope_scaling: o.ropeScaling,
-    tie_word_embeddings: o.tieEmbeddings,
-    bos_token_id: BOS_ID,
-    eos_token_id: EOS_IDS,
+  };
+  return {
+    ...(o.arch === "llama" ? llamaConfig(o, routed, shape) : qwenConfig(o, shape)),
     hidden_act: "silu",
-    attention_bias: false,
-    mlp_bias: false,
     torch_dtype: { F32: "float32", F16: "float16", BF16: "bfloat16" }[o.dtype],
     ...(routed
       ? {
@@ -114,9 +120,55 @@ export function demoConfigJson(o: ResolvedDemoOptions): Record<string, unknown> 
   };
 }
 
-/** generation_config.json of a demo model: the Llama-3 tokenizer's BOS and end-of-turn tokens. */
-export function demoGenerationConfigJson(): { bos_token_id: number; eos_token_id: number[] } {
-  return { bos_token_id: BOS_ID, eos_token_id: EOS_IDS };
+function llamaConfig(o: ResolvedDemoOptions, routed: boolean, shape: object): Record<string, unknown> {
+  return {
+    architectures: [routed ? "DDLlamaForCausalLM" : "LlamaForCausalLM"],
+    model_type: routed ? "ddllama" : "llama",
+    ...shape,
+    rms_norm_eps: 1e-5,
+    rope_theta: 500000,
+    rope_scaling: o.ropeScaling,
+    tie_word_embeddings: o.tieEmbeddings,
+    bos_token_id: BOS_ID,
+    eos_token_id: EOS_IDS,
+    attention_bias: false,
+    mlp_bias: false,
+  };
+}
+
+/**
+ * Qwen3 as transformers ≥ 5 writes it (RoPE θ in `rope_parameters`), Qwen2/2.5 as older versions do (top-level
+ * `rope_theta`, `rope_scaling`), so both layouts are exercised; sliding windows off, as released.
+ */
+function qwenConfig(o: ResolvedDemoOptions, shape: object): Record<string, unknown> {
+  const qwen3 = o.arch === "qwen3";
+  return {
+    architectures: [qwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"],
+    model_type: o.arch,
+    ...shape,
+    rms_norm_eps: 1e-6,
+    ...(qwen3
+      ? { rope_parameters: { rope_type: "default", ...o.ropeScaling, rope_theta: 1000000 } }
+      : { rope_theta: 1000000.0, rope_scaling: o.ropeScaling }),
+    tie_word_embeddings: o.tieEmbeddings,
+    use_sliding_window: false,
+    sliding_window: qwen3 ? null : 32768,
+    max_window_layers: o.layers,
+    attention_dropout: 0,
+    // Qwen3 names its (absent) biases; Qwen2's q/k/v biases are not configurable.
+    ...(qwen3 ? { attention_bias: false } : {}),
+    bos_token_id: QWEN_BOS_ID,
+    eos_token_id: QWEN_EOS_IDS[0],
+  };
+}
+
+/** generation_config.json of a demo model: its tokenizer's BOS and end-of-turn tokens. */
+export function demoGenerationConfigJson(
+  arch: Architecture = "llama",
+): { bos_token_id: number; eos_token_id: number[] } {
+  return arch === "llama"
+    ? { bos_token_id: BOS_ID, eos_token_id: EOS_IDS }
+    : { bos_token_id: QWEN_BOS_ID, eos_token_id: QWEN_EOS_IDS };
 }
 
 /** The options resolved, and checked where config.json does not check them: what a generator starts from. */
@@ -130,6 +182,9 @@ export function checkedDemoOptions(opts: DemoOptions): ResolvedDemoOptions {
 function checkExtraOptions(o: ResolvedDemoOptions): void {
   const bad = (what: string) => new CheckpointError(`demo model: ${what}`, "fix the demo options");
   if (!isDType(o.dtype)) throw bad(`dtype ${JSON.stringify(o.dtype)} is not F32, F16 or BF16`);
+  if (!["llama", "qwen2", "qwen3"].includes(o.arch)) {
+    throw bad(`arch ${JSON.stringify(o.arch)} is not llama, qwen2 or qwen3`);
+  }
   if (!Number.isSafeInteger(o.seed)) throw bad(`seed ${o.seed} is not an integer`);
   if (!Number.isFinite(o.routerScale)) throw bad(`routerScale ${o.routerScale} is not a finite number`);
   if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 99999) {

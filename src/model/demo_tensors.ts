@@ -54,6 +54,7 @@ export function planTensors(o: ResolvedDemoOptions): TensorPlan[] {
       matrix(`${p}.mlp.gate_proj.weight`, inter, hidden),
       matrix(`${p}.mlp.up_proj.weight`, inter, hidden),
       matrix(`${p}.mlp.down_proj.weight`, hidden, inter, branch * 2),
+      ...headTensors(o, p, qRows, kvRows),
     );
     if (o.routingLayers.includes(i)) {
       const r = bottleneck(hidden);
@@ -73,6 +74,29 @@ export function planTensors(o: ResolvedDemoOptions): TensorPlan[] {
   // Logits with a spread of a few units, so greedy picks are decisive and sampling is not uniform.
   if (!o.tieEmbeddings) plan.push(matrix("lm_head.weight", vocab, hidden, 3));
   return plan;
+}
+
+/**
+ * Qwen3's per-head q/k norm weights (spread wider than the layer norms, so that they matter), Qwen2's q/k/v
+ * biases (of the order of the projections' outputs).
+ */
+function headTensors(o: ResolvedDemoOptions, p: string, qRows: number, kvRows: number): TensorPlan[] {
+  const a = `${p}.self_attn`;
+  const vector = (name: string, size: number, std: number, mean: number) => ({
+    name,
+    shape: [size],
+    std,
+    mean,
+  });
+  if (o.arch === "qwen3") {
+    return [vector(`${a}.q_norm.weight`, o.headDim, 0.3, 1), vector(`${a}.k_norm.weight`, o.headDim, 0.3, 1)];
+  }
+  if (o.arch !== "qwen2") return [];
+  return [
+    vector(`${a}.q_proj.bias`, qRows, 0.5, 0),
+    vector(`${a}.k_proj.bias`, kvRows, 0.5, 0),
+    vector(`${a}.v_proj.bias`, kvRows, 0.5, 0),
+  ];
 }
 
 export function elementCount(t: TensorPlan): number {

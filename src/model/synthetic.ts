@@ -30,10 +30,10 @@ export async function syntheticCheckpoint(dir: string, opts: DemoOptions): Promi
   const o = checkedDemoOptions(opts);
   const configJson = demoConfigJson(o);
   const config = parseConfig(configJson, "synthetic shape");
-  await writeModelFiles(dir, { "config.json": configJson });
+  await writeModelFiles(dir, { "config.json": configJson }, o.arch);
   const tensors = new Map<string, TensorInfo>();
   for (const t of planTensors(o)) tensors.set(t.name, syntheticTensor(t, o));
-  const generationConfig = demoGenerationConfigJson();
+  const generationConfig = demoGenerationConfigJson(o.arch);
   return {
     dir,
     config,

@@ -54,7 +54,7 @@ export class FlexiDepthLayer implements LayerUnit {
     const oneRow = { xTexture: s.xnTexture };
     this.inNorm = b.rowNorm(L.inputNorm);
     this.kv = b.matmul(L.qkv, s.x, s.qkv, s.step, b.projection(L.inputNorm, l, s.rows, 0, kvDim), oneRow);
-    this.kvWrite = b.ropeKv(l, s.step, s.rows, s.qkv, { stride: L.qkv.rows, k: 0, v: kvDim });
+    this.kvWrite = b.ropeKv(L, l, s.step, s.rows, s.qkv, { stride: L.qkv.rows, k: 0, v: kvDim });
     this.enc = R.enc ? b.matmul(R.enc, s.x, r.enc, s.step, b.normed(L.inputNorm), oneRow) : NO_OP;
     this.gate = routeGate(b, L, l, R, r);
     this.postNorm = b.rowNorm(L.postNorm);
@@ -157,7 +157,7 @@ function branches(
   return {
     ...moves,
     q: b.matmul(L.q!, block, r.q, kept, b.projection(L.inputNorm, l, rows, qDim, 0), oneRow),
-    ropeQ: b.ropeKv(l, kept, rows, r.q, { stride: qDim, q: 0 }),
+    ropeQ: b.ropeKv(L, l, kept, rows, r.q, { stride: qDim, q: 0 }),
     attention: b.attention(l, kept, rows, r.q, qDim),
     o: b.matmul(L.o, s.att, block, kept, { accumulate: true }),
     mlpGateUp: b.matmul(L.gateUp, block, s.act, kept, b.mlp(L.postNorm), oneRow),

@@ -1,10 +1,11 @@
 /**
- * A Llama decoder layer:
+ * A Llama decoder layer (and a Qwen2/2.5 or Qwen3 one, the same but for its heads):
  *   x += o_proj(attention(rope(q), K, V)),  [q; k; v] = W_qkv · input_layernorm(x), this step's K/V cached
  *   x += down(silu(gate(y)) · up(y)),       y = post_attention_layernorm(x)
  * RMSNorms are fused into the matmuls that read them, SiLU(gate) · up into the matmul that computes gate and
  * up, RoPE and the KV write into the q/k/v matmul (where the weights are in rotation pairs), the residual adds
- * into o_proj and down: five dispatches (six with split attention).
+ * into o_proj and down: five dispatches (six with split attention). Qwen2's q/k/v biases and Qwen3's per-head
+ * q/k RMSNorm come before RoPE, in the kernel that then ropes and writes K/V (`ropeKv`): one more dispatch.
  */
 
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
@@ -28,7 +29,7 @@ export class LlamaLayer implements LayerUnit {
     const oneRow = { xTexture: s.xnTexture };
     this.inNorm = b.rowNorm(L.inputNorm);
     this.qkv = b.matmul(L.qkv, s.x, s.qkv, s.step, b.projection(L.inputNorm, l, s.rows, qDim, kvDim), oneRow);
-    this.ropeKv = b.ropeKv(l, s.step, s.rows, s.qkv, { stride, q: 0, k: qDim, v: qDim + kvDim });
+    this.ropeKv = b.ropeKv(L, l, s.step, s.rows, s.qkv, { stride, q: 0, k: qDim, v: qDim + kvDim });
     this.attention = b.attention(l, s.step, s.rows, s.qkv, stride);
     this.o = b.matmul(L.o, s.att, s.x, s.step, { accumulate: true });
     this.postNorm = b.rowNorm(L.postNorm);

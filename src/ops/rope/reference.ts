@@ -15,3 +15,73 @@ export function referenceRope(
     vec[off + i + half] = x2 * c + x1 * s;
   }
 }
+
+/** RMSNorm of one head in place (Qwen3's q_norm / k_norm, shared by the layer's heads): weight · x / rms. */
+export function referenceHeadNorm(
+  vec: Float32Array,
+  off: number,
+  hd: number,
+  weight: Float32Array,
+  eps: number,
+) {
+  let ss = 0;
+  for (let i = 0; i < hd; i++) ss += vec[off + i] ** 2;
+  const inv = 1 / Math.sqrt(ss / hd + eps);
+  for (let i = 0; i < hd; i++) vec[off + i] = vec[off + i] * inv * weight[i];
+}
+
+/** What a layer adds to its attention heads: Qwen3's q/k norms, Qwen2's q/k/v biases (f32 values). */
+export interface HeadExtras {
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
+  eps?: number;
+}
+
+/** One head of q or k at `off` of `vec` as attention sees it: + bias, RMSNorm, RoPE at `pos` (in place). */
+export function referenceHead(
+  vec: Float32Array,
+  off: number,
+  hd: number,
+  pos: number,
+  invFreq: Float32Array,
+  bias?: Float32Array,
+  biasOff = 0,
+  norm?: Float32Array,
+  eps = 1e-6,
+) {
+  if (bias) { for (let i = 0; i < hd; i++) vec[off + i] += bias[biasOff + i]; }
+  if (norm) referenceHeadNorm(vec, off, hd, norm, eps);
+  referenceRope(vec, off, hd, pos, invFreq);
+}
+
+/**
+ * kernels/rope_heads.wgsl in plain TypeScript, over rows of a projection output (`qkv`, `stride` floats a row,
+ * q / k / v at the given columns, a part left out untouched): q heads biased, normalized and rotated in place;
+ * k heads likewise into `kCache`, v heads (+ bias) into `vCache`, at each row's (slot, pos) of `ctx` positions.
+ */
+export function referenceRopeHeads(
+  shape: { numHeads: number; numKvHeads: number; headDim: number; ctx: number },
+  at: { stride: number; q?: number; k?: number; v?: number },
+  qkv: Float32Array,
+  rows: readonly (readonly [number, number])[],
+  invFreq: Float32Array,
+  caches: { k: Float32Array; v: Float32Array },
+  extras: HeadExtras = {},
+) {
+  const { numHeads: nH, numKvHeads: nKV, headDim: hd, ctx } = shape, kvDim = nKV * hd, e = extras;
+  rows.forEach(([slot, pos], r) => {
+    const base = r * at.stride, cache = (slot * ctx + pos) * kvDim;
+    for (let h = 0; at.q !== undefined && h < nH; h++) {
+      referenceHead(qkv, base + at.q + h * hd, hd, pos, invFreq, e.qBias, h * hd, e.qNorm, e.eps);
+    }
+    if (at.k === undefined || at.v === undefined) return;
+    const k = qkv.slice(base + at.k, base + at.k + kvDim), v = qkv.slice(base + at.v, base + at.v + kvDim);
+    for (let h = 0; h < nKV; h++) referenceHead(k, h * hd, hd, pos, invFreq, e.kBias, h * hd, e.kNorm, e.eps);
+    if (e.vBias) { for (let i = 0; i < kvDim; i++) v[i] += e.vBias[i]; }
+    caches.k.set(k, cache);
+    caches.v.set(v, cache);
+  });
+}
