@@ -439,3 +439,102 @@ Deno.test("cli: --profile times every kernel of the routed model with GPU timest
     ok(new RegExp(`^${kernel}\\b.*ms/step`, "m").test(r.stderr), `${kernel} missing from:\n${r.stderr}`);
   }
 });
+
+Deno.test("cli: Qwen checkpoints — info describes their heads and head; --thinking off opens an empty <think> block", async () => {
+  // The real Qwen3 vocabulary (ids up to 151668 in the prompt), tied, head_dim 24 on hidden 64 / 4 heads.
+  const qwen3 = `${tmp}/qwen3`;
+  await writeDemoCheckpoint(qwen3, {
+    arch: "qwen3",
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 24,
+    intermediate: 96,
+    tieEmbeddings: true,
+  });
+  const qwen2 = `${tmp}/qwen2`;
+  await writeDemoCheckpoint(qwen2, {
+    arch: "qwen2",
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    intermediate: 96,
+    vocabSize: 2000,
+    routingLayers: [1],
+  });
+  const info = async (dir: string) => {
+    const r = await cli(["info", "--model", dir, "--json"]);
+    assertEquals(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).model;
+  };
+  const m3 = await info(qwen3), m2 = await info(qwen2);
+  assertEquals([
+    m3.architecture,
+    m3.model_type,
+    m3.head_dim,
+    m3.qk_norm,
+    m3.attention_bias,
+    m3.tied_embeddings,
+  ], [
+    "Qwen3",
+    "qwen3",
+    24,
+    true,
+    false,
+    true,
+  ]);
+  assertEquals([m3.rope_theta, m3.dmtd, m3.chat_template], [1e6, null, true]);
+  assertEquals([m2.architecture, m2.qk_norm, m2.attention_bias, m2.tied_embeddings], [
+    "FlexiDepth Qwen2",
+    false,
+    true,
+    false,
+  ]);
+  const text = (await cli(["info", "--model", qwen3])).stdout;
+  ok(/heads\s+4 query, 2 KV, head dim 24 \(hidden \/ heads = 16\); q\/k RMSNorm per head/.test(text), text);
+  ok(/vocabulary\s+151936 \(LM head tied to the embedding\)/.test(text), text);
+  ok(/q\/k\/v biases/.test((await cli(["info", "--model", qwen2])).stdout));
+
+  // The prompt as the model sees it: the jsonl header's prompt ids.
+  const promptIds = async (...flags: string[]) => {
+    const r = await cli(
+      ["run", "--model", qwen3, "--format", "jsonl", "--max-tokens", "1", ...flags],
+      "Hi\n",
+    );
+    assertEquals(r.code, 0, r.stderr);
+    return jsonLines(r.stdout)[0].prompt_ids as number[];
+  };
+  const open = [151644, 77091, 198]; // <|im_start|> assistant \n
+  assertEquals((await promptIds()).slice(-3), open);
+  assertEquals((await promptIds("--thinking", "on")).slice(-3), open);
+  assertEquals((await promptIds("--thinking", "off")).slice(-7), [...open, 151667, 271, 151668, 271]);
+  assertOneLineError(
+    await cli(["run", "--thinking", "maybe"], ""),
+    2,
+    /--thinking must be one of on, off, got "maybe"/,
+  );
+  // chat and batch take it too: 4 more prompt tokens (<think> \n\n </think> \n\n).
+  const chatPrompt = async (...flags: string[]) => {
+    const r = await cli(
+      ["chat", "--model", qwen3, "--format", "jsonl", "--max-tokens", "1", ...flags],
+      "Hi\n",
+    );
+    assertEquals(r.code, 0, r.stderr);
+    return jsonLines(r.stdout).find((x) => x.type === "summary").prompt_tokens;
+  };
+  assertEquals(await chatPrompt("--thinking", "off"), (await chatPrompt()) + 4);
+  await Deno.writeTextFile(`${tmp}/qwen-prompts.txt`, "Hi\n");
+  const batchPrompt = async (out: string, ...flags: string[]) => {
+    const args = ["batch", `${tmp}/qwen-prompts.txt`, "-o", out, "--model", qwen3, "--max-tokens", "1"];
+    const r = await cli([...args, ...flags]);
+    assertEquals(r.code, 0, r.stderr);
+    return jsonLines(await Deno.readTextFile(out))[0].prompt_tokens;
+  };
+  assertEquals(
+    await batchPrompt(`${tmp}/qwen-off.jsonl`, "--thinking", "off"),
+    (await batchPrompt(`${tmp}/qwen.jsonl`)) + 4,
+  );
+});

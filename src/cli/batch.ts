@@ -2,12 +2,15 @@
 
 import { parseCommandFlags } from "./args.ts";
 import {
+  chatVariablesFromFlags,
   GENERATE_OPTIONS,
   generateHelp,
   generateOptionsFromFlags,
   loadOptionsFromFlags,
   MODEL_HELP,
   MODEL_OPTIONS,
+  TEMPLATE_HELP,
+  TEMPLATE_OPTIONS,
 } from "./generate_flags.ts";
 import { openModel } from "./open_model.ts";
 import {
@@ -51,6 +54,7 @@ Options:
 ${MODEL_HELP}
   --raw                do not apply the chat template to "prompt" lines
   --system TEXT        system message for "prompt" lines (chat template only)
+${TEMPLATE_HELP}
 ${generateHelp()}
   -h, --help           this help
 
@@ -63,6 +67,7 @@ Examples:
 const OPTIONS = {
   ...MODEL_OPTIONS,
   ...GENERATE_OPTIONS,
+  ...TEMPLATE_OPTIONS,
   output: { type: "string", short: "o" },
   raw: { type: "boolean" },
   system: { type: "string" },
@@ -98,10 +103,17 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const output = v.output;
   const defaults = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
+  const chatVariables = chatVariablesFromFlags(v);
 
   const plan = await planBatch(positionals[0], output, defaults);
   const run = plan.todo.length > 0
-    ? await runBatch(plan, output, { model: v.model, raw: v.raw, system: v.system, loadOptions })
+    ? await runBatch(plan, output, {
+      model: v.model,
+      raw: v.raw,
+      system: v.system,
+      loadOptions,
+      chatVariables,
+    })
     : { written: 0, interrupted: false };
   return reportEnd(plan, run, output);
 }
@@ -143,9 +155,15 @@ async function planBatch(file: string, output: string, defaults: GenerateOptions
 async function runBatch(
   plan: BatchPlan,
   output: string,
-  flags: { model?: string; raw?: boolean; system?: string; loadOptions: LoadOptions },
+  flags: {
+    model?: string;
+    raw?: boolean;
+    system?: string;
+    loadOptions: LoadOptions;
+    chatVariables: Record<string, unknown>;
+  },
 ): Promise<BatchRun> {
-  const { model } = await openModel(flags.model, flags.loadOptions);
+  const { model } = await openModel(flags.model, flags.loadOptions, undefined, flags.chatVariables);
   const chat = !flags.raw && model.tokenizer.hasChatTemplate;
   const system: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
   const inputOf = (item: BatchItem): PromptInput => {

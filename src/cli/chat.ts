@@ -2,12 +2,15 @@
 
 import { parseCommandFlags } from "./args.ts";
 import {
+  chatVariablesFromFlags,
   GENERATE_OPTIONS,
   generateHelp,
   generateOptionsFromFlags,
   loadOptionsFromFlags,
   MODEL_HELP,
   MODEL_OPTIONS,
+  TEMPLATE_HELP,
+  TEMPLATE_OPTIONS,
 } from "./generate_flags.ts";
 import { openModel } from "./open_model.ts";
 import { type Format, formatFromFlag, layerColor, summaryJson, tokenJson } from "./render.ts";
@@ -38,6 +41,7 @@ Commands (typed as a message):
 Options:
 ${MODEL_HELP}
   --system TEXT        system message
+${TEMPLATE_HELP}
   --format F           ansi | plain | jsonl (default: ansi on a terminal, plain in a pipe); jsonl prints
                        a header, one object per token {turn, i, id, text, layers, routes} and per turn a
                        summary {type: "summary", turn, prompt_tokens, reused_tokens, ...}
@@ -53,6 +57,7 @@ Examples:
 const OPTIONS = {
   ...MODEL_OPTIONS,
   ...GENERATE_OPTIONS,
+  ...TEMPLATE_OPTIONS,
   system: { type: "string" },
   format: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -74,8 +79,9 @@ export async function chatCommand(argv: string[]): Promise<number> {
   const format = formatFromFlag(v.format);
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
+  const chatVariables = chatVariablesFromFlags(v);
 
-  const { model, dir } = await openModel(v.model, loadOptions, requireChatTemplate);
+  const { model, dir } = await openModel(v.model, loadOptions, requireChatTemplate, chatVariables);
   const conv = new Conversation(model, v.system, gen);
   const cfg = model.engine.config;
   const view: ChatView = {

@@ -52,6 +52,22 @@ export const MODEL_OPTIONS = {
   "plain-kernels": { type: "boolean" },
 } as const;
 
+/** parseArgs options for the chat template's variables. */
+export const TEMPLATE_OPTIONS = {
+  thinking: { type: "string" },
+} as const;
+
+/** Help lines for TEMPLATE_OPTIONS. */
+export const TEMPLATE_HELP =
+  `  --thinking on|off    the chat template's enable_thinking (Qwen3: off opens the answer with an empty
+                       <think></think> block, so the model answers without reasoning; default: the template's)`;
+
+/** --thinking → the template variables it sets (none without the flag: the template's own default). */
+export function chatVariablesFromFlags(v: { thinking?: string }): Record<string, unknown> {
+  if (v.thinking === undefined) return {};
+  return { enable_thinking: choiceFlag(v.thinking, "--thinking", ["on", "off"], "on") === "on" };
+}
+
 /** Help lines for GENERATE_OPTIONS (`--max-tokens` default given by the command). */
 export function generateHelp(maxTokens = 256): string {
   return `  --max-tokens N       tokens to generate (default ${maxTokens})

@@ -5,6 +5,7 @@
 
 import { dirname, join } from "node:path";
 import type { Checkpoint } from "../model/checkpoint.ts";
+import type { Architecture, DmtdConfig, ModelConfig } from "../model/config.ts";
 import { selectChatTemplate } from "../tokenizer/chat.ts";
 import { describeAdapter, type GpuContext } from "../gpu/device.ts";
 import { formatBytes } from "../util/format.ts";
@@ -43,6 +44,12 @@ export interface ModelInfo {
   rope_theta: number;
   rope_scaling: string | null;
   tied_embeddings: boolean;
+  /** Qwen3: every head's q and k RMS-normalized (q_norm, k_norm) before RoPE. */
+  qk_norm: boolean;
+  /** Qwen2/2.5: q, k and v projections with biases. */
+  attention_bias: boolean;
+  /** DMTD's layer split and cycle, when the config names them. */
+  dmtd: DmtdConfig | null;
   chat_template: boolean;
   parameters: number;
   /** Router and adapter parameters of the routed layers (included in `parameters`). */
@@ -80,7 +87,7 @@ export async function modelInfo(
   const kv = 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * 4;
   return {
     dir: ck.dir,
-    architecture: c.routingLayers.length > 0 ? "FlexiDepth Llama" : "Llama",
+    architecture: architectureName(c),
     model_type: c.modelType,
     layers: c.numLayers,
     routed_layers: c.routingLayers,
@@ -93,7 +100,10 @@ export async function modelInfo(
     max_positions: c.maxPositions,
     rope_theta: c.ropeTheta,
     rope_scaling: c.ropeScaling?.type ?? null,
-    tied_embeddings: c.tieWordEmbeddings,
+    tied_embeddings: c.tieWordEmbeddings && !ck.tensors.has("lm_head.weight"),
+    qk_norm: c.qkNorm,
+    attention_bias: c.attentionBias,
+    dmtd: c.dmtd,
     chat_template: await checkpointHasChatTemplate(ck),
     parameters,
     router_parameters: routerParameters,
@@ -104,6 +114,27 @@ export async function modelInfo(
     kv_cache_bytes: kv,
     memory_bytes: weightBytes + kv,
   };
+}
+
+const FAMILY_NAMES: Record<Architecture, string> = { llama: "Llama", qwen2: "Qwen2", qwen3: "Qwen3" };
+
+/** "Llama", "FlexiDepth Llama", "Qwen3", "FlexiDepth Qwen3", "DMTD Qwen3", … */
+function architectureName(c: ModelConfig): string {
+  const prefix = c.routingLayers.length > 0 ? "FlexiDepth " : c.dmtd ? "DMTD " : "";
+  return prefix + FAMILY_NAMES[c.architecture];
+}
+
+/** What the attention heads get besides the projections, for people. */
+function headsText(m: ModelInfo): string {
+  const natural = m.hidden_size / m.heads;
+  const dim = m.head_dim === natural
+    ? `head dim ${m.head_dim}`
+    : `head dim ${m.head_dim} (hidden / heads = ${natural})`;
+  const extras = [
+    ...(m.qk_norm ? ["q/k RMSNorm per head"] : []),
+    ...(m.attention_bias ? ["q/k/v biases"] : []),
+  ];
+  return `${m.heads} query, ${m.kv_heads} KV, ${dim}${extras.length ? `; ${extras.join(", ")}` : ""}`;
 }
 
 export interface GpuInfo {
@@ -183,12 +214,21 @@ export function infoText(m: ModelInfo, demo: boolean, gpu: GpuInfo | null, gpuEr
       }`,
     ],
     ["hidden", `${m.hidden_size} (MLP ${m.intermediate_size})`],
-    ["heads", `${m.heads} query, ${m.kv_heads} KV, head dim ${m.head_dim}`],
-    ["vocabulary", String(m.vocab_size)],
+    ["heads", headsText(m)],
+    ["vocabulary", `${m.vocab_size} (LM head ${m.tied_embeddings ? "tied to the embedding" : "of its own"})`],
     [
       "positions",
       `${m.max_positions} (RoPE θ ${m.rope_theta}${m.rope_scaling ? `, ${m.rope_scaling} scaling` : ""})`,
     ],
+    ...(m.dmtd
+      ? [[
+        "DMTD",
+        `thinking layers 0–${m.dmtd.thinkingLayers - 1}, decoding ${m.dmtd.thinkingLayers}–${
+          m.layers - 1
+        }, ` +
+        `cycle ${m.dmtd.cycle}`,
+      ] as [string, string]]
+      : []),
     ["chat template", m.chat_template ? "yes" : "no (use run --raw)"],
     [
       "parameters",

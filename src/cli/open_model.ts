@@ -11,15 +11,19 @@ export interface OpenedModel {
 
 /**
  * Resolves --model (see ./resolve.ts), notes the demo model on stderr, runs `check` on the folder (so a
- * command fails before any weight is uploaded) and loads the model.
+ * command fails before any weight is uploaded) and loads the model; its chat template renders with
+ * `chatVariables` (--thinking).
  */
 export async function openModel(
   flag: string | undefined,
   options: LoadOptions,
   check?: (dir: string) => Promise<void>,
+  chatVariables: Record<string, unknown> = {},
 ): Promise<OpenedModel> {
   const resolved = await resolveModel(flag);
   if (resolved.demo) console.error(DEMO_NOTICE);
   if (check) await check(resolved.dir);
-  return { model: await Model.load(resolved.dir, options), dir: resolved.dir };
+  const model = await Model.load(resolved.dir, options);
+  model.tokenizer.chatVariables = chatVariables;
+  return { model, dir: resolved.dir };
 }

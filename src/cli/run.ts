@@ -2,12 +2,15 @@
 
 import { parseCommandFlags } from "./args.ts";
 import {
+  chatVariablesFromFlags,
   GENERATE_OPTIONS,
   generateHelp,
   generateOptionsFromFlags,
   loadOptionsFromFlags,
   MODEL_HELP,
   MODEL_OPTIONS,
+  TEMPLATE_HELP,
+  TEMPLATE_OPTIONS,
 } from "./generate_flags.ts";
 import { openModel } from "./open_model.ts";
 import { formatFromFlag, makeRenderer } from "./render.ts";
@@ -28,6 +31,7 @@ ${MODEL_HELP}
   --format F           ansi | plain | jsonl (default: ansi on a terminal, plain in a pipe)
   --raw                do not apply the chat template (always raw for models without one)
   --system TEXT        system message (chat template only)
+${TEMPLATE_HELP}
 ${generateHelp()}
   --profile            time every kernel with GPU timestamps and print a table on stderr
   -h, --help           this help
@@ -41,6 +45,7 @@ Examples:
 const OPTIONS = {
   ...MODEL_OPTIONS,
   ...GENERATE_OPTIONS,
+  ...TEMPLATE_OPTIONS,
   format: { type: "string" },
   raw: { type: "boolean" },
   system: { type: "string" },
@@ -60,9 +65,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const format = formatFromFlag(v.format);
   const gen = generateOptionsFromFlags(v);
   const loadOptions = loadOptionsFromFlags(v);
+  const chatVariables = chatVariablesFromFlags(v);
 
   const prompt = positionals[0] ?? await readStdin();
-  const { model, dir } = await openModel(v.model, { ...loadOptions, profile: v.profile ?? false });
+  const load = { ...loadOptions, profile: v.profile ?? false };
+  const { model, dir } = await openModel(v.model, load, undefined, chatVariables);
 
   let input: PromptInput = prompt;
   if (!v.raw && model.tokenizer.hasChatTemplate) {

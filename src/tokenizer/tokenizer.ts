@@ -21,6 +21,16 @@ export interface LoadOptions {
 }
 
 /** End-of-turn markers that stop generation when the chat template writes them. */
+/** How one conversation is rendered through the chat template. */
+export interface ChatRenderOptions {
+  /** Open an assistant turn at the end (default true). */
+  addGenerationPrompt?: boolean;
+  /** A named template of a list (tokenizer_config's chat_template as [{name, template}]). */
+  templateName?: string;
+  /** Template variables for this render, over the tokenizer's `chatVariables`. */
+  variables?: Record<string, unknown>;
+}
+
 const TURN_END_TOKENS = ["<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"];
 
 /** tokenizer_config writes special tokens as "text" or as an AddedToken dict {content: "text"}. */
@@ -89,6 +99,11 @@ export class TextTokenizer {
   readonly #bosToken: string;
   readonly #eosToken: string;
   readonly #extraContext: Record<string, unknown>;
+  /**
+   * Variables every chat-template render gets besides the messages (e.g. Qwen3's `enable_thinking`; the CLI's
+   * `--thinking`). A variable left out takes the template's own default.
+   */
+  chatVariables: Record<string, unknown> = {};
 
   private constructor(
     tok: Tokenizer,
@@ -186,11 +201,8 @@ export class TextTokenizer {
     return ids;
   }
 
-  /** Renders the chat template as text (for display, or --dry-run). */
-  renderChat(
-    messages: ChatMessage[],
-    opts: { addGenerationPrompt?: boolean; templateName?: string } = {},
-  ): string {
+  /** Renders the chat template as text (for display, or --dry-run); `variables` over `chatVariables`. */
+  renderChat(messages: ChatMessage[], opts: ChatRenderOptions = {}): string {
     const template = opts.templateName === undefined
       ? this.#chatTemplate
       : selectChatTemplate(this.#chatTemplates, opts.templateName);
@@ -200,7 +212,7 @@ export class TextTokenizer {
       eosToken: this.#eosToken,
       addGenerationPrompt: opts.addGenerationPrompt ?? true,
       templateName: this.name,
-      extra: this.#extraContext,
+      extra: { ...this.#extraContext, ...this.chatVariables, ...opts.variables },
     });
   }
 
@@ -208,10 +220,7 @@ export class TextTokenizer {
    * Encodes a conversation through the chat template. The rendered text already holds BOS and the
    * turn markers, so nothing is added; special-token text maps to its single id.
    */
-  encodeChat(
-    messages: ChatMessage[],
-    opts: { addGenerationPrompt?: boolean; templateName?: string } = {},
-  ): number[] {
+  encodeChat(messages: ChatMessage[], opts: ChatRenderOptions = {}): number[] {
     if (messages.length === 0) {
       throw new InputError("the conversation is empty", "give at least one message");
     }
