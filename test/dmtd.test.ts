@@ -8,9 +8,9 @@ import { assertClose, families, testGpu } from "./harness.ts";
 import { CycleSchedule } from "../src/generation/dmtd.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer } from "../src/gpu/buffers.ts";
-import { AddRows, mixData } from "../src/ops/dmtd/add_rows.ts";
+import { mixBytes, mixData, type MixRow, MixRows } from "../src/ops/dmtd/mix_rows.ts";
 import { TokenHistory } from "../src/ops/dmtd/token_history.ts";
-import { referenceAddRows } from "../src/ops/dmtd/reference.ts";
+import { referenceMixRows } from "../src/ops/dmtd/reference.ts";
 import { randomNormal } from "../src/util/random.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { Model } from "../src/generation/model.ts";
@@ -80,27 +80,30 @@ Deno.test("dmtd schedule: the thinking cache has no hole and no position written
 });
 
 for (const family of await families()) {
-  Deno.test(`dmtd kernels (${family}): add_rows and the token history against their references`, async () => {
+  Deno.test(`dmtd kernels (${family}): mix_rows and the token history against their references`, async () => {
     const gpu = await testGpu(family);
     const kernels = new KernelCache(gpu);
     const device = gpu.device;
     const width = 70, rows = 5;
-    for (const [src, count] of [[0, 5], [4, 1], [2, 1], [0, 0]]) {
-      const xv = randomNormal(src + 1, rows * width), ev = randomNormal(src + 9, rows * width);
+    const tables: MixRow[][] = [
+      [0, 1, 2, 3, 4].map((src) => ({ src, a: 1, b: 1 })), // a prompt chunk, e + t
+      [{ src: 4, a: 1, b: 1 }], // a head: the block's last row into row 0
+      [{ src: 0, a: 1, b: 1 }, { src: 1, a: 0, b: 1 }, { src: 2, a: 1, b: 0 }], // scoring: each row its input
+      [],
+    ];
+    for (const [t, table] of tables.entries()) {
+      const xv = randomNormal(t + 1, rows * width), ev = randomNormal(t + 9, rows * width);
       const x = bufferFrom(device, "x", xv), e = bufferFrom(device, "e", ev);
-      const op = new AddRows(kernels, width, bufferFrom(device, "mix", mixData(src, count)), x, e);
+      const data = new DataView(new ArrayBuffer(mixBytes(rows)));
+      mixData(table, data);
+      const op = new MixRows(kernels, width, bufferFrom(device, "mix", data), x, e);
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      op.encode(pass, count);
+      op.encode(pass, table.length);
       pass.end();
       device.queue.submit([enc.finish()]);
       const got = new Float32Array(await readBuffer(device, x, rows * width * 4));
-      assertClose(
-        got,
-        referenceAddRows(xv, ev, width, src, count),
-        { atol: 0, rtol: 0 },
-        `add ${src}/${count}`,
-      );
+      assertClose(got, referenceMixRows(xv, ev, width, table), { atol: 0, rtol: 0 }, `mix table ${t}`);
     }
     // Record: outputs 0 and 1 of rows (slot 1, pos 3) and (slot 0, pos 9 = the last: dropped); gather: a block.
     const ctx = 10;
@@ -154,11 +157,21 @@ Deno.test("dmtd: a non-head step dispatches no thinking-layer work; a head runs 
   const thinking = (labels: string[]) => labels.filter((l) => /layers\.[0-2]\./.test(l));
   const decoding = (labels: string[]) => labels.filter((l) => /layers\.3\./.test(l));
   const none = matmulLabels();
-  fwd.encode(none.pass, 1, 1, true, { thinkingRows: 0, fromHistory: false, addRows: 0, thinkingOnly: false });
+  fwd.encode(none.pass, 1, 1, "sample", {
+    thinkingRows: 0,
+    fromHistory: false,
+    mixRows: 0,
+    thinkingOnly: false,
+  });
   assertEquals(thinking(none.labels), []);
   ok(decoding(none.labels).length > 0, "the decoding layers run");
   const head = matmulLabels();
-  fwd.encode(head.pass, 1, 1, true, { thinkingRows: 4, fromHistory: true, addRows: 1, thinkingOnly: false });
+  fwd.encode(head.pass, 1, 1, "sample", {
+    thinkingRows: 4,
+    fromHistory: true,
+    mixRows: 1,
+    thinkingOnly: false,
+  });
   ok(thinking(head.labels).length > 0 && decoding(head.labels).length > 0, "a head runs every layer");
 });
 

@@ -34,6 +34,8 @@ export interface EngineOptions {
   maxRows?: number;
   /** Sequences that can be cached at once. */
   slots?: number;
+  /** Most output rows a scoring step has (`submitScoring`; default 0: no scoring). */
+  scoreRows?: number;
   /** Positions per sequence (default: the model's, capped at 4096). */
   context?: number;
   /** Split weights above this many bytes per binding (tests force splits with a small value). */
@@ -59,11 +61,30 @@ export interface EngineOptions {
  */
 export interface ThinkingSpec {
   rows: "step" | "none" | number[];
-  /** The decoding layers' input: e + t ("add") or t alone ("plain", the default). */
-  input?: "add" | "plain";
+  /**
+   * The decoding layers' input: e + t ("add") or t alone ("plain", the default) for every row, or per row of a
+   * "step" (a scoring step teacher-forces a sequence: its heads e + t, the rows between them e alone).
+   */
+  input?: "add" | "plain" | RowInput[];
   /** Only the thinking layers run: no decoding, no outputs (a refill before a prompt). */
   only?: boolean;
 }
+
+/** Sequences cached, positions per sequence, output rows of a scoring step. */
+interface EngineSize {
+  slots: number;
+  context: number;
+  scoreRows: number;
+}
+
+/** One row's decoding-layer input: e + t, e alone, or t alone. */
+export type RowInput = "add" | "embedding" | "thinking";
+
+const ROW_MIX: Record<RowInput, { a: number; b: number }> = {
+  add: { a: 1, b: 1 },
+  embedding: { a: 0, b: 1 },
+  thinking: { a: 1, b: 0 },
+};
 
 /** A submitted step whose result has not been read yet. */
 export interface PendingStep {
@@ -95,7 +116,7 @@ export class Engine {
     readonly weights: ModelWeights,
     readonly backend: BackendProfile,
     readonly maxRows: number,
-    size: { slots: number; context: number },
+    size: EngineSize,
   ) {
     this.prefillRows = prefillRows(backend, maxRows);
     this.kernels = new KernelCache(gpu);
@@ -106,7 +127,11 @@ export class Engine {
       size.context,
       gpu.limits.maxStorageBufferBindingSize,
     );
-    this.forward = new ForwardPass(this.kernels, config, weights, this.kv, backend, maxRows, size.slots);
+    this.forward = new ForwardPass(this.kernels, config, weights, this.kv, backend, {
+      maxRows,
+      slots: size.slots,
+      scoreRows: size.scoreRows,
+    });
     this.resultWords = resultStride(config);
     this.routeWords = routeWords(config);
     this.resultLayout = {
@@ -117,9 +142,14 @@ export class Engine {
     };
     this.readbacks = new ReadbackRing(
       gpu.device,
-      (size.slots * this.resultWords + maxRows * this.routeWords) * 4,
+      (Math.max(size.slots * this.resultWords, 2 * size.scoreRows) + maxRows * this.routeWords) * 4,
     );
-    this.inputs = new StepInputs(gpu.device.queue, this.forward.state, maxRows, size.slots);
+    this.inputs = new StepInputs(
+      gpu.device.queue,
+      this.forward.state,
+      maxRows,
+      Math.max(size.slots, size.scoreRows),
+    );
     this.lost = new LostDeviceWatch(gpu);
     this.freeSlots = Array.from({ length: size.slots }, (_, i) => size.slots - 1 - i);
   }
@@ -135,7 +165,7 @@ export class Engine {
       quant: opts.quant,
       ropePairs: opts.ropePairs,
     });
-    const size = { slots: opts.slots ?? 1, context };
+    const size = { slots: opts.slots ?? 1, context, scoreRows: opts.scoreRows ?? 0 };
     const engine = await inErrorScopes(
       gpu,
       ck.config,
@@ -182,26 +212,53 @@ export class Engine {
     rowRoutes = false,
     thinking?: ThinkingSpec,
   ): PendingStep | null {
+    return this.submit(rows, outRows, tokens, rowRoutes, thinking);
+  }
+
+  /**
+   * Submits a scoring step (engines loaded with `scoreRows`): rows of host tokens, and for each output row the
+   * target token whose log-probability (and whether it is the greedy choice) comes back in `scores`, with every
+   * row's route bits (routed models: the layers each scored token ran).
+   */
+  submitScoring(
+    rows: StepRow[],
+    outRows: number[],
+    tokens: ArrayLike<number>,
+    targets: ArrayLike<number>,
+    thinking?: ThinkingSpec,
+  ): PendingStep {
+    return this.submit(rows, outRows, tokens, true, thinking, targets)!;
+  }
+
+  private submit(
+    rows: StepRow[],
+    outRows: number[],
+    tokens: ArrayLike<number> | undefined,
+    rowRoutes: boolean,
+    thinking: ThinkingSpec | undefined,
+    targets?: ArrayLike<number>,
+  ): PendingStep | null {
     const device = this.gpu.device;
     const s = this.forward.state;
     const n = rows.length, nOut = outRows.length;
     this.inputs.write(rows, outRows, tokens);
+    if (targets) this.inputs.writeTargets(s.scoring!, targets);
     const dmtd = this.writeThinking(rows, thinking);
     const enc = device.createCommandEncoder();
-    this.record(enc, (pass) => this.forward.encode(pass, n, nOut, true, dmtd));
+    this.record(enc, (pass) => this.forward.encode(pass, n, nOut, targets ? "score" : "sample", dmtd));
     const layout = this.resultLayout;
-    const resultBytes = nOut * this.resultWords * 4;
+    const resultBytes = nOut * (targets ? 8 : this.resultWords * 4);
     const routeBytes = rowRoutes && layout.routed ? n * this.routeWords * 4 : 0;
     if (resultBytes + routeBytes === 0) {
       device.queue.submit([enc.finish()]);
       return null;
     }
     const read = this.readbacks.read(enc, [
-      { buffer: s.result, bytes: resultBytes },
+      { buffer: targets ? s.scoring!.scores : s.result, bytes: resultBytes },
       { buffer: s.routes, bytes: routeBytes },
     ]);
     device.queue.submit([enc.finish()]);
-    const done = read().then((data) => decodeReadback(data, nOut, layout));
+    const done = read().then((data) => decodeReadback(data, nOut, layout, !!targets));
     // Steps computed past a stop may never be awaited: a GPU fault must not become an unhandled rejection.
     done.catch(() => {});
     return { nOut, done };
@@ -245,7 +302,7 @@ export class Engine {
       this.inputs.write(rows, outRows, chunk);
       const dmtd = this.writeThinking(rows);
       const enc = device.createCommandEncoder();
-      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, outRows.length, false, dmtd));
+      this.record(enc, (pass) => this.forward.encode(pass, chunk.length, outRows.length, "logits", dmtd));
       device.queue.submit([enc.finish()]);
       await this.profiler?.collect();
     }
@@ -263,11 +320,19 @@ export class Engine {
       return undefined;
     }
     const add = spec.input === "add";
-    if (spec.rows === "none") return { thinkingRows: 0, fromHistory: false, addRows: 0, thinkingOnly: false };
+    if (spec.rows === "none") return { thinkingRows: 0, fromHistory: false, mixRows: 0, thinkingOnly: false };
     if (spec.rows === "step") {
-      this.inputs.writeThinking(d, rows, { src: 0, count: add ? rows.length : 0 });
-      const addRows = add ? rows.length : 0;
-      return { thinkingRows: rows.length, fromHistory: false, addRows, thinkingOnly: !!spec.only };
+      const inputs = Array.isArray(spec.input) ? spec.input : rows.map(() => add ? "add" : "thinking");
+      const mix = inputs.every((i) => i === "thinking")
+        ? []
+        : inputs.map((i, src) => ({ src, ...ROW_MIX[i] }));
+      this.inputs.writeThinking(d, rows, mix);
+      return {
+        thinkingRows: rows.length,
+        fromHistory: false,
+        mixRows: mix.length,
+        thinkingOnly: !!spec.only,
+      };
     }
     const block = spec.rows;
     if (rows.length !== 1 || block.length > this.maxRows || block.at(-1) !== rows[0].pos) {
@@ -276,8 +341,8 @@ export class Engine {
       );
     }
     const blockRows = block.map((pos) => ({ slot: rows[0].slot, pos }));
-    this.inputs.writeThinking(d, blockRows, { src: block.length - 1, count: add ? 1 : 0 });
-    return { thinkingRows: block.length, fromHistory: true, addRows: add ? 1 : 0, thinkingOnly: false };
+    this.inputs.writeThinking(d, blockRows, add ? [{ src: block.length - 1, a: 1, b: 1 }] : []);
+    return { thinkingRows: block.length, fromHistory: true, mixRows: add ? 1 : 0, thinkingOnly: false };
   }
 
   /** Records into one compute pass, or into timed passes per dispatch when profiling. */
@@ -323,7 +388,7 @@ async function inErrorScopes(
   gpu: GpuContext,
   c: ModelConfig,
   weights: ModelWeights,
-  size: { slots: number; context: number },
+  size: EngineSize,
   build: () => Engine,
 ): Promise<Engine> {
   gpu.device.pushErrorScope("out-of-memory");

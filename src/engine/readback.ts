@@ -11,9 +11,17 @@ export interface StepResult {
   routes: number[];
 }
 
-/** What a step reads back: one result per output, and every row's route words when asked. */
+/** A scored token: log P(target | before) and whether it was the greedy choice. */
+export interface ScoredToken {
+  logprob: number;
+  greedy: boolean;
+}
+
+/** What a step reads back: one result (or score) per output, and every row's route words when asked. */
 export interface StepReadback {
   results: StepResult[];
+  /** A scoring step's scores (null for other steps, whose `results` hold the sampled tokens). */
+  scores: ScoredToken[] | null;
   /** [rows × routeWords] when the step was submitted with rowRoutes (routed models only). */
   routesOfRows: Uint32Array | null;
 }
@@ -88,8 +96,24 @@ export class ReadbackRing {
   }
 }
 
-/** A step's readback words → its results (the first `nOut` slots) and the rows' route words after them. */
-export function decodeReadback(data: Uint32Array, nOut: number, layout: ResultLayout): StepReadback {
+/**
+ * A step's readback words → its results (the first `nOut` slots) or a scoring step's scores (two words each),
+ * and the rows' route words after them.
+ */
+export function decodeReadback(
+  data: Uint32Array,
+  nOut: number,
+  layout: ResultLayout,
+  scoring = false,
+): StepReadback {
+  if (scoring) {
+    const f = new Float32Array(data.buffer, data.byteOffset, 2 * nOut);
+    const scores = Array.from(
+      { length: nOut },
+      (_, j) => ({ logprob: f[2 * j], greedy: data[2 * j + 1] === 1 }),
+    );
+    return { results: [], scores, routesOfRows: data.length > 2 * nOut ? data.slice(2 * nOut) : null };
+  }
   const { resultWords: words, routeWords: rw, routed, numLayers } = layout;
   const results: StepResult[] = [];
   for (let j = 0; j < nOut; j++) {
@@ -101,5 +125,5 @@ export function decodeReadback(data: Uint32Array, nOut: number, layout: ResultLa
     });
   }
   const rest = nOut * words;
-  return { results, routesOfRows: data.length > rest ? data.slice(rest) : null };
+  return { results, scores: null, routesOfRows: data.length > rest ? data.slice(rest) : null };
 }

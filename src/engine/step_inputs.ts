@@ -4,7 +4,8 @@
  * flight keeps the inputs it was submitted with; the host arrays are scratch allocated once.
  */
 
-import type { DmtdState, StepBuffers } from "../graph/run_state.ts";
+import type { DmtdState, ScoringState, StepBuffers } from "../graph/run_state.ts";
+import { mixBytes, mixData, type MixRow } from "../ops/dmtd/mix_rows.ts";
 
 /** One row of a step. */
 export interface StepRow {
@@ -19,8 +20,9 @@ export class StepInputs {
   private readonly tokens: Uint32Array<ArrayBuffer>;
   private readonly outRows: Uint32Array<ArrayBuffer>;
   private readonly positions: Uint32Array<ArrayBuffer>;
+  private readonly targets: Uint32Array<ArrayBuffer>;
   private readonly thinkStep = new Uint32Array(4);
-  private readonly mix = new Uint32Array(4);
+  private readonly mix: DataView<ArrayBuffer>;
 
   constructor(
     private readonly queue: GPUQueue,
@@ -32,6 +34,14 @@ export class StepInputs {
     this.tokens = new Uint32Array(maxRows);
     this.outRows = new Uint32Array(maxOut);
     this.positions = new Uint32Array(maxOut);
+    this.targets = new Uint32Array(maxOut);
+    this.mix = new DataView(new ArrayBuffer(mixBytes(maxRows)));
+  }
+
+  /** A scoring step's target token per output row. */
+  writeTargets(s: ScoringState, targets: ArrayLike<number>): void {
+    this.targets.set(targets);
+    this.queue.writeBuffer(s.targets, 0, this.targets, 0, targets.length);
   }
 
   write(rows: StepRow[], outRows: number[], tokens?: ArrayLike<number>): void {
@@ -60,11 +70,8 @@ export class StepInputs {
     }
   }
 
-  /**
-   * A DMTD step's thinking rows (their count and {slot, pos}) and its mix: rows src .. src + count of the
-   * thinking output plus the embedding become the decoding rows 0 .. count.
-   */
-  writeThinking(d: DmtdState, rows: StepRow[], mix: { src: number; count: number }): void {
+  /** A DMTD step's thinking rows (their count and {slot, pos}) and its mix table (ops/dmtd/mix_rows.ts). */
+  writeThinking(d: DmtdState, rows: StepRow[], mix: MixRow[]): void {
     const q = this.queue;
     this.thinkStep[0] = rows.length;
     q.writeBuffer(d.thinkStep, 0, this.thinkStep);
@@ -73,8 +80,6 @@ export class StepInputs {
       this.rows[2 * i + 1] = r.pos;
     });
     q.writeBuffer(d.thinkRows, 0, this.rows, 0, 2 * rows.length);
-    this.mix[0] = mix.src;
-    this.mix[1] = mix.count;
-    q.writeBuffer(d.mix, 0, this.mix);
+    q.writeBuffer(d.mix, 0, this.mix.buffer, 0, mixData(mix, this.mix));
   }
 }

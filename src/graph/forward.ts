@@ -14,6 +14,7 @@ import { RmsNorm } from "../ops/norm/rmsnorm.ts";
 import type { Matmul } from "../ops/matmul/matmul.ts";
 import { GpuSampler } from "../ops/sample/sampler.ts";
 import { ResultSlots } from "../ops/sample/result_slots.ts";
+import { Logprob } from "../ops/sample/logprob.ts";
 import type { RouteGate } from "../ops/route/gate.ts";
 import type { KvCache } from "./kv_cache.ts";
 import type { ModelWeights } from "./weights.ts";
@@ -25,6 +26,17 @@ import { DmtdStack } from "./layers/dmtd.ts";
 import { type DmtdShape, type LayerStack, SequentialStack } from "./stack.ts";
 
 export type { RoutingMode } from "./layer_builder.ts";
+
+/** What a step leaves after the LM head. */
+export type StepOutput = "sample" | "score" | "logits";
+
+/** How many rows a step may have, how many sequences are cached, how many output rows a scoring step has. */
+export interface ForwardSize {
+  maxRows: number;
+  slots: number;
+  /** 0: no scoring steps. */
+  scoreRows: number;
+}
 
 export class ForwardPass {
   readonly state: RunState;
@@ -41,6 +53,8 @@ export class ForwardPass {
   /** Routed models: the layers used per output (a plain model's count is its depth). */
   private readonly resultSlots: ResultSlots | null;
   private readonly gates: RouteGate[];
+  /** Scoring steps' log-probabilities (engines loaded with scoring rows). */
+  private readonly logprob: Logprob | null;
   private appliedThreshold = 0.5;
 
   constructor(
@@ -49,13 +63,14 @@ export class ForwardPass {
     weights: ModelWeights,
     kv: KvCache,
     readonly profile: BackendProfile,
-    readonly maxRows: number,
-    readonly maxOut: number,
+    readonly size: ForwardSize,
   ) {
+    const maxOut = Math.max(size.slots, size.scoreRows);
     const s = this.state = createRunState(kernels.gpu.device, cfg, weights, profile, {
-      maxRows,
+      maxRows: size.maxRows,
       maxOut,
       context: kv.context,
+      scoring: size.scoreRows > 0,
     });
     const b = new LayerBuilder(kernels, cfg, profile, s, kv, weights.ropePairs);
     if (s.dmtd) {
@@ -67,7 +82,7 @@ export class ForwardPass {
         kv,
         weights.ropePairs,
       );
-      this.stack = new DmtdStack(b, think, cfg, weights, maxOut);
+      this.stack = new DmtdStack(b, think, cfg, weights, size.slots);
       this.gates = [];
     } else {
       const layers = weights.layers.map((L, l) =>
@@ -96,7 +111,7 @@ export class ForwardPass {
     });
     this.sampler = new GpuSampler(kernels, {
       vocab: cfg.vocabSize,
-      maxRows: maxOut,
+      maxRows: size.slots,
       resultStride: resultStride(cfg),
       blocksPerRow: profile.samplerBlocks,
       headParts: this.lmHead.argmaxPairs || undefined,
@@ -109,6 +124,14 @@ export class ForwardPass {
         stride: resultStride(cfg),
       }, s)
       : null;
+    this.logprob = s.scoring
+      ? new Logprob(
+        kernels,
+        cfg.vocabSize,
+        { step: s.step, logits: s.logits, ...s.scoring },
+        profile.normWorkgroup,
+      )
+      : null;
   }
 
   /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read. */
@@ -117,11 +140,17 @@ export class ForwardPass {
   }
 
   /**
-   * Records one step over `nRows` rows; `nOut` of them (listed in outRows) get logits and a sampled
-   * token. `sample = false` stops after the logits (tests read them). A DMTD step says how it runs its two
-   * layer groups (`dmtd`).
+   * Records one step over `nRows` rows; `nOut` of them (listed in outRows) get logits, then a sampled token
+   * ("sample"), their targets' log-probabilities ("score"), or nothing more ("logits": tests read them). A DMTD
+   * step says how it runs its two layer groups (`dmtd`).
    */
-  encode(pass: ComputeRecorder, nRows: number, nOut: number, sample = true, dmtd?: DmtdShape): void {
+  encode(
+    pass: ComputeRecorder,
+    nRows: number,
+    nOut: number,
+    output: StepOutput = "sample",
+    dmtd?: DmtdShape,
+  ): void {
     this.applyThreshold();
     // x = the layers of the step (embedding first), layer by layer
     this.stack.encode(pass, nRows, this.routing, dmtd);
@@ -129,7 +158,14 @@ export class ForwardPass {
     // logits = lm_head(norm(x)) for the output rows
     this.finalNorm.encode(pass, nOut);
     this.lmHead.encode(pass, nOut);
-    if (!sample) return;
+    if (output === "score") {
+      if (!this.logprob) {
+        throw new Error("this engine was loaded without scoring rows (EngineOptions.scoreRows)");
+      }
+      this.logprob.encode(pass, nOut);
+      return;
+    }
+    if (output === "logits") return;
     // the next token of each output row, sampled on the GPU (one row: from the LM head's argmax pairs)
     this.sampler.encode(pass, nOut, this.greedy);
     this.resultSlots?.encode(pass, nOut);

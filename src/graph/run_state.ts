@@ -10,6 +10,7 @@ import { bufferFrom, rowTexture, storageBuffer, UNIFORM_WINDOW } from "../gpu/bu
 import type { BranchRows } from "../ops/route/gate.ts";
 import { Attention } from "../ops/attention/attention.ts";
 import { ropeTable } from "../ops/rope/table.ts";
+import { mixBytes } from "../ops/dmtd/mix_rows.ts";
 import type { ModelWeights } from "./weights.ts";
 
 /** What the engine writes before a step, and what it reads back after. */
@@ -56,8 +57,16 @@ export interface DmtdState {
   thinkRows: GPUBuffer;
   /** The embedding of the thinking rows, added back into the decoding layers' input. */
   e: GPUBuffer;
-  /** {src, count} of the add (ops/dmtd/add_rows.ts), written per step. */
+  /** The mix table of the decoding layers' input (ops/dmtd/mix_rows.ts), written per step. */
   mix: GPUBuffer;
+}
+
+/** Scoring steps (`flexidepth eval`): a target token per output row, and its log-probability read back. */
+export interface ScoringState {
+  /** u32 per output row. */
+  targets: GPUBuffer;
+  /** (f32 log-probability bits, u32 greedy) per output row. */
+  scores: GPUBuffer;
 }
 
 export interface RunState extends StepBuffers {
@@ -85,6 +94,7 @@ export interface RunState extends StepBuffers {
   attentionScratch: GPUBuffer | null;
   routing: RoutingState | null;
   dmtd: DmtdState | null;
+  scoring: ScoringState | null;
 }
 
 /** Route words per row (bit k of the row's words = the k-th routed layer ran). */
@@ -109,8 +119,11 @@ export function attentionShape(cfg: ModelConfig, profile: BackendProfile) {
 
 export interface RunStateSize {
   maxRows: number;
+  /** Output rows a step may have: a sampled token per sequence, or a scored token per row. */
   maxOut: number;
   context: number;
+  /** Scoring steps allocate their targets and scores. */
+  scoring: boolean;
 }
 
 export function createRunState(
@@ -151,7 +164,13 @@ export function createRunState(
         thinkStep: storageBuffer(device, "think_step", 16),
         thinkRows: storageBuffer(device, "think_rows", maxRows * 8),
         e: input("embedding", maxRows * H),
-        mix: storageBuffer(device, "mix", 16),
+        mix: storageBuffer(device, "mix", mixBytes(maxRows)),
+      }
+      : null,
+    scoring: size.scoring
+      ? {
+        targets: storageBuffer(device, "targets", maxOut * 4),
+        scores: storageBuffer(device, "scores", maxOut * 8),
       }
       : null,
   };

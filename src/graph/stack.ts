@@ -14,8 +14,8 @@ export interface DmtdShape {
   thinkingRows: number;
   /** The thinking rows' tokens come from the GPU's token history (a refill block), not the step's tokens. */
   fromHistory: boolean;
-  /** Rows whose embedding is added to the thinking output to make the decoding layers' input (0: none). */
-  addRows: number;
+  /** Rows of the mix table that make the decoding layers' input from the thinking output and the embedding. */
+  mixRows: number;
   /** Stop after the thinking layers (a refill of positions before a prompt). */
   thinkingOnly: boolean;
 }

@@ -12,7 +12,7 @@ import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { StepOp } from "../../ops/op.ts";
 import { Embedding } from "../../ops/embed/embed.ts";
-import { AddRows } from "../../ops/dmtd/add_rows.ts";
+import { MixRows } from "../../ops/dmtd/mix_rows.ts";
 import { TokenHistory } from "../../ops/dmtd/token_history.ts";
 import type { LayerBuilder, LayerUnit, RoutingMode } from "../layer_builder.ts";
 import type { ModelWeights } from "../weights.ts";
@@ -27,7 +27,7 @@ export class DmtdStack implements LayerStack {
   private readonly embedThinking: StepOp;
   private readonly keepEmbedding: StepOp;
   private readonly embedDecoding: StepOp;
-  private readonly addEmbedding: AddRows;
+  private readonly mix: MixRows;
 
   /** `b` builds over the step's (decoding) rows, `think` over the thinking rows. */
   constructor(b: LayerBuilder, think: LayerBuilder, cfg: ModelConfig, weights: ModelWeights, slots: number) {
@@ -39,7 +39,7 @@ export class DmtdStack implements LayerStack {
     this.embedThinking = new Embedding(k, weights.embed, { step: d.thinkStep, tokens: s.tokens, x: s.x });
     this.keepEmbedding = new Embedding(k, weights.embed, { step: d.thinkStep, tokens: s.tokens, x: d.e });
     this.embedDecoding = new Embedding(k, weights.embed, s);
-    this.addEmbedding = new AddRows(k, cfg.hiddenSize, d.mix, s.x, d.e);
+    this.mix = new MixRows(k, cfg.hiddenSize, d.mix, s.x, d.e);
     this.history = new TokenHistory(k, slots, b.kv.context, {
       step: s.step,
       rows: s.rows,
@@ -52,14 +52,14 @@ export class DmtdStack implements LayerStack {
 
   /** Without a shape, every layer runs on the step's rows, d = t: the plain stack (full depth, tests). */
   encode(pass: ComputeRecorder, nRows: number, routing: RoutingMode, shape?: DmtdShape): void {
-    const sh = shape ?? { thinkingRows: nRows, fromHistory: false, addRows: 0, thinkingOnly: false };
+    const sh = shape ?? { thinkingRows: nRows, fromHistory: false, mixRows: 0, thinkingOnly: false };
     if (sh.thinkingRows > 0) {
       if (sh.fromHistory) this.history.gather(pass, sh.thinkingRows);
       this.embedThinking.encode(pass, sh.thinkingRows);
-      if (sh.addRows > 0) this.keepEmbedding.encode(pass, sh.thinkingRows);
+      if (sh.mixRows > 0) this.keepEmbedding.encode(pass, sh.thinkingRows);
       for (const layer of this.thinking) layer.encode(pass, sh.thinkingRows, routing);
       if (sh.thinkingOnly) return;
-      this.addEmbedding.encode(pass, sh.addRows);
+      this.mix.encode(pass, sh.mixRows);
     } else {
       this.embedDecoding.encode(pass, nRows);
     }

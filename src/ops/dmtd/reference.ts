@@ -1,16 +1,17 @@
 /** The DMTD step pieces in plain TypeScript. */
 
-/** x[i] = x[src + i] + e[src + i] for i < count, rows of `width` (in place, row by row from the first). */
-export function referenceAddRows(
+import type { MixRow } from "./mix_rows.ts";
+
+/** x[i] = a_i · x[src_i] + b_i · e[src_i] for the table's rows, rows of `width` (from the input x). */
+export function referenceMixRows(
   x: Float32Array,
   e: Float32Array,
   width: number,
-  src: number,
-  count: number,
+  rows: MixRow[],
 ): Float32Array {
   const out = x.slice();
-  for (let i = 0; i < count; i++) {
-    for (let c = 0; c < width; c++) out[i * width + c] = x[(src + i) * width + c] + e[(src + i) * width + c];
-  }
+  rows.forEach(({ src, a, b }, i) => {
+    for (let c = 0; c < width; c++) out[i * width + c] = a * x[src * width + c] + b * e[src * width + c];
+  });
   return out;
 }

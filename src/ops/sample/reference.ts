@@ -138,3 +138,13 @@ export function referenceSample(logits: Float32Array, options: SamplingOptions, 
   }
   return last;
 }
+
+/** log_softmax(logits)[target] (f64) and whether target is the argmax (ties to the lowest id). */
+export function referenceLogprob(logits: Float32Array, target: number): { logprob: number; greedy: boolean } {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  const m = logits[best];
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) s += Math.exp(logits[i] - m);
+  return { logprob: logits[target] - m - Math.log(s), greedy: best === target };
+}
