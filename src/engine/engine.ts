@@ -8,7 +8,7 @@
 import type { Checkpoint } from "../model/checkpoint.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { QuantFormat } from "../model/quant.ts";
-import { describeLimits, type FitLimits, type GpuContext, gpuMessage, withLimits } from "../gpu/device.ts";
+import { describeLimits, type FitLimits, type GpuContext, withLimits } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { type BackendProfile, backendProfile, prefillRows } from "../gpu/profile.ts";
 import { readBuffer } from "../gpu/buffers.ts";
@@ -25,9 +25,12 @@ import { resultStride, routeWords } from "../graph/run_state.ts";
 import { decodeReadback, ReadbackRing, type ResultLayout, type StepReadback } from "./readback.ts";
 import { LostDeviceWatch, stepFault } from "./faults.ts";
 import { StepInputs, type StepRow } from "./step_inputs.ts";
+import { planThinking, type ThinkingSpec } from "./thinking.ts";
+import { contextFor, type EngineSize, inErrorScopes } from "./load.ts";
 
 export type { StepReadback, StepResult } from "./readback.ts";
 export type { StepRow } from "./step_inputs.ts";
+export type { RowInput, ThinkingSpec } from "./thinking.ts";
 
 export interface EngineOptions {
   /** Most rows a step may have (buffers are sized by it); prompt chunks are at most this long. */
@@ -53,38 +56,6 @@ export interface EngineOptions {
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
 }
-
-/**
- * How a DMTD step runs its thinking layers (the generation's schedule says which): over the step's own rows
- * and tokens ("step": a prompt chunk, full depth), over a refill block — positions of the step's slot ending
- * at its one row, whose tokens come from the GPU's token history (a cycle head) — or not at all ("none").
- */
-export interface ThinkingSpec {
-  rows: "step" | "none" | number[];
-  /**
-   * The decoding layers' input: e + t ("add") or t alone ("plain", the default) for every row, or per row of a
-   * "step" (a scoring step teacher-forces a sequence: its heads e + t, the rows between them e alone).
-   */
-  input?: "add" | "plain" | RowInput[];
-  /** Only the thinking layers run: no decoding, no outputs (a refill before a prompt). */
-  only?: boolean;
-}
-
-/** Sequences cached, positions per sequence, output rows of a scoring step. */
-interface EngineSize {
-  slots: number;
-  context: number;
-  scoreRows: number;
-}
-
-/** One row's decoding-layer input: e + t, e alone, or t alone. */
-export type RowInput = "add" | "embedding" | "thinking";
-
-const ROW_MIX: Record<RowInput, { a: number; b: number }> = {
-  add: { a: 1, b: 1 },
-  embedding: { a: 0, b: 1 },
-  thinking: { a: 1, b: 0 },
-};
 
 /** A submitted step whose result has not been read yet. */
 export interface PendingStep {
@@ -191,6 +162,18 @@ export class Engine {
 
   releaseSlot(slot: number): void {
     if (!this.freeSlots.includes(slot)) this.freeSlots.push(slot);
+  }
+
+  /** KV slots not in use. */
+  get freeSlotCount(): number {
+    return this.freeSlots.length;
+  }
+
+  /** Copies the K/V of positions [0, positions) of slot `from` into the slots `to` (queue-ordered with steps). */
+  copyPrefix(from: number, to: number[], positions: number): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    this.kv.encodeCopyPrefix(this.gpu.device, enc, from, to, positions);
+    this.gpu.device.queue.submit([enc.finish()]);
   }
 
   /** Sampling settings per output row; written once per generation, not per step. */
@@ -309,40 +292,12 @@ export class Engine {
     return new Float32Array(await readBuffer(device, this.forward.state.logits, this.config.vocabSize * 4));
   }
 
-  /**
-   * A DMTD step's thinking rows and mix, written to the GPU, and the shape the forward pass records; undefined
-   * for other models. Without a spec every layer runs on the step's rows with d = t (the plain stack).
-   */
-  private writeThinking(rows: StepRow[], spec: ThinkingSpec = { rows: "step" }): DmtdShape | undefined {
+  /** A DMTD step's thinking rows and mix written to the GPU, and its shape (thinking.ts). */
+  private writeThinking(rows: StepRow[], spec?: ThinkingSpec): DmtdShape | undefined {
     const d = this.forward.state.dmtd;
-    if (!d) {
-      if (spec.rows !== "step" || spec.input === "add" || spec.only) throw new Error("not a DMTD model");
-      return undefined;
-    }
-    const add = spec.input === "add";
-    if (spec.rows === "none") return { thinkingRows: 0, fromHistory: false, mixRows: 0, thinkingOnly: false };
-    if (spec.rows === "step") {
-      const inputs = Array.isArray(spec.input) ? spec.input : rows.map(() => add ? "add" : "thinking");
-      const mix = inputs.every((i) => i === "thinking")
-        ? []
-        : inputs.map((i, src) => ({ src, ...ROW_MIX[i] }));
-      this.inputs.writeThinking(d, rows, mix);
-      return {
-        thinkingRows: rows.length,
-        fromHistory: false,
-        mixRows: mix.length,
-        thinkingOnly: !!spec.only,
-      };
-    }
-    const block = spec.rows;
-    if (rows.length !== 1 || block.length > this.maxRows || block.at(-1) !== rows[0].pos) {
-      throw new Error(
-        `a refill block [${block}] must end at the step's one row and hold ≤ ${this.maxRows} rows`,
-      );
-    }
-    const blockRows = block.map((pos) => ({ slot: rows[0].slot, pos }));
-    this.inputs.writeThinking(d, blockRows, add ? [{ src: block.length - 1, a: 1, b: 1 }] : []);
-    return { thinkingRows: block.length, fromHistory: true, mixRows: add ? 1 : 0, thinkingOnly: false };
+    const plan = planThinking(d !== null, rows, spec, this.maxRows);
+    if (plan && d) this.inputs.writeThinking(d, plan.rows, plan.mix);
+    return plan?.shape;
   }
 
   /** Records into one compute pass, or into timed passes per dispatch when profiling. */
@@ -364,54 +319,4 @@ export class Engine {
     } KV ` +
       `cache of ${this.context} positions (${describeLimits(this.gpu.limits)})`;
   }
-}
-
-/**
- * Positions per sequence: asked for or the model's (capped at 4096), never more than the model's or the
- * backend's (serial attention on a software GPU loops over the context in one invocation, and llvmpipe ends
- * any loop after 65535 iterations: a longer context would silently attend to a prefix).
- */
-function contextFor(cfg: ModelConfig, backend: BackendProfile, asked?: number): number {
-  const context = Math.min(asked ?? Math.min(cfg.maxPositions, 4096), cfg.maxPositions);
-  if (context > backend.maxContext) {
-    throw new GpuError(
-      `a context of ${context} positions is more than attention on a software GPU can cover ` +
-        `(${backend.maxContext})`,
-      `pass --context ${backend.maxContext} or less`,
-    );
-  }
-  return context;
-}
-
-/** Builds the engine inside error scopes: out of memory or invalid set-up becomes a GpuError with sizes. */
-async function inErrorScopes(
-  gpu: GpuContext,
-  c: ModelConfig,
-  weights: ModelWeights,
-  size: EngineSize,
-  build: () => Engine,
-): Promise<Engine> {
-  gpu.device.pushErrorScope("out-of-memory");
-  gpu.device.pushErrorScope("validation");
-  let engine: Engine | null = null;
-  let failure: unknown = null;
-  try {
-    engine = build();
-  } catch (e) {
-    failure = e;
-  }
-  const invalid = await gpu.device.popErrorScope();
-  const oom = await gpu.device.popErrorScope();
-  if (failure) throw failure;
-  const kvBytes = 2 * c.numLayers * size.slots * size.context * c.numKvHeads * c.headDim * 4;
-  const sizes = `${formatBytes(weights.bytes)} of weights and a ${formatBytes(kvBytes)} KV cache of ` +
-    `${size.context} positions (${describeLimits(gpu.limits)})`;
-  if (oom) {
-    throw new GpuError(
-      `out of GPU memory for the KV cache and activations after the weights: ${sizes}: ${gpuMessage(oom)}`,
-      `lower --context (now ${size.context}) or use a smaller model`,
-    );
-  }
-  if (invalid) throw new GpuError(`GPU setup failed for ${sizes}: ${gpuMessage(invalid)}`);
-  return engine!;
 }

@@ -39,4 +39,28 @@ export class KvCache {
     }
     this.bytes = 2 * cfg.numLayers * layerBytes;
   }
+
+  /** One slot's positions of a layer, for copies between slots (WebGPU copies no buffer onto itself). */
+  private staging: GPUBuffer | null = null;
+
+  /**
+   * Records copies of the K/V of positions [0, positions) of slot `from` into each slot of `to`, every layer:
+   * sequences that share a prefix (a question's choices) compute it once. Through one staging buffer made at
+   * the first copy; the copies are ordered with the steps around them.
+   */
+  encodeCopyPrefix(
+    device: GPUDevice,
+    enc: GPUCommandEncoder,
+    from: number,
+    to: number[],
+    positions: number,
+  ): void {
+    const bytes = positions * this.kvDim * 4, slotBytes = this.context * this.kvDim * 4;
+    if (bytes === 0 || to.length === 0) return;
+    this.staging ??= storageBuffer(device, "kv_prefix", slotBytes);
+    for (const layer of [...this.k, ...this.v]) {
+      enc.copyBufferToBuffer(layer, from * slotBytes, this.staging, 0, bytes);
+      for (const slot of to) enc.copyBufferToBuffer(this.staging, 0, layer, slot * slotBytes, bytes);
+    }
+  }
 }

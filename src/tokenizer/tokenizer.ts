@@ -192,6 +192,16 @@ export class TextTokenizer {
     return new TextTokenizer(tok, tokenizerConfig, templates, { ...opts, name });
   }
 
+  /** The BOS id a raw prompt starts with (null: the model's prompts start without one). */
+  get promptBos(): number | null {
+    return this.#addBos ? this.bosId : null;
+  }
+
+  /** Encodes text as it is: no BOS, no special tokens added (a continuation, a piece of a prompt). */
+  encodeText(text: string): number[] {
+    return this.#tok.encode(text, { add_special_tokens: false }).ids;
+  }
+
   /** Encodes a raw prompt; BOS is prepended exactly once when the model uses one. */
   encodePrompt(text: string): number[] {
     // Special tokens are added here rather than by the post-processor, so an EOS-appending
