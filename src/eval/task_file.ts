@@ -143,7 +143,16 @@ function buildItem(
   index: number,
   t: { prompt: Template; target: Template; choices: Template[] },
 ): EvalItem {
-  const render = (tpl: Template) => tpl.render(row);
+  const render = (tpl: Template) => {
+    try {
+      return tpl.render(row);
+    } catch (e) {
+      throw new EvalError(
+        `task file row ${index}: a template failed (${(e as Error).message})`,
+        "fix the template (see 'flexidepth eval --help') or the row's fields",
+      );
+    }
+  };
   const prompt = render(t.prompt);
   const target = render(t.target);
   if (spec.choices === undefined) {
