@@ -17,9 +17,11 @@ function scoreTable(r: EvalResults): string {
   const modes = r.settings.modes;
   const rows = r.tasks.flatMap((t) =>
     t.metrics.map((metric, k) =>
-      `<tr>${k === 0 ? `<td rowspan="${t.metrics.length}">${escapeHtml(t.task)}</td>` : ""}<td>${metric}${
-        metric === t.primary ? " ★" : ""
-      }</td>` + t.modes.map((m) => `<td>${fmtEstimate(m.metrics[metric])}</td>`).join("") + `</tr>`
+      `<tr>${
+        k === 0 ? `<td rowspan="${t.metrics.length}">${escapeHtml(t.task)}</td>` : ""
+      }<td class="m">${metric}${metric === t.primary ? " ★" : ""}</td>` + t.modes.map((m) =>
+        `<td>${fmtEstimate(m.metrics[metric])}</td>`
+      ).join("") + `</tr>`
     )
   );
   const ret = modes.map((m) =>
@@ -29,7 +31,7 @@ function scoreTable(r: EvalResults): string {
         : pct(r.retention.find((x) => x.mode === m)?.retention)
     }</b></td>`
   );
-  return `<table><thead><tr><th>task</th><th>metric</th>${
+  return `<table><thead><tr><th>task</th><th class="m">metric</th>${
     modes.map((m) => `<th>${escapeHtml(m)}</th>`).join("")
   }</tr></thead>` +
     `<tbody>${rows.join("")}<tr class="total"><td colspan="2">retention</td>${
@@ -116,18 +118,26 @@ function tradeoffChart(r: EvalResults): string {
   ).filter((p): p is { t: string; m: string; k: number; x: number; y: number } =>
     p.x !== null && p.y !== null
   );
-  const ymax = Math.max(1.1, ...pts.map((p) => p.y));
+  // The score axis spans what the points need around 1 (a ratio near 1 is the common case).
+  const ymax = Math.max(1.1, ...pts.map((p) => p.y + 0.05));
+  const ymin = Math.max(0, Math.min(0.5, ...pts.map((p) => p.y - 0.1)));
   const X = (v: number) => ml + pw * v;
-  const Y = (v: number) => mt + ph * (1 - v / ymax);
+  const Y = (v: number) => mt + ph * (1 - (v - ymin) / (ymax - ymin));
   const parts = [
-    `<line x1="${X(0)}" y1="${Y(0)}" x2="${X(1)}" y2="${Y(1)}" class="grid"/>`,
+    `<line x1="${X(ymin)}" y1="${Y(ymin)}" x2="${X(Math.min(1, ymax))}" y2="${
+      Y(Math.min(1, ymax))
+    }" class="grid"/>`,
     `<line x1="${X(0)}" y1="${Y(1)}" x2="${X(1)}" y2="${Y(1)}" class="axis"/>`,
     `<text x="${ml + pw / 2}" y="${
       H - 6
     }" text-anchor="middle">layers per token ÷ ${r.model.numLayers}</text>`,
     `<text x="${ml - 6}" y="${Y(1) + 4}" text-anchor="end">1.0</text>`,
+    `<text x="${ml - 6}" y="${Y(ymin) + 4}" text-anchor="end">${ymin.toFixed(1)}</text>`,
     `<text x="${X(1)}" y="${mt + ph + 16}" text-anchor="end">1.0</text>`,
     `<text x="${X(0)}" y="${mt + ph + 16}">0</text>`,
+    `<text x="${ml - 34}" y="${mt + ph / 2}" transform="rotate(-90 ${ml - 34} ${
+      mt + ph / 2
+    })" text-anchor="middle">score ÷ full</text>`,
   ];
   for (const p of pts) {
     parts.push(
@@ -167,7 +177,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#111}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555;margin:0}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}tr.total td{border-top:2px solid #888}
+td:first-child,th:first-child,.m{text-align:left}tr.total td{border-top:2px solid #888}
 svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}svg .axis{stroke:#999;stroke-dasharray:4 3}
 .charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}details{margin:8px 0}
 `;
