@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import type { DataLocator } from "../src/eval/data.ts";
+import { type DataLocator, DEFAULT_DATA_DIR, locateData } from "../src/eval/data.ts";
 import { builtinTask } from "../src/eval/tasks/registry.ts";
 import type { ChoiceItem, EvalItem, GenerateItem, LoadedTask } from "../src/eval/task.ts";
 import { chatMessages, rawPrompt } from "../src/eval/task.ts";
@@ -192,6 +192,29 @@ Deno.test("eval tasks: XSum — the file's '###\\nArticle: …' prompt, greedy t
   assertEquals(graded.scores, { rouge1: 1, rouge2: 1, rougeL: 1 });
 });
 
+Deno.test("eval: the data folder is --data, else $FLEXIDEPTH_DATA, else ../shared/data/eval if it exists", async () => {
+  const saved = Deno.env.get("FLEXIDEPTH_DATA");
+  try {
+    Deno.env.delete("FLEXIDEPTH_DATA");
+    assertEquals(await locateData(DATA, "/c"), { dir: DATA, explicit: true, cacheDir: "/c" });
+    Deno.env.set("FLEXIDEPTH_DATA", DATA);
+    assertEquals(await locateData(undefined, "/c"), { dir: DATA, explicit: true, cacheDir: "/c" });
+    Deno.env.delete("FLEXIDEPTH_DATA");
+    // the tests run in the repository, beside ../shared
+    assertEquals(await locateData(undefined, "/c"), {
+      dir: DEFAULT_DATA_DIR,
+      explicit: false,
+      cacheDir: "/c",
+    });
+    await locateData("/nonexistent-folder").then(
+      () => ok(false),
+      (e) => ok(/does not exist/.test(e.message)),
+    );
+  } finally {
+    saved === undefined ? Deno.env.delete("FLEXIDEPTH_DATA") : Deno.env.set("FLEXIDEPTH_DATA", saved);
+  }
+});
+
 Deno.test("eval: contexts and continuations split as lm-eval's _encode_pair", () => {
   assertEquals(splitPair("Answer: ", "A"), ["Answer:", " A"]);
   assertEquals(splitPair("Answer:", " A"), ["Answer:", " A"]);
@@ -207,6 +230,13 @@ Deno.test("eval: contexts and continuations split as lm-eval's _encode_pair", ()
     acc: 0,
     acc_norm: 1,
   });
+  // -2.5/3 > -1/1 by characters, but -2.5/4 < -1/2 had the space been counted
+  assertEquals(choiceOutcome([-2.5, -1], ["abc", "a"], 0).chosen_norm, 0);
+  assertEquals(
+    choiceOutcome([-2.5, -1], ["abé", "a"], 0).chosen_norm,
+    0,
+    "characters, not UTF-16 units or bytes",
+  );
   assertEquals(choiceOutcome([-2, -2], ["a", "b"], 0).chosen, 0, "ties go to the first, as numpy's argmax");
 });
 
