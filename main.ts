@@ -10,6 +10,7 @@ import { BATCH_HELP, batchCommand } from "./src/cli/batch.ts";
 import { INFO_HELP, infoCommand } from "./src/cli/info.ts";
 import { EXPERIMENT_HELP, experimentCommand } from "./src/cli/experiment.ts";
 import { PULL_HELP, pullCommand } from "./src/cli/pull.ts";
+import { EVAL_HELP, evalCommand } from "./src/cli/eval.ts";
 
 const HELP = `flexidepth — FlexiDepth LLMs on your GPU, every token annotated with the layers it used
 
@@ -21,7 +22,8 @@ Commands:
   batch FILE -o R  run every prompt of a file, results appended to R (JSONL); resumable
   info             a model's architecture, size and memory needs, and the GPU adapter
   experiment       layers per token across tasks (the paper's study): table, tokens.jsonl, report.html
-  pull ORG/NAME    download a model from the Hugging Face Hub (then: --model ORG/NAME)
+  eval TASK…       benchmark scores per mode (MMLU, HellaSwag, ARC, WinoGrande, GSM8K, XSum), retention
+  pull ORG/NAME    download a model (or --dataset) from the Hugging Face Hub (then: --model ORG/NAME)
   help [COMMAND]   help for a command
 
 Run 'flexidepth <command> --help' for a command's options.
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   info: { run: infoCommand, help: INFO_HELP },
   pull: { run: pullCommand, help: PULL_HELP },
   experiment: { run: experimentCommand, help: EXPERIMENT_HELP },
+  eval: { run: evalCommand, help: EVAL_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

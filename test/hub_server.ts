@@ -1,6 +1,7 @@
 /**
- * A small Hugging Face Hub for tests, on 127.0.0.1 (port 0). It serves one model repo from a folder
- * with the endpoints huggingface_hub (and `flexidepth pull`) use:
+ * A small Hugging Face Hub for tests, on 127.0.0.1 (port 0). It serves one model repo (or, with
+ * `type: "dataset"`, one dataset repo: `/api/datasets/…` and `/datasets/{repo}/resolve/…`, parquet files
+ * as LFS) from a folder with the endpoints huggingface_hub (and `flexidepth pull`) use:
  *
  *   GET  /api/models/{repo}/revision/{rev}   → {id, sha, siblings: [{rfilename}], …}
  *   GET  /api/models/{repo}/tree/{rev}       → [{type, path, size, oid, lfs?}] (?recursive=true)
@@ -44,6 +45,8 @@ export interface LoggedRequest {
 export interface HubServerOptions {
   /** "ORG/NAME" */
   repo: string;
+  /** a model repo (default) or a dataset repo */
+  type?: "model" | "dataset";
   /** files of the repo: a folder (read recursively) and/or extra entries by path */
   dir?: string;
   extra?: Record<string, Uint8Array | string>;
@@ -103,7 +106,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   }
   const files = new Map<string, HubFile>();
   for (const [path, bytes] of [...raw].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const lfs = path.endsWith(".safetensors");
+    const lfs = path.endsWith(".safetensors") || path.endsWith(".parquet");
     files.set(path, { bytes, etag: lfs ? sha256(bytes) : gitBlobSha1(bytes), lfs });
   }
   const commit = options.commit ??
@@ -231,7 +234,8 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       return answer(json({ error: "Invalid credentials in Authorization header" }, 401));
     }
 
-    const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
+    const kind = options.type === "dataset" ? "datasets" : "models";
+    const api = new RegExp(`^/api/${kind}/([^/]+/[^/]+)/revision/(.+)$`).exec(path);
     if (api) {
       if (api[1] !== options.repo) return answer(json({ error: "Repository not found" }, 404));
       if (!knownRevision(api[2])) {
@@ -255,7 +259,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     }
 
     // The listing huggingface_hub's snapshot_download and @huggingface/hub's listFiles use.
-    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(path);
+    const tree = new RegExp(`^/api/${kind}/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$`).exec(path);
     if (tree) {
       if (tree[1] !== options.repo) return answer(json({ error: "Repository not found" }, 404));
       if (!knownRevision(tree[2])) {
@@ -264,7 +268,10 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       return answer(json(treeEntries(tree[3] ?? "", url.searchParams.get("recursive") === "true")));
     }
 
-    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
+    const resolve =
+      (options.type === "dataset"
+        ? /^\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/
+        : /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/).exec(path);
     if (resolve && (req.method === "GET" || req.method === "HEAD")) {
       const [, repo, rev, filePath] = resolve;
       if (repo !== options.repo) return answer(json({ error: "Repository not found" }, 404));

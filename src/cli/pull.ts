@@ -6,12 +6,13 @@ import { parseRepoRef } from "../hub/cache.ts";
 import { formatBytes } from "../util/format.ts";
 
 export const PULL_HELP =
-  `flexidepth pull — download a model from the Hugging Face Hub into the Hugging Face cache
+  `flexidepth pull — download a model (or a dataset) from the Hugging Face Hub into the Hugging Face cache
 
 Usage:
   flexidepth pull ORG/NAME[@REVISION] [options]
 
 Options:
+  --dataset        a dataset repo (its parquet files, README and licence), for 'flexidepth eval'
   --revision R     branch, tag or commit (default main)
   --all            every file of the repo (default: only what flexidepth reads — config.json,
                    generation_config.json, tokenizer.json, tokenizer_config.json, *.safetensors and
@@ -32,9 +33,11 @@ Environment:
 Examples:
   flexidepth pull unsloth/Llama-3.2-1B-Instruct
   flexidepth run "Why is the sky blue?" --model unsloth/Llama-3.2-1B-Instruct
+  flexidepth pull --dataset allenai/ai2_arc && flexidepth eval arc_easy --model unsloth/Llama-3.2-1B-Instruct -o arc/
 `;
 
 const OPTIONS = {
+  dataset: { type: "boolean" },
   revision: { type: "string" },
   all: { type: "boolean" },
   retries: { type: "string" },
@@ -67,6 +70,7 @@ export async function pullCommand(argv: string[]): Promise<number> {
   const { pull } = await import("../hub/pull.ts");
   const result = await pull({
     repo: ref.repo,
+    type: v.dataset ? "dataset" : "model",
     revision: v.revision ?? ref.revision,
     all: v.all ?? false,
     retries,
@@ -78,7 +82,9 @@ export async function pullCommand(argv: string[]): Promise<number> {
       `(${fetched} downloaded, ${formatBytes(result.bytesDownloaded)})`,
   );
   const id = `${result.repo}${result.revision === "main" ? "" : `@${result.revision}`}`;
-  console.error(`run it: flexidepth run --model ${id}`);
+  console.error(
+    v.dataset ? `flexidepth eval reads it from the cache` : `run it: flexidepth run --model ${id}`,
+  );
   console.log(result.snapshotDir);
   return 0;
 }

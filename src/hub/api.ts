@@ -10,14 +10,15 @@
  */
 
 import { join } from "node:path";
-import { HubApiError, modelInfo } from "@huggingface/hub";
-import { hfHome, HubError, isCommitHash, isLfsEtag } from "./cache.ts";
+import { datasetInfo, HubApiError, modelInfo } from "@huggingface/hub";
+import { hfHome, HubError, isCommitHash, isLfsEtag, type RepoType } from "./cache.ts";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
 /** Which repo at which revision, on which hub, with which token ("" = none). */
 export interface HubContext {
   repo: string;
+  type: RepoType;
   revision: string;
   endpoint: string;
   token: string;
@@ -25,10 +26,11 @@ export interface HubContext {
 
 /** The context of a pull: the defaults for what the caller left out ($HF_ENDPOINT, $HF_TOKEN, "main"). */
 export async function hubContext(
-  opts: { repo: string; revision?: string; endpoint?: string; token?: string },
+  opts: { repo: string; type?: RepoType; revision?: string; endpoint?: string; token?: string },
 ): Promise<HubContext> {
   return {
     repo: opts.repo,
+    type: opts.type ?? "model",
     revision: opts.revision ?? "main",
     endpoint: (opts.endpoint ?? Deno.env.get("HF_ENDPOINT") ?? DEFAULT_ENDPOINT).replace(/\/+$/, ""),
     token: opts.token ?? await defaultToken(),
@@ -108,7 +110,24 @@ export function httpError(
   );
 }
 
-/** The commit and file list of the repo at a revision (`@huggingface/hub` modelInfo). */
+/** The commit and file list of a repo: `@huggingface/hub`'s modelInfo, or datasetInfo (siblings). */
+async function repoInfo(
+  ctx: HubContext,
+  fetch: typeof globalThis.fetch,
+): Promise<{ sha?: unknown; files?: unknown }> {
+  const common = { name: ctx.repo, revision: ctx.revision, hubUrl: ctx.endpoint, fetch };
+  if (ctx.type === "dataset") {
+    // The hub expands `siblings` for datasets as for models; the library's type lists fewer keys.
+    const additionalFields = ["sha", "siblings"] as unknown as "sha"[];
+    const info = await datasetInfo({ ...common, additionalFields });
+    const siblings = (info as { siblings?: { rfilename: string }[] }).siblings;
+    return { sha: info.sha, files: Array.isArray(siblings) ? siblings.map((s) => s.rfilename) : undefined };
+  }
+  const info = await modelInfo({ ...common, additionalFields: ["sha", "filePaths"] });
+  return { sha: info.sha, files: info.filePaths };
+}
+
+/** The commit and file list of the repo at a revision. */
 export async function listRepo(
   ctx: HubContext,
   fetcher: typeof fetch,
@@ -121,20 +140,14 @@ export async function listRepo(
     return res;
   };
   try {
-    const info = await modelInfo({
-      name: ctx.repo,
-      revision: ctx.revision,
-      hubUrl: ctx.endpoint,
-      additionalFields: ["sha", "filePaths"],
-      fetch: recording,
-    });
-    if (typeof info.sha !== "string" || !isCommitHash(info.sha) || !Array.isArray(info.filePaths)) {
+    const info = await repoInfo(ctx, recording);
+    if (typeof info.sha !== "string" || !isCommitHash(info.sha) || !Array.isArray(info.files)) {
       throw new HubError(
         `${ctx.endpoint} sent no commit or file list for ${ctx.repo}`,
         "check HF_ENDPOINT points at a Hugging Face hub",
       );
     }
-    return { commit: info.sha, files: info.filePaths };
+    return { commit: info.sha, files: info.files as string[] };
   } catch (err) {
     if (err instanceof HubApiError) {
       const res = failed as Response | null;
@@ -202,7 +215,8 @@ export async function fileMeta(
   commit: string,
   path: string,
 ): Promise<FileMeta> {
-  const url = `${ctx.endpoint}/${ctx.repo}/resolve/${commit}/${encodePath(path)}`;
+  const prefix = ctx.type === "dataset" ? "datasets/" : "";
+  const url = `${ctx.endpoint}/${prefix}${ctx.repo}/resolve/${commit}/${encodePath(path)}`;
   const res = await headOnHub(fetcher, url);
   if (res.status >= 400) {
     throw httpError(ctx, res.status, `${ctx.repo}/${path}`, res.headers.get("X-Error-Code"));

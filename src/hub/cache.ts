@@ -5,6 +5,7 @@
  *   <cache>/models--ORG--NAME/blobs/<etag>                 file contents (sha256 for LFS files, git sha1 else)
  *   <cache>/models--ORG--NAME/snapshots/<commit>/<file>    relative symlinks to ../../blobs/<etag>
  *   <cache>/models--ORG--NAME/refs/<revision>              the commit a branch or tag pointed at
+ *   <cache>/datasets--ORG--NAME/…                          the same for a dataset repo
  *
  * `<cache>` is $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. Reading it needs no
  * network and no npm package, so resolving `--model ORG/NAME` stays cheap for every command.
@@ -66,14 +67,17 @@ export function isLfsEtag(etag: string): boolean {
   return /^[0-9a-f]{64}$/.test(etag);
 }
 
-/** "ORG/NAME" → "models--ORG--NAME" */
-export function repoFolderName(repo: string): string {
-  return `models--${repo.split("/").join("--")}`;
+/** A model repo (checkpoints) or a dataset repo (evaluation sets: parquet files). */
+export type RepoType = "model" | "dataset";
+
+/** "ORG/NAME" → "models--ORG--NAME" (a dataset: "datasets--ORG--NAME") */
+export function repoFolderName(repo: string, type: RepoType = "model"): string {
+  return `${type}s--${repo.split("/").join("--")}`;
 }
 
-/** `<cache>/models--ORG--NAME` */
-export function repoCacheDir(repo: string, cacheDir = hubCacheDir()): string {
-  return join(cacheDir, repoFolderName(repo));
+/** `<cache>/models--ORG--NAME` (or `datasets--ORG--NAME`) */
+export function repoCacheDir(repo: string, cacheDir = hubCacheDir(), type: RepoType = "model"): string {
+  return join(cacheDir, repoFolderName(repo, type));
 }
 
 async function readRef(path: string): Promise<string | null> {

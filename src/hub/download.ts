@@ -73,7 +73,9 @@ function gaveUp(ctx: HubContext, meta: FileMeta, have: number, err: Interrupted)
   const got = `${formatBytes(have)} of ${formatBytes(meta.size)}`;
   return new HubError(
     `download of ${ctx.repo}/${meta.path} was interrupted after ${got} (${err.message})`,
-    `run the same pull again to resume from there: flexidepth pull ${ctx.repo}` +
+    `run the same pull again to resume from there: flexidepth pull ${
+      ctx.type === "dataset" ? "--dataset " : ""
+    }${ctx.repo}` +
       (ctx.revision !== "main" ? ` --revision ${ctx.revision}` : ""),
   );
 }

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { ProgressBar } from "../ui/progress.ts";
-import { hubCacheDir, HubError, repoCacheDir } from "./cache.ts";
+import { hubCacheDir, HubError, repoCacheDir, type RepoType } from "./cache.ts";
 import { type FileMeta, fileMeta, type HubContext, hubContext, hubFetch, listRepo } from "./api.ts";
 import {
   checkRelativePath,
@@ -27,6 +27,8 @@ import { formatBytes } from "../util/format.ts";
 export interface PullOptions {
   /** "ORG/NAME" */
   repo: string;
+  /** a model (default) or a dataset repo (evaluation sets, read as parquet by `flexidepth eval`) */
+  type?: RepoType;
   /** branch, tag or commit (default "main") */
   revision?: string;
   /** every file of the repo, not only the ones flexidepth reads */
@@ -80,6 +82,9 @@ export function isNeededFile(path: string): boolean {
   return NEEDED.some((re) => re.test(path));
 }
 
+/** Files of a dataset repo that `flexidepth eval` reads: its parquet files, plus the card and licence. */
+const DATASET_NEEDED: RegExp[] = [/\.parquet$/, /^README(\.md)?$/i, /^LICEN[CS]E(\.[A-Za-z]+)?$/i];
+
 /** Downloads `repo` at `revision` into the Hugging Face cache; returns its snapshot folder and files. */
 export async function pull(opts: PullOptions): Promise<PullResult> {
   const log = opts.log ?? (() => {});
@@ -87,8 +92,11 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   const fetcher = hubFetch(ctx);
   const listing = await listRepo(ctx, fetcher);
   const commit = listing.commit;
-  const wanted = chooseFiles(ctx.repo, listing.files, opts.all ?? false);
-  const storage = await prepareStorage(repoCacheDir(ctx.repo, opts.cacheDir ?? hubCacheDir()), commit);
+  const wanted = ctx.type === "dataset"
+    ? chooseDatasetFiles(ctx.repo, listing.files, opts.all ?? false)
+    : chooseFiles(ctx.repo, listing.files, opts.all ?? false);
+  const cacheDir = opts.cacheDir ?? hubCacheDir();
+  const storage = await prepareStorage(repoCacheDir(ctx.repo, cacheDir, ctx.type), commit);
   const plan = await planDownloads(ctx, fetcher, storage, commit, wanted);
   log(planLine(ctx.repo, commit, wanted.length, plan));
   const downloaded = await downloadAll(ctx, fetcher, storage, plan, opts.retries ?? 3, log);
@@ -118,6 +126,19 @@ function chooseFiles(repo: string, files: string[], all: boolean): string[] {
     throw new HubError(
       `${repo} has no config.json`,
       "flexidepth runs Hugging Face transformers checkpoints; pass --all to download the repo anyway",
+    );
+  }
+  wanted.forEach(checkRelativePath);
+  return wanted;
+}
+
+/** A dataset's parquet files (or all); one without any is refused with where its parquet copy lives. */
+function chooseDatasetFiles(repo: string, files: string[], all: boolean): string[] {
+  const wanted = all ? files : files.filter((f) => DATASET_NEEDED.some((re) => re.test(f)));
+  if (!all && !wanted.some((f) => f.endsWith(".parquet"))) {
+    throw new HubError(
+      `dataset ${repo} has no parquet files at this revision`,
+      "the hub keeps a parquet copy of script-based datasets: pull --revision refs/convert/parquet",
     );
   }
   wanted.forEach(checkRelativePath);
