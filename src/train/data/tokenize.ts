@@ -2,7 +2,7 @@
  * Documents → token ids, with the boundary policy of the packed corpus: a raw document starts with BOS (when
  * the model's prompts do) and every document ends with exactly one EOS (`eosIds[0]`). A chat is the model's
  * chat template, which writes its own BOS and turn markers; when the last turn already ends in an EOS id (Qwen's
- * `<|im_end|>`, Llama-3's `<|eot_id|>`) the whitespace after it is dropped instead of adding a second.
+ * `<|im_end|>`, Llama-3's `<|eot_id|>`) the document ends there instead of getting a second.
  */
 
 import type { ChatMessage, TextTokenizer } from "../../tokenizer/tokenizer.ts";
@@ -73,15 +73,19 @@ function encodeContinuation(tok: TextTokenizer, text: string): number[] {
   return anchor.every((id, i) => ids[i] === id) ? ids.slice(anchor.length) : tok.encodeText(text);
 }
 
-/** A whole conversation (no generation prompt at the end), ending in exactly one EOS. */
+/**
+ * A whole conversation, ending in exactly one EOS. When the template closes the last turn with an EOS id, the
+ * document ends there: what follows (Qwen's newline, or the empty assistant header some Llama-3 templates add
+ * whatever add_generation_prompt says) is dropped. Otherwise EOS is appended.
+ */
 export function encodeChatDocument(tok: TextTokenizer, messages: ChatMessage[]): number[] {
   const ids = tok.encodeChat(messages, { addGenerationPrompt: false });
   let end = ids.length;
-  while (
-    end > 0 && !tok.eosIds.includes(ids[end - 1]) &&
-    tok.decode([ids[end - 1]], { skipSpecial: false }).trim() === ""
-  ) end--;
-  if (end > 0 && tok.eosIds.includes(ids[end - 1])) {
+  while (end > 0 && !tok.eosIds.includes(ids[end - 1])) end--;
+  const tail = tok.decode(ids.slice(end), { skipSpecial: false });
+  const last = messages[messages.length - 1].content.trim();
+  // A tail holding the last message means the template left that turn open: it is kept, and closed by EOS.
+  if (end > 0 && (last === "" || !tail.includes(last))) {
     ids.length = end;
     return ids;
   }
