@@ -782,6 +782,23 @@ Deno.test("cache: a damaged or foreign file is rebuilt, never trusted", async ()
   });
 });
 
+Deno.test("cache: a cache that cannot be written is a warning, and the run goes on; a folder is no source", async () => {
+  await withTempDir(async (dir) => {
+    const path = await storiesFile(dir, storyDocs(10));
+    const blocked = join(dir, "blocked");
+    await Deno.writeTextFile(blocked, "a file where the cache folder should be");
+    const warnings: DataWarning[] = [];
+    const data = await open(path, 1, { cacheDir: blocked, onWarning: (w) => warnings.push(w) });
+    assert.ok(data.windows > 0);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0].message, /cannot write the token cache/);
+    await assert.rejects(
+      open(dir, 1),
+      (e: unknown) => e instanceof DataError && e.message.includes("is not a file"),
+    );
+  });
+});
+
 // -------------------------------------------------------------------------------------- real data
 
 Deno.test("real data: the TinyStories excerpt, read in 64 KiB chunks, packs every story with held-out ones apart", async () => {

@@ -75,11 +75,28 @@ export async function loadSource(spec: SourceSpec, opts: SourceOptions): Promise
   const { docLens, tokens } = await tokenizeDocs(docs(skip), opts.tokenizer, skip, file ?? spec.label);
   if (docLens.length === 0) throw noDocuments(spec, skipped);
   const data = { docLens, tokens, skipped };
-  if (cacheFile !== undefined) {
+  if (cacheFile !== undefined) await saveCache(cacheFile, identity, stamp, data, spec, opts);
+  return { spec, identity, stamp, ...data, cacheFile, fromCache: false };
+}
+
+/** Writes the cache; a cache that cannot be written is a warning (the run goes on, and tokenizes next time). */
+async function saveCache(
+  cacheFile: string,
+  identity: CacheIdentity,
+  stamp: CacheStamp,
+  data: CachedTokens,
+  spec: SourceSpec,
+  opts: SourceOptions,
+): Promise<void> {
+  try {
     await Deno.mkdir(opts.cacheDir!, { recursive: true });
     await writeCache(cacheFile, identity, stamp, opts.tokenizer.name, data);
+  } catch (e) {
+    opts.onWarning({
+      source: spec.label,
+      message: `cannot write the token cache ${cacheFile}: ${(e as Error).message}`,
+    });
   }
-  return { spec, identity, stamp, ...data, cacheFile, fromCache: false };
 }
 
 /** What the source's ids depend on, its stamp, and its documents (read only when called). */
@@ -108,6 +125,9 @@ async function describe(spec: SourceSpec, opts: SourceOptions): Promise<{
     stat = await Deno.stat(path);
   } catch (e) {
     throw new DataError(`cannot read --data ${spec.path}: ${(e as Error).message}`, "check the path");
+  }
+  if (!stat.isFile) {
+    throw new DataError(`--data ${spec.path} is not a file`, "give each file with its own --data");
   }
   const docSep = spec.kind === "text" ? opts.docSep ?? null : null;
   const identity = { kind: spec.kind, source: path, tokenizer, docSep, maxDocChars: opts.maxDocChars };
