@@ -17,7 +17,7 @@ export interface TrainGpu {
   u32(data: ArrayLike<number>, label?: string): GPUBuffer;
   /** An f32 buffer of n floats, each `fill`. */
   filled(n: number, fill?: number, label?: string): GPUBuffer;
-  /** Records `body` into one compute pass, submits it, waits, and throws on kernel errors. */
+  /** Records `body` into one compute pass, submits it, waits, and throws on kernel and validation errors. */
   run(body: (pass: ComputeRecorder) => void): Promise<void>;
   read(b: GPUBuffer, n: number): Promise<Float32Array>;
 }
@@ -47,6 +47,8 @@ export async function trainGpu(family: Family): Promise<TrainGpu> {
       pass.end();
       device.queue.submit([enc.finish()]);
       await k.checkErrors();
+      // A bind group that does not fit its kernel (a binding the compiler dropped) fails outside any scope.
+      if (gpu.uncaptured) throw new Error(`GPU error: ${gpu.uncaptured}`);
     },
     read: async (b, n) => new Float32Array(await readBuffer(device, b, n * 4)),
   };
