@@ -13,7 +13,7 @@
 struct Params { n: u32, decay: u32, pad0: u32, pad1: u32 }
 struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, pad: f32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> hyper: Hyper;
 @group(0) @binding(2) var<storage, read> norm: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;

@@ -13,7 +13,7 @@
 
 struct Params { rows: u32, vocab: u32, ignore: u32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> targets: array<u32>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>;

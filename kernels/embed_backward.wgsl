@@ -13,7 +13,7 @@
 
 struct Params { rows: u32, hidden: u32, pad0: u32, pad1: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> index: array<u32>;
 @group(0) @binding(2) var<storage, read> dx: array<f32>;
 @group(0) @binding(3) var<storage, read_write> d_table: array<f32>;

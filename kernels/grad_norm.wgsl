@@ -8,7 +8,7 @@
 
 struct Params { count: u32, max_norm: f32, pad0: u32, pad1: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norm: array<f32>;
 

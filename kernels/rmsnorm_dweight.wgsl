@@ -6,7 +6,7 @@
 
 struct Params { rows: u32, width: u32, pad0: u32, pad1: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;

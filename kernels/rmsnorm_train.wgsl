@@ -11,7 +11,7 @@
 
 struct Params { rows: u32, width: u32, eps: f32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;

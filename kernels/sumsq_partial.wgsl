@@ -9,7 +9,7 @@
 
 struct Params { n: u32, base: u32, groups: u32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 

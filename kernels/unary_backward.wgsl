@@ -7,7 +7,7 @@
 
 struct Params { n: u32, flags: u32, pad0: u32, pad1: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;

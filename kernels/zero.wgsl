@@ -5,7 +5,7 @@
 
 struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }
 
-@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 
 override WG: u32 = 64u;

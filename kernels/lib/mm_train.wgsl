@@ -6,9 +6,8 @@
 // (A(i, l) = a[i · depth + l]), "_i" / "_j" when l indexes its rows (A(i, l) = a[l · rows + i],
 // B(j, l) = b[l · cols + j]).
 //
-// Bindings: 0 params (MmParams, a storage binding: llvmpipe recompiles a kernel whose uniform values steer its
-// loops each time they change, and one kernel serves many shapes in a step), 1 a, 2 b (f32 as vec4 words:
-// buffers a multiple of 16 bytes), 3 c (f32, read-write: c is read back only when accumulating).
+// Bindings: 0 params (uniform MmParams), 1 a, 2 b (f32 as vec4 words: buffers a multiple of 16 bytes), 3 c (f32,
+// read-write: c is read back only when accumulating).
 // Override ALIGNED: every operand's contiguous stride (depth, rows or cols as used) is a multiple of 4, so 4
 // elements load as one vec4 (scalar loads otherwise; a structure choice, one pipeline per kernel in a model).
 //
@@ -25,7 +24,7 @@ struct MmParams {
   flags: u32, // bit 0: c += result rather than c = result
 }
 
-@group(0) @binding(0) var<storage, read> params: MmParams;
+@group(0) @binding(0) var<uniform> params: MmParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;

@@ -1,5 +1,5 @@
 /**
- * What the training ops' hosts share: their parameter blocks (storage buffers, written once at construction),
+ * What the training ops' hosts share: their parameter blocks (uniform buffers, written once at construction),
  * workgroup grids wider than one dimension allows, and checks that a buffer holds what a kernel will index.
  */
 
@@ -11,16 +11,16 @@ import type { Dispatch } from "./op.ts";
 export const MAX_GROUPS_X = 65535;
 
 /**
- * A kernel's `params` block as a read-only storage buffer (fields in declaration order). Not a uniform: llvmpipe
- * inlines uniform values that steer loops and recompiles the kernel each time they change (kernels/README.md),
- * and one training kernel runs at many shapes in a step.
+ * A kernel's `params` block as a uniform buffer (fields in declaration order), written once at construction.
+ * llvmpipe's recompiles on changed uniform values (kernels/README.md, gemv_tex) did not show with these
+ * kernels: rmsnorm_train and mm_nt alternating three shapes ran as fast as one shape.
  */
 export function paramsBuffer(
   device: GPUDevice,
   label: string,
   fields: Array<["u32" | "f32" | "i32", number]>,
 ): GPUBuffer {
-  return bufferFrom(device, label, new Uint8Array(uniformData(fields)));
+  return bufferFrom(device, label, new Uint8Array(uniformData(fields)), "uniform");
 }
 
 /** `groups` workgroups as an (x, y) grid: x at most 65535; kernels take the flat index (lib/grid.wgsl). */
