@@ -4,12 +4,12 @@
 //   index[4 + u], u < D            distinct token u
 //   index[4 + rows + u], u ≤ D     where its rows start in the list below (offsets, D + 1 of them)
 //   index[5 + 2 · rows + j]        the rows, token by token, each token's in increasing order
-// One workgroup per distinct token sums its rows in list order (WG threads stride over hidden), so the result
-// does not depend on scheduling. dE accumulates (a parameter gradient; a tied LM head adds its own).
+// Invocation (k, u) sums column k of distinct token u's rows in list order, so the result does not depend on
+// scheduling; one loop over the rows only, because llvmpipe stops a kernel's loops after 65535 iterations in
+// all (a loop over columns around it would have cut a frequent token short). dE accumulates (a parameter
+// gradient; a tied LM head adds its own).
 // Bindings: 0 params {rows (capacity of the index), hidden}, 1 index, 2 dx (f32 [rows, hidden]), 3 dE.
-// Grid: D workgroups (flat, lib/grid.wgsl).
-
-//! use lib/grid.wgsl
+// Grid: (ceil(hidden / WG), D split over y and z as ≤ 65535 · ceil(D / 65535)).
 
 struct Params { rows: u32, hidden: u32, pad0: u32, pad1: u32 }
 
@@ -26,21 +26,19 @@ fn main(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) li: u32,
 ) {
-  let u = flat_group(wid, nwg);
-  if (u >= index[0]) {
+  let u = wid.y + wid.z * nwg.y;
+  let k = wid.x * WG + li;
+  let h = params.hidden;
+  if (u >= index[0] || k >= h) {
     return;
   }
   let R = params.rows;
-  let h = params.hidden;
   let token = index[4u + u];
-  let first = index[4u + R + u];
   let end = index[5u + R + u];
   let list = 5u + 2u * R;
-  for (var k = li; k < h; k += WG) {
-    var s = 0.0;
-    for (var j = first; j < end; j++) {
-      s += dx[index[list + j] * h + k];
-    }
-    d_table[token * h + k] += s;
+  var s = 0.0;
+  for (var j = index[4u + R + u]; j < end; j++) {
+    s += dx[index[list + j] * h + k];
   }
+  d_table[token * h + k] += s;
 }

@@ -1,19 +1,20 @@
-// Training RMSNorm backward, weight gradient: dweight[k] += Σ_r dy[r, k] · x[r, k] · rstd[r] (always
-// accumulated: a parameter gradient). One invocation per column sums the rows in order (deterministic, no
-// atomics); the row loop is split in two nested loops because llvmpipe ends any loop after 65535 iterations
-// (per-head q/k norms have N · heads rows).
-// Bindings: 0 params {rows, width}, 1 x, 2 dy, 3 rstd, 4 dweight. Grid: ceil(width / WG) workgroups.
+// Training RMSNorm backward, weight gradient, pass 1 of 2: partial[c, k] = Σ_r dy[r, k] · x[r, k] · rstd[r]
+// over the rows r of chunk c (rows c · chunk_rows .. + chunk_rows), overwritten; rmsnorm_dweight_sum.wgsl then
+// adds the chunks into dweight in order. Two passes rather than one invocation per column looping over every
+// row: that filled only `width` invocations, and llvmpipe stops a loop after 65535 iterations in all — counted
+// over every entry of a nested loop too (65 600 per-head rows lost their last 67).
+// Bindings: 0 params {rows, width, chunk_rows}, 1 x, 2 dy, 3 rstd, 4 partial (f32 [chunks, width]).
+// Grid: (ceil(width / WG), chunks), one column of one chunk per invocation.
 
-struct Params { rows: u32, width: u32, pad0: u32, pad1: u32 }
+struct Params { rows: u32, width: u32, chunk_rows: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>;
 
 override WG: u32 = 64u;
-const CHUNK: u32 = 32768u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -22,11 +23,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (k >= w) {
     return;
   }
+  let c = gid.y;
+  let first = c * params.chunk_rows;
+  let end = min(first + params.chunk_rows, params.rows);
   var s = 0.0;
-  for (var r0 = 0u; r0 < params.rows; r0 += CHUNK) {
-    for (var r = r0; r < min(r0 + CHUNK, params.rows); r++) {
-      s += dy[r * w + k] * x[r * w + k] * rstd[r];
-    }
+  for (var r = first; r < end; r++) {
+    s += dy[r * w + k] * x[r * w + k] * rstd[r];
   }
-  dweight[k] += s;
+  partial[c * w + k] = s;
 }

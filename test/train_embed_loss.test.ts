@@ -4,7 +4,7 @@
  * deterministic backward, and each backward against central differences of its reference forward.
  */
 
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { buildCsr, csrWords, EmbeddingTrain } from "../src/ops/embed/train.ts";
 import { referenceEmbedding, referenceEmbeddingBackward } from "../src/ops/embed/reference.ts";
 import { CrossEntropy } from "../src/ops/loss/cross_entropy.ts";
@@ -82,6 +82,23 @@ for (const family of await families()) {
       const loss = projected((v) => referenceEmbedding(v, tokens, hidden), fresh.dx);
       assertGrad("table", await g.read(fresh.io.dTable, vocab * hidden), loss, fresh.table, 1e-5);
     }
+  });
+
+  Deno.test(`train embedding (${family}): a token on thousands of rows; more than 65535 refused`, async () => {
+    const g = await trainGpu(family);
+    // 9000 rows of one token × 8 column steps passed llvmpipe's 65535 loop iterations in a column loop.
+    const rows = 9000, hidden = 64, vocab = 3;
+    const tokens = new Uint32Array(rows).fill(1);
+    tokens[5] = 2;
+    const { dx, io, op } = embedding(g, rows, hidden, vocab, 8, 90);
+    g.device.queue.writeBuffer(io.dTable, 0, new Float32Array(vocab * hidden));
+    op.setTokens(g.device.queue, tokens);
+    await g.run((pass) => op.backward(pass));
+    const ref = referenceEmbeddingBackward(dx, tokens, vocab, hidden);
+    // 9000 terms of size ≤ 1 in f32: ~1e-4 absolute.
+    assertClose(await g.read(io.dTable, vocab * hidden), ref, { atol: 1e-3, rtol: 1e-5 }, "dTable");
+    const big = embedding(g, 65_536, 1, 2, 8, 91);
+    throws(() => big.op.setTokens(g.device.queue, new Uint32Array(65_536)), /a token on 65536 rows/);
   });
 
   Deno.test(`train cross-entropy (${family}): losses, mean, dlogits in place, finite differences`, async () => {

@@ -83,4 +83,62 @@ for (const family of await families()) {
       throws(() => assertGrad("W", dw, lossW, w, 1e-4));
     }
   });
+
+  Deno.test(`train matmul (${family}): two projections of one input sum their input gradients`, async () => {
+    const g = await trainGpu(family);
+    const N = 9, K = 12, M1 = 8, M2 = 5;
+    const x = asF32(uniform(21, N * K)), w1 = asF32(uniform(22, M1 * K)), w2 = asF32(uniform(23, M2 * K));
+    const dy1 = asF32(uniform(24, N * M1)), dy2 = asF32(uniform(25, N * M2));
+    const xb = g.f32(x), dx = g.f32(uniform(26, N * K)); // stale values the first projection overwrites
+    const layer = (w: Float64Array, dy: Float64Array, M: number, accumulateDx: boolean) =>
+      new Linear(
+        g.kernels,
+        {
+          x: xb,
+          w: g.f32(w),
+          y: g.filled(N * M),
+          dy: g.f32(dy),
+          dx,
+          dw: g.filled(M * K),
+        },
+        { N, K, M },
+        { accumulateDx },
+      );
+    const first = layer(w1, dy1, M1, false), second = layer(w2, dy2, M2, true);
+    await g.run((pass) => {
+      first.backward(pass);
+      second.backward(pass);
+    });
+    const a = referenceLinearBackward(x, w1, dy1, N, K, M1).dx,
+      b = referenceLinearBackward(x, w2, dy2, N, K, M2).dx;
+    assertClose(await g.read(dx, N * K), a.map((v, i) => v + b[i]), TOL, "dx of both projections");
+  });
+
+  Deno.test(`train matmul (${family}): a reduction longer than 65535 (a batch's rows, the vocabulary)`, async () => {
+    const g = await trainGpu(family);
+    // llvmpipe ends a loop after 65535 iterations counted over every entry: the depth loop and the loops
+    // inside it must stay below that for dW over B·T rows and dx through an LM head.
+    for (
+      const [kind, s] of [["tn", { N: 65_600, K: 5, M: 3 }], ["tn", { N: 65_600, K: 8, M: 4 }], ["nn", {
+        N: 3,
+        K: 5,
+        M: 65_600,
+      }]] as const
+    ) {
+      const { N, K, M } = s;
+      const x = asF32(uniform(31, N * K)), w = asF32(uniform(32, M * K)), dy = asF32(uniform(33, N * M));
+      const io = kind === "tn" ? { a: g.f32(dy), b: g.f32(x), c: g.filled(M * K) } : {
+        a: g.f32(dy),
+        b: g.f32(w),
+        c: g.filled(N * K),
+      };
+      await g.run((pass) => new TrainMatmul(g.kernels, kind, io, s, false).encode(pass));
+      const ref = referenceLinearBackward(x, w, dy, N, K, M);
+      // Sums of 65 600 products of size ≤ 1 in f32: error ~1e-4 absolute, well below a lost tail (~1).
+      const tol = { atol: 2e-3, rtol: 1e-4 };
+      const label = `${kind} ${N}×${K}×${M}`;
+      if (kind === "tn") assertClose(await g.read(io.c, M * K), ref.dw, tol, label);
+      else assertClose(await g.read(io.c, N * K), ref.dx, tol, label);
+    }
+  });
 }

@@ -88,4 +88,24 @@ for (const family of await families()) {
       assertGrad("weight", await g.read(norm.io.dweight, width), projected((v) => y(x, v), dy), w, 1e-4);
     }
   });
+
+  Deno.test(`train rmsnorm (${family}): more rows than one grid dimension and one loop allow`, async () => {
+    const g = await trainGpu(family);
+    // 65 600 rows (per-head rows of a large batch): a flat grid of workgroups, and dweight's row loop past
+    // llvmpipe's 65 535 iterations.
+    const rows = 65_600, width = 3;
+    const { x, w, dy, dw0, io } = setup(g, rows, width, 11);
+    const norm = new RmsNormTrain(g.kernels, io, { rows, width, eps: EPS, workgroup: 8 });
+    await g.run((pass) => {
+      norm.forward(pass);
+      norm.backward(pass);
+    });
+    const ref = referenceRmsNormTrain(x, w, rows, width, EPS);
+    assertClose(await g.read(io.rstd, rows), ref.rstd, TOL, "rstd");
+    const grad = referenceRmsNormBackward(x, w, dy, rows, width, EPS);
+    assertClose(await g.read(io.dx, rows * width), grad.dx, TOL, "dx");
+    // A sum of 65 600 terms of size ≲ 4 in f32: ~1e-4 relative at worst.
+    const dw = grad.dweight.map((v, i) => v + dw0[i]);
+    assertClose(await g.read(io.dweight, width), dw, { atol: 1e-3, rtol: 1e-4 }, "dweight");
+  });
 }

@@ -43,30 +43,42 @@ fn pick(v: vec4<f32>, k: u32) -> f32 {
   return select(select(v.x, v.y, k == 1u), select(v.z, v.w, k == 3u), k >= 2u);
 }
 
-// 4 elements from flat index e (a multiple of 4 when ALIGNED); the first `n` of them, zeros after. The aligned
-// load is clamped into the buffer rather than skipped: a load under a lane-varying branch cost lavapipe ~20%.
-fn a4(e: u32, n: u32) -> vec4<f32> {
-  var v = vec4<f32>(0.0);
-  if (ALIGNED) {
-    v = a[min(e >> 2u, arrayLength(&a) - 1u)];
-  } else {
-    for (var k = 0u; k < min(n, 4u); k++) {
-      v[k] = pick(a[(e + k) >> 2u], (e + k) & 3u);
-    }
-  }
+// Element o (< 8) of the 8 in words u, w.
+fn pick8(u: vec4<f32>, w: vec4<f32>, o: u32) -> f32 {
+  return select(pick(u, o), pick(w, o - 4u), o >= 4u);
+}
+
+// 4 elements from flat index e, from the two words that hold them (word indices clamped into the buffer).
+fn join4(u: vec4<f32>, w: vec4<f32>, e: u32) -> vec4<f32> {
+  let o = e & 3u;
+  return vec4<f32>(pick8(u, w, o), pick8(u, w, o + 1u), pick8(u, w, o + 2u), pick8(u, w, o + 3u));
+}
+
+// The first n of 4 elements, zeros after.
+fn first(v: vec4<f32>, n: u32) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n));
 }
 
-fn b4(e: u32, n: u32) -> vec4<f32> {
-  var v = vec4<f32>(0.0);
+// 4 elements of a from flat index e (a multiple of 4 when ALIGNED); the first `n` of them, zeros after. No
+// loops (llvmpipe stops a kernel's loops after 65535 iterations in all, so a long depth loop must hold none),
+// and loads are clamped into the buffer rather than skipped: a load under a lane-varying branch cost lavapipe
+// 15–20%.
+fn a4(e: u32, n: u32) -> vec4<f32> {
+  let last = arrayLength(&a) - 1u;
+  let i = min(e >> 2u, last);
   if (ALIGNED) {
-    v = b[min(e >> 2u, arrayLength(&b) - 1u)];
-  } else {
-    for (var k = 0u; k < min(n, 4u); k++) {
-      v[k] = pick(b[(e + k) >> 2u], (e + k) & 3u);
-    }
+    return first(a[i], n);
   }
-  return select(vec4<f32>(0.0), v, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n));
+  return first(join4(a[i], a[min(i + 1u, last)], e), n);
+}
+
+fn b4(e: u32, n: u32) -> vec4<f32> {
+  let last = arrayLength(&b) - 1u;
+  let i = min(e >> 2u, last);
+  if (ALIGNED) {
+    return first(b[i], n);
+  }
+  return first(join4(b[i], b[min(i + 1u, last)], e), n);
 }
 
 // How many of 4 elements from index s lie below `end`.
@@ -79,14 +91,26 @@ fn live(s: u32, end: u32) -> u32 {
 fn put_l(tile_a: bool, r: u32, kk: u32, p: vec4<f32>, q: vec4<f32>) {
   let col = r >> 2u;
   let e = r & 3u;
-  for (var j = 0u; j < 4u; j++) {
-    if (tile_a) {
-      at[(kk + j) * 32u + col][e] = p[j];
-      at[(kk + 4u + j) * 32u + col][e] = q[j];
-    } else {
-      bt[(kk + j) * 32u + col][e] = p[j];
-      bt[(kk + 4u + j) * 32u + col][e] = q[j];
-    }
+  let t = kk * 32u + col;
+  // Written out, not looped: see a4.
+  if (tile_a) {
+    at[t][e] = p.x;
+    at[t + 32u][e] = p.y;
+    at[t + 64u][e] = p.z;
+    at[t + 96u][e] = p.w;
+    at[t + 128u][e] = q.x;
+    at[t + 160u][e] = q.y;
+    at[t + 192u][e] = q.z;
+    at[t + 224u][e] = q.w;
+  } else {
+    bt[t][e] = p.x;
+    bt[t + 32u][e] = p.y;
+    bt[t + 64u][e] = p.z;
+    bt[t + 96u][e] = p.w;
+    bt[t + 128u][e] = q.x;
+    bt[t + 160u][e] = q.y;
+    bt[t + 192u][e] = q.z;
+    bt[t + 224u][e] = q.w;
   }
 }
 
@@ -172,26 +196,48 @@ fn store4x8(acc: Acc, i: u32, j: u32) {
   store4(i + 3u, j + 64u, acc.b3);
 }
 
+var<private> top: Acc;
+var<private> bottom: Acc;
+
+// Depth k of the staged tiles into the thread's 8 × 8 sums.
+fn mac(k: u32, tx: u32, ty: u32) {
+  let y0 = bt[k * 32u + tx];
+  let y1 = bt[k * 32u + 16u + tx];
+  top = fma4x8(top, at[k * 32u + ty], y0, y1);
+  bottom = fma4x8(bottom, at[k * 32u + 16u + ty], y0, y1);
+}
+
 // The 128 × 128 tile (bi, bj) of c for thread li: rows i0 + 4 ty .. + 4 and i0 + 64 + 4 ty .. + 4, columns
 // likewise from 4 tx (ty = li / 16, tx = li % 16): strided so that a warp's reads of the tiles do not collide
-// in the banks of workgroup memory.
+// in the banks of workgroup memory. The depth loop is the only loop that runs per staged block (the 16 steps
+// are written out), so llvmpipe's 65535 iterations reach a depth of ~1M.
 fn mm_tile(li: u32, bi: u32, bj: u32) {
   let tx = li & 15u;
   let ty = li >> 4u;
   let i0 = bi * TILE;
   let j0 = bj * TILE;
   let zero = vec4<f32>(0.0);
-  var top = Acc(zero, zero, zero, zero, zero, zero, zero, zero);
-  var bottom = top;
+  top = Acc(zero, zero, zero, zero, zero, zero, zero, zero);
+  bottom = top;
   for (var l0 = 0u; l0 < params.depth; l0 += BK) {
     stage(li, i0, j0, l0);
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      let y0 = bt[k * 32u + tx];
-      let y1 = bt[k * 32u + 16u + tx];
-      top = fma4x8(top, at[k * 32u + ty], y0, y1);
-      bottom = fma4x8(bottom, at[k * 32u + 16u + ty], y0, y1);
-    }
+    mac(0u, tx, ty);
+    mac(1u, tx, ty);
+    mac(2u, tx, ty);
+    mac(3u, tx, ty);
+    mac(4u, tx, ty);
+    mac(5u, tx, ty);
+    mac(6u, tx, ty);
+    mac(7u, tx, ty);
+    mac(8u, tx, ty);
+    mac(9u, tx, ty);
+    mac(10u, tx, ty);
+    mac(11u, tx, ty);
+    mac(12u, tx, ty);
+    mac(13u, tx, ty);
+    mac(14u, tx, ty);
+    mac(15u, tx, ty);
     workgroupBarrier();
   }
   store4x8(top, i0 + 4u * ty, j0 + 4u * tx);

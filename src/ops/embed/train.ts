@@ -2,14 +2,14 @@
  * Training embedding (kernels/embed_train.wgsl, embed_backward.wgsl) over an f32 table [vocab, hidden]: the
  * forward gathers rows by token; the backward adds each row's gradient into its token's row of dE without
  * float atomics — the host, which has the batch's tokens, groups the rows by token (a CSR index written into a
- * preallocated buffer by `setTokens`) and one workgroup per distinct token sums its rows in a fixed order.
+ * preallocated buffer by `setTokens`) and each column of each distinct token sums its rows in a fixed order.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { bufferFrom } from "../../gpu/buffers.ts";
 import { bindKernel, type Dispatch } from "../op.ts";
-import { needFloats, paramsBuffer, recordFlat } from "../train_op.ts";
+import { MAX_GROUPS_X, needFloats, paramsBuffer, recordFlat } from "../train_op.ts";
 
 export interface EmbeddingTrainIO {
   /** u32 [rows]: written by `setTokens`. */
@@ -64,6 +64,13 @@ export function buildCsr(
   return d;
 }
 
+/** The most rows any token of a CSR index holds. */
+function mostRows(csr: Uint32Array, rows: number, distinct: number): number {
+  let most = 0;
+  for (let u = 0; u < distinct; u++) most = Math.max(most, csr[5 + rows + u] - csr[4 + rows + u]);
+  return most;
+}
+
 export class EmbeddingTrain {
   private readonly fwd: Dispatch;
   private readonly bwd: Dispatch;
@@ -98,6 +105,9 @@ export class EmbeddingTrain {
       throw new Error(`embedding: token ${tokens[bad]} at row ${bad} is past the vocabulary (${vocab})`);
     }
     this.distinct = buildCsr(tokens, rows, this.csr, this.order);
+    const most = mostRows(this.csr, rows, this.distinct);
+    // An invocation loops over its token's rows, and llvmpipe ends a kernel's loops after 65535 iterations.
+    if (most > 65535) throw new Error(`embedding: a token on ${most} rows of one batch (at most 65535)`);
     queue.writeBuffer(this.io.tokens, 0, tokens as Uint32Array<ArrayBuffer>);
     queue.writeBuffer(this.index, 0, this.csr);
     return this.distinct;
@@ -108,8 +118,13 @@ export class EmbeddingTrain {
     recordFlat(pass, this.fwd, this.shape.rows);
   }
 
-  /** One workgroup per distinct token of the last `setTokens`. */
+  /** Per distinct token of the last `setTokens`, one invocation per column. */
   backward(pass: ComputeRecorder): void {
-    recordFlat(pass, this.bwd, this.distinct);
+    const d = this.distinct;
+    if (d === 0) return;
+    const y = Math.min(d, MAX_GROUPS_X);
+    pass.setPipeline(this.bwd.kernel);
+    pass.setBindGroup(0, this.bwd.group);
+    pass.dispatchWorkgroups(Math.ceil(this.shape.hidden / this.shape.workgroup), y, Math.ceil(d / y));
   }
 }

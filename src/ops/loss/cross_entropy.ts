@@ -46,8 +46,8 @@ export class CrossEntropy {
     needFloats(op, "targets", io.targets, rows);
     needFloats(op, "losses", io.losses, rows);
     needFloats(op, "mean", io.mean, 3);
-    // llvmpipe ends a loop after 65535 iterations: each thread's stride over the vocabulary must stay below.
-    if (vocab / workgroup >= 65535) {
+    // llvmpipe ends a kernel's loops after 65535 iterations in all: three passes over the row and two trees.
+    if (3 * Math.ceil(vocab / workgroup) + 2 * Math.log2(workgroup) > 65535) {
       throw new Error(`${op}: a workgroup of ${workgroup} is too small for the vocabulary`);
     }
     const device = kernels.gpu.device;

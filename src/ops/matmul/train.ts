@@ -64,6 +64,8 @@ export class TrainMatmul {
     needFloats(op, "c", io.c, nc);
     this.groups = [Math.ceil(cols / 128), Math.ceil(rows / 128)];
     if (this.groups[0] > 65535 || this.groups[1] > 65535) throw new Error(`${op}: too large for one grid`);
+    // One loop pass per 16 of depth, and llvmpipe ends a kernel's loops after 65535 iterations in all.
+    if (Math.ceil(depth / 16) + 64 > 65535) throw new Error(`${op}: a reduction over more than ~1M`);
     const device = kernels.gpu.device;
     const params = paramsBuffer(device, `mm_${kind}`, [
       ["u32", rows],

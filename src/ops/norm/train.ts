@@ -1,13 +1,18 @@
 /**
  * Training RMSNorm over rows of any width (kernels/rmsnorm_train.wgsl, rmsnorm_backward.wgsl,
  * rmsnorm_dweight.wgsl): the hidden-size norms, and Qwen3's per-head q/k norms as rows = N · heads of width
- * head_dim. The forward saves 1/RMS per row for the backward. Bound once; `forward` / `backward` allocate nothing.
+ * head_dim. The forward saves 1/RMS per row for the backward. Bound once (with the weight gradient's scratch of
+ * partial sums); `forward` / `backward` allocate nothing.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
+import { storageBuffer } from "../../gpu/buffers.ts";
 import { bindKernel, type Dispatch, record } from "../op.ts";
 import { needFloats, paramsBuffer, recordFlat } from "../train_op.ts";
+
+/** Rows per partial sum of the weight gradient's first pass. */
+const DWEIGHT_CHUNK_ROWS = 64;
 
 export interface RmsNormTrainIO {
   /** f32 [rows, width]. */
@@ -39,7 +44,9 @@ export class RmsNormTrain {
   private readonly fwd: Dispatch;
   private readonly bwd: Dispatch;
   private readonly dweight: Dispatch;
+  private readonly dweightSum: Dispatch;
   private readonly rows: number;
+  private readonly chunks: number;
   private readonly columnGroups: number;
 
   constructor(kernels: KernelCache, readonly io: RmsNormTrainIO, shape: RmsNormTrainShape) {
@@ -65,14 +72,23 @@ export class RmsNormTrain {
       io.rstd,
       io.dx,
     ]);
+    const chunks = Math.ceil(rows / DWEIGHT_CHUNK_ROWS);
+    if (chunks > 65535) throw new Error(`${op}: more than ${65535 * DWEIGHT_CHUNK_ROWS} rows`);
+    const partial = storageBuffer(device, "rmsnorm dweight partials", chunks * width * 4);
     this.dweight = bindKernel(kernels, "rmsnorm_dweight", { WG: 64 }, [
-      p([["u32", rows], ["u32", width]]),
+      p([["u32", rows], ["u32", width], ["u32", DWEIGHT_CHUNK_ROWS]]),
       io.x,
       io.dy,
       io.rstd,
+      partial,
+    ]);
+    this.dweightSum = bindKernel(kernels, "rmsnorm_dweight_sum", { WG: 64 }, [
+      p([["u32", chunks], ["u32", width]]),
+      partial,
       io.dweight,
     ]);
     this.rows = rows;
+    this.chunks = chunks;
     this.columnGroups = Math.ceil(width / 64);
   }
 
@@ -81,9 +97,10 @@ export class RmsNormTrain {
     recordFlat(pass, this.fwd, this.rows);
   }
 
-  /** dx from dy (one workgroup per row), then dweight += (one invocation per column). */
+  /** dx from dy (one workgroup per row), then dweight += in two passes (chunks of rows, then their sum). */
   backward(pass: ComputeRecorder): void {
     recordFlat(pass, this.bwd, this.rows);
-    record(pass, this.dweight, this.columnGroups);
+    record(pass, this.dweight, this.columnGroups, this.chunks);
+    record(pass, this.dweightSum, this.columnGroups);
   }
 }
