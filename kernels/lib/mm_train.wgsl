@@ -9,13 +9,16 @@
 // Bindings: 0 params (uniform MmParams), 1 a, 2 b (f32 as vec4 words: buffers a multiple of 16 bytes), 3 c (f32,
 // read-write: c is read back only when accumulating).
 // Override ALIGNED: every operand's contiguous stride (depth, rows or cols as used) is a multiple of 4, so 4
-// elements load as one vec4 (scalar loads otherwise; a structure choice, one pipeline per kernel in a model).
+// elements load as one vec4 (otherwise from the two vec4 words that hold them; a structure choice, one pipeline
+// per kernel in a model).
 //
 // WG = 256 threads own a 128 (i) × 128 (j) tile of c, 8 × 8 each (rows 4 ty .. + 4 and 64 + 4 ty .. + 4, columns
 // likewise from 4 tx); l is staged BK = 16 at a time in workgroup memory, both operands transposed to [l][128]
 // with 4 consecutive i (or j) per vec4 (16 KiB). Grid: (ceil(cols / 128), ceil(rows / 128)).
 // On lavapipe the staging's storage loads cost ~80% of the time (without them the same loop runs ~18 GFLOP/s):
-// llvmpipe loads storage words lane by lane; kernels/README.md "Training kernels" has the figures.
+// llvmpipe loads storage words lane by lane; kernels/README.md "Training kernels" has the figures. The depth loop
+// is the only loop that repeats (staging and the 16 depth steps are written out): llvmpipe ends an
+// invocation's loops after 65535 iterations in all.
 
 struct MmParams {
   rows: u32,
