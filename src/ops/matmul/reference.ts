@@ -39,3 +39,42 @@ export function referenceSwiglu(gu: Float32Array, N: number, I: number): Float32
   }
   return out;
 }
+
+/** Values a training reference reads: f32 buffers or the f64 copies a finite-difference check perturbs. */
+export type Values = ArrayLike<number>;
+
+/** Training forward, f64: y [N, M] = x [N, K] · wᵀ, w [M, K]. */
+export function referenceLinear(x: Values, w: Values, N: number, K: number, M: number): Float64Array {
+  const y = new Float64Array(N * M);
+  for (let n = 0; n < N; n++) {
+    for (let m = 0; m < M; m++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += x[n * K + k] * w[m * K + k];
+      y[n * M + m] = s;
+    }
+  }
+  return y;
+}
+
+/** Its gradients, f64: dx [N, K] = dy · w, dw [M, K] = dyᵀ · x. */
+export function referenceLinearBackward(
+  x: Values,
+  w: Values,
+  dy: Values,
+  N: number,
+  K: number,
+  M: number,
+): { dx: Float64Array; dw: Float64Array } {
+  const dx = new Float64Array(N * K);
+  const dw = new Float64Array(M * K);
+  for (let n = 0; n < N; n++) {
+    for (let m = 0; m < M; m++) {
+      const g = dy[n * M + m];
+      for (let k = 0; k < K; k++) {
+        dx[n * K + k] += g * w[m * K + k];
+        dw[m * K + k] += g * x[n * K + k];
+      }
+    }
+  }
+  return { dx, dw };
+}
