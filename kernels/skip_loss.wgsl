@@ -3,8 +3,9 @@
 //   dg[l, t] += α · 2 s_t / n                                           (accumulated: the MLP × g and
 //                                                                        adapter × (1 − g) scales add theirs).
 // g and dg are [layers, n] row-major: routed layer l's gates at l · n (n = B·T rows of the batch).
-// One workgroup: each invocation strides over the rows (at most 65535 passes: llvmpipe ends longer loops, so the
-// host keeps n ≤ 65535 · WG), then its partial sums meet in a tree of fixed shape — deterministic, no atomics.
+// One workgroup: each invocation strides over the rows, then its partial sums meet in a tree of fixed shape —
+// deterministic, no atomics. llvmpipe stops an invocation after 65535 loop passes in all (a loop's run costs
+// its iterations + 1), so the host keeps ceil(n / WG) · (2 · layers + 3) + log2(WG) + 2 within that.
 // Grid: (1).
 
 struct Params {

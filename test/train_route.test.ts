@@ -5,7 +5,7 @@
  */
 
 import { assertClose, families, testGpu } from "./harness.ts";
-import { checkGradient } from "./train_fd.ts";
+import { checkGradient, sampleIndices } from "./train_fd.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/buffers.ts";
 import { randomNormal } from "../src/util/random.ts";
@@ -43,7 +43,9 @@ async function runSkipLoss(kernels: KernelCache, layers: number, n: number, wg: 
   return { g, prior, delta: dg.map((v, i) => v - prior[i]), dg, loss: await read(device, io.loss, 4) };
 }
 
-const SKIP_CASES = [[3, 37, 8], [1, 5, 64], [4, 141, 64], [2, 1000, 16]] as const;
+// [layers, rows, workgroup]; the last makes 978 · 67 + 2 = 65528 loop passes an invocation, just within
+// llvmpipe's limit (at 1000 rows it lost the last ~20).
+const SKIP_CASES = [[3, 37, 8], [1, 5, 64], [4, 141, 64], [2, 1000, 16], [32, 978, 1]] as const;
 
 for (const family of await families()) {
   Deno.test(`skip loss (${family}): L_skip and dg += α·2s/N against the reference`, async () => {
@@ -69,6 +71,7 @@ for (const family of await families()) {
       checkGradient(`${layers} × ${n}`, r.delta, f, Float64Array.from(r.g), {
         h: 1e-3,
         tol: { atol: 1e-6, rtol: 1e-4 },
+        at: sampleIndices(layers * n, 400), // every gate of the small cases; 400 spread over the largest
       });
     }
   });
@@ -98,15 +101,15 @@ for (const family of await families()) {
   });
 }
 
-Deno.test("skip loss: a workgroup that is not a power of two, or too many rows for it, is refused", async () => {
+Deno.test("skip loss: a workgroup that is not a power of two, or too many rows for its loops, is refused", async () => {
   const kernels = new KernelCache(await testGpu("plain"));
   const device = kernels.gpu.device;
   const b = storageBuffer(device, "b", 64);
   const io = { g: b, dg: storageBuffer(device, "dg", 64), loss: storageBuffer(device, "l", 16) };
   let refused = 0;
-  for (const shape of [{ workgroup: 48, rows: 4 }, { workgroup: 1, rows: 65536 }]) {
+  for (const shape of [{ workgroup: 48, rows: 4, layers: 1 }, { workgroup: 1, rows: 979, layers: 32 }]) {
     try {
-      new SkipLoss(kernels, { layers: 1, alpha: 1, ...shape }, io);
+      new SkipLoss(kernels, { alpha: 1, ...shape }, io);
     } catch {
       refused++;
     }

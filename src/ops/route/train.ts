@@ -12,8 +12,12 @@ import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { bindKernel, type Dispatch, record, uniformBuffer } from "../op.ts";
 
-/** llvmpipe ends a loop after 65535 passes: each skip-loss invocation strides over the rows at most that often. */
-const MAX_PASSES = 65535;
+/**
+ * llvmpipe stops an invocation after 65535 loop passes in all, each run of a loop costing its iterations + 1
+ * (kernels/README.md): a skip-loss invocation makes P = ceil(rows / WG) passes over its rows, each with two
+ * loops over the layers, then log2(WG) steps of the tree: P · (2 · layers + 3) + log2(WG) + 2.
+ */
+const MAX_LOOP_PASSES = 65535;
 /** Invocations per workgroup of the mask. */
 const MASK_WG = 64;
 
@@ -45,8 +49,12 @@ export class SkipLoss {
   constructor(private readonly kernels: KernelCache, shape: SkipLossShape, io: SkipLossIO) {
     const wg = shape.workgroup ?? 64;
     if (wg < 1 || (wg & (wg - 1)) !== 0) throw new Error(`skip loss workgroup ${wg} is not a power of two`);
-    if (shape.rows < 1 || Math.ceil(shape.rows / wg) > MAX_PASSES) {
-      throw new Error(`skip loss over ${shape.rows} rows: 1 to ${MAX_PASSES * wg} with a workgroup of ${wg}`);
+    const passes = Math.ceil(shape.rows / wg) * (2 * shape.layers + 3) + Math.log2(wg) + 2;
+    if (shape.rows < 1 || shape.layers < 1 || passes > MAX_LOOP_PASSES) {
+      throw new Error(
+        `skip loss over ${shape.rows} rows of ${shape.layers} routed layers: more than one invocation of a ` +
+          `workgroup of ${wg} may loop (${passes} of ${MAX_LOOP_PASSES} passes); a larger workgroup`,
+      );
     }
     this.params = uniformBuffer(kernels.gpu.device, "skip_loss", [
       ["u32", shape.rows],
