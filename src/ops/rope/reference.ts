@@ -85,3 +85,39 @@ export function referenceRopeHeads(
     caches.v.set(v, cache);
   });
 }
+
+/** Training rows for RoPE: `heads` heads of `headDim` from column `offset` of rows `stride` apart. */
+export interface RopeRows {
+  rows: number;
+  /** Row r sits at position r mod seqLen. */
+  seqLen: number;
+  headDim: number;
+  heads: number;
+  stride: number;
+  offset: number;
+}
+
+/**
+ * kernels/rope_train.wgsl in plain TypeScript (in place, f32 or f64): rotate-half at t = r mod T from the
+ * cos/sin table (`ropeTable`); `inverse` rotates back — the transpose, which is the backward of the forward.
+ */
+export function referenceRopeRows(
+  x: Float32Array | Float64Array,
+  cosSin: Float32Array,
+  at: RopeRows,
+  inverse = false,
+): void {
+  const half = at.headDim / 2, sign = inverse ? -1 : 1;
+  for (let r = 0; r < at.rows; r++) {
+    const t = r % at.seqLen;
+    for (let h = 0; h < at.heads; h++) {
+      const base = r * at.stride + at.offset + h * at.headDim;
+      for (let i = 0; i < half; i++) {
+        const c = cosSin[(t * half + i) * 2], s = sign * cosSin[(t * half + i) * 2 + 1];
+        const x1 = x[base + i], x2 = x[base + i + half];
+        x[base + i] = x1 * c - x2 * s;
+        x[base + i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}

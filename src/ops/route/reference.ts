@@ -25,3 +25,28 @@ export function referenceGate(R: RouterValues, z: Float32Array, eps: number, dty
   const logit = referenceMatvec(R.head, d, 1, H)[0];
   return roundTo(dtype, 1 / (1 + Math.exp(-logit)));
 }
+
+/**
+ * FlexiDepth's skip loss over gates [layers, n] (routed layer l's at l · n): L_skip = (1/n) Σ_t s_t² with
+ * s_t = Σ_l g_t^l (f64), and its gradient ∂L_skip/∂g_t^l = 2 s_t / n.
+ */
+export function referenceSkipLoss(
+  g: ArrayLike<number>,
+  layers: number,
+  n: number,
+): { loss: number; grad: Float64Array } {
+  const grad = new Float64Array(layers * n);
+  let loss = 0;
+  for (let t = 0; t < n; t++) {
+    let s = 0;
+    for (let l = 0; l < layers; l++) s += g[l * n + t];
+    loss += s * s;
+    for (let l = 0; l < layers; l++) grad[l * n + t] = 2 * s / n;
+  }
+  return { loss: loss / n, grad };
+}
+
+/** The hard routing mask: 1 where g > threshold (strict), else 0. */
+export function referenceRouteMask(g: ArrayLike<number>, threshold: number): Float32Array {
+  return Float32Array.from(g, (v) => v > threshold ? 1 : 0);
+}
