@@ -11,6 +11,7 @@ import { INFO_HELP, infoCommand } from "./src/cli/info.ts";
 import { EXPERIMENT_HELP, experimentCommand } from "./src/cli/experiment.ts";
 import { PULL_HELP, pullCommand } from "./src/cli/pull.ts";
 import { EVAL_HELP, evalCommand } from "./src/cli/eval.ts";
+import { TRAIN_HELP, trainCommand } from "./src/cli/train.ts";
 
 const HELP = `flexidepth — FlexiDepth LLMs on your GPU, every token annotated with the layers it used
 
@@ -23,6 +24,7 @@ Commands:
   info             a model's architecture, size and memory needs, and the GPU adapter
   experiment       layers per token across tasks (the paper's study): table, tokens.jsonl, report.html
   eval TASK…       benchmark scores per mode (MMLU, HellaSwag, ARC, WinoGrande, GSM8K, XSum), retention
+  train            train FlexiDepth routers, a DMTD model, or a small model from scratch, on the GPU
   pull ORG/NAME    download a model (or --dataset) from the Hugging Face Hub (then: --model ORG/NAME)
   help [COMMAND]   help for a command
 
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   pull: { run: pullCommand, help: PULL_HELP },
   experiment: { run: experimentCommand, help: EXPERIMENT_HELP },
   eval: { run: evalCommand, help: EVAL_HELP },
+  train: { run: trainCommand, help: TRAIN_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

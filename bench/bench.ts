@@ -19,6 +19,7 @@ import { SHAPES } from "../src/model/demo_config.ts";
 import { syntheticCheckpoint } from "../src/model/synthetic.ts";
 import { weightBytesPerToken } from "../src/graph/traffic.ts";
 import { type DmtdRow, measureDmtd, printDmtd } from "./dmtd.ts";
+import { countAllocations } from "./allocations.ts";
 import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
@@ -415,37 +416,6 @@ async function profileDecode(
     gpu_ms_per_step: kernels.reduce((t, k) => t + k.ms_per_step, 0),
     kernels,
   };
-}
-
-/** Counts the GPU objects `device` creates while `work` runs. */
-async function countAllocations(device: GPUDevice, work: () => Promise<unknown>) {
-  const counts = { buffers: 0, buffer_bytes: 0, textures: 0, bind_groups: 0 };
-  const orig = {
-    buffer: device.createBuffer,
-    texture: device.createTexture,
-    bindGroup: device.createBindGroup,
-  };
-  device.createBuffer = (d) => {
-    counts.buffers++;
-    counts.buffer_bytes += d.size;
-    return orig.buffer.call(device, d);
-  };
-  device.createTexture = (d) => {
-    counts.textures++;
-    return orig.texture.call(device, d);
-  };
-  device.createBindGroup = (d) => {
-    counts.bind_groups++;
-    return orig.bindGroup.call(device, d);
-  };
-  try {
-    await work();
-  } finally {
-    device.createBuffer = orig.buffer;
-    device.createTexture = orig.texture;
-    device.createBindGroup = orig.bindGroup;
-  }
-  return counts;
 }
 
 for (const m of models) {

@@ -1,8 +1,7 @@
-/** The training run's files: the learning-rate schedule, the state file (atomic, resumable), the exported model. */
+/** The training run's files: the state file (atomic, resumable), the exported model. */
 
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import { testGpu } from "./harness.ts";
-import { lrAt } from "../src/train/schedule.ts";
 import { ParamStore } from "../src/train/params.ts";
 import { loadState, readRunState, saveState, STATE_FILE } from "../src/train/state.ts";
 import { exportModel } from "../src/train/export.ts";
@@ -14,15 +13,6 @@ import { progressLine, resumeLog, StepLog, type StepRecord } from "../src/train/
 import { renderTrainReport } from "../src/train/report.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-train-io-" });
-
-Deno.test("train: warm-up then cosine to the minimum at the last step", () => {
-  const s = { lr: 1e-3, warmup: 10, steps: 110, minLr: 1e-4 };
-  ok(Math.abs(lrAt(0, s) - 1e-4) < 1e-12, "the first warm-up step");
-  ok(Math.abs(lrAt(9, s) - 1e-3) < 1e-12, "warm-up reaches lr");
-  ok(Math.abs(lrAt(60, s) - 5.5e-4) < 1e-12, "half way down the cosine");
-  ok(Math.abs(lrAt(110, s) - 1e-4) < 1e-12, "the minimum at the end");
-  ok(lrAt(30, s) > lrAt(31, s), "decreasing after warm-up");
-});
 
 Deno.test("train: the state file round-trips values and moments, and says where the run was", async () => {
   const gpu = await testGpu("fast");

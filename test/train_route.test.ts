@@ -1,7 +1,7 @@
 /**
  * FlexiDepth's routing in training (src/ops/route/train.ts): the skip loss and its gradient against the
- * plain-TypeScript reference and against central differences of the reference loss, and the hard routing
- * mask, on both kernel families, at row counts that fill no workgroup.
+ * plain-TypeScript reference and against central differences of the reference loss, and the gate with its
+ * hard route and branch scales, on both kernel families, at row counts that fill no workgroup.
  */
 
 import { assertClose, families, testGpu } from "./harness.ts";
@@ -9,8 +9,13 @@ import { checkGradient, sampleIndices } from "./train_fd.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/buffers.ts";
 import { randomNormal } from "../src/util/random.ts";
-import { RouteMask, SkipLoss } from "../src/ops/route/train.ts";
-import { referenceRouteMask, referenceSkipLoss } from "../src/ops/route/reference.ts";
+import { SkipLoss } from "../src/ops/route/train.ts";
+import { RouteGateTrain } from "../src/ops/route/gate_train.ts";
+import {
+  referenceRouteGate,
+  referenceRouteGateBackward,
+  referenceSkipLoss,
+} from "../src/ops/route/reference.ts";
 
 async function submit(kernels: KernelCache, encode: (pass: GPUComputePassEncoder) => void) {
   const device = kernels.gpu.device;
@@ -76,28 +81,66 @@ for (const family of await families()) {
     }
   });
 
-  Deno.test(`route mask (${family}): g > threshold per routed layer, strict`, async () => {
+  Deno.test(`route gate (${family}): g, the strict route and the scales; dlogit against the reference and finite differences`, async () => {
     const kernels = new KernelCache(await testGpu(family));
     const device = kernels.gpu.device;
-    const layers = 3, n = 67;
-    const g = randomNormal(5, layers * n).map((x) => 1 / (1 + Math.exp(-x)));
-    g[3] = 0.5;
-    g[n + 4] = Math.fround(0.5 + 1e-7);
+    const layers = 3, n = 67, layer = 1;
+    const logit = randomNormal(5, n, 2);
+    logit[3] = 0; // g exactly 0.5: skipped (strict)
+    const dgAll = randomNormal(6, layers * n), dsm = randomNormal(7, n), dsa = randomNormal(8, n);
+    const f = (name: string, data: Float32Array | number) =>
+      typeof data === "number" ? storageBuffer(device, name, data * 4) : bufferFrom(device, name, data);
     const io = {
-      g: bufferFrom(device, "g", g),
-      mask: bufferFrom(device, "m", new Float32Array(layers * n).fill(9)),
+      logit: f("logit", logit),
+      gates: f("gates", new Float32Array(layers * n).fill(9)),
+      dgates: f("dgates", dgAll),
+      m: f("m", n),
+      sm: f("sm", n),
+      sa: f("sa", n),
+      dsm: f("dsm", dsm),
+      dsa: f("dsa", dsa),
+      dlogit: f("dlogit", new Float32Array(n).fill(9)),
     };
-    const op = new RouteMask(kernels, { rows: n, layers, threshold: 0.5 }, io);
-    // Layers 0 and 2 at 0.5, then layer 1 at 0.6 (setThreshold between submits).
-    await submit(kernels, (pass) => [0, 2].forEach((l) => op.encode(pass, l)));
-    op.setThreshold(0.6);
-    await submit(kernels, (pass) => op.encode(pass, 1));
-    const expected = new Float32Array(layers * n);
-    for (const [l, t] of [[0, 0.5], [1, 0.6], [2, 0.5]]) {
-      expected.set(referenceRouteMask(g.subarray(l * n, (l + 1) * n), t), l * n);
+    const op = new RouteGateTrain(kernels, io, n, layer);
+    await submit(kernels, (pass) => {
+      op.forward(pass);
+      op.backward(pass);
+    });
+    const want = referenceRouteGate(logit, 0.5);
+    const gates = await read(device, io.gates, layers * n);
+    assertClose(gates.subarray(layer * n, (layer + 1) * n), want.g, { atol: 1e-6, rtol: 1e-6 }, "g");
+    assertClose(
+      gates.subarray(0, n),
+      new Float32Array(n).fill(9),
+      { atol: 0, rtol: 0 },
+      "other layers' gates",
+    );
+    assertClose(await read(device, io.m, n), want.m, { atol: 0, rtol: 0 }, "m");
+    assertClose(await read(device, io.sm, n), want.sm, { atol: 1e-6, rtol: 1e-6 }, "sm");
+    assertClose(await read(device, io.sa, n), want.sa, { atol: 1e-6, rtol: 1e-6 }, "sa");
+    if (want.m[3] !== 0 || !want.m.includes(1)) {
+      throw new Error("both routes and the strict comparison must be exercised");
     }
-    assertClose(await read(device, io.mask, layers * n), expected, { atol: 0, rtol: 0 }, "mask");
-    if (expected[3] !== 0 || expected[n + 4] !== 0) throw new Error("the strict comparison is not exercised");
+    const dg = dgAll.subarray(layer * n, (layer + 1) * n);
+    const dlogit = await read(device, io.dlogit, n);
+    assertClose(
+      dlogit,
+      referenceRouteGateBackward(want.g, want.m, dg, dsm, dsa),
+      { atol: 1e-6, rtol: 1e-5 },
+      "dlogit",
+    );
+    // L = Σ_t dg·g + dsm·sm + dsa·sa with the routes held: its gradient in the logits is dlogit.
+    const loss = (x: Float64Array) => {
+      const r = referenceRouteGate(x, 0.5);
+      return r.g.reduce(
+        (acc, g, t) => acc + dg[t] * g + dsm[t] * want.m[t] * g + dsa[t] * (1 - want.m[t]) * (1 - g),
+        0,
+      );
+    };
+    checkGradient("route gate", dlogit, loss, Float64Array.from(logit), {
+      h: 1e-4,
+      tol: { atol: 1e-6, rtol: 1e-4 },
+    });
   });
 }
 

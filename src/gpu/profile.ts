@@ -41,6 +41,8 @@ export interface BackendProfile {
   normWorkgroup: number;
   /** Invocations of the route gate's workgroup. */
   gateWorkgroup: number;
+  /** Invocations per workgroup of training attention (two positions each). */
+  trainAttentionWorkgroup: number;
   /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read (texture weights). */
   normsToTexture: boolean;
   /** Prompts run one row per step rather than in chunks. */
@@ -118,6 +120,7 @@ export function backendProfile(
     attention: attentionKind(family, model.headDim),
     normWorkgroup: software ? 8 : 64,
     gateWorkgroup: software ? 1 : 128,
+    trainAttentionWorkgroup: software ? 8 : 32,
     oneRowPrompts: software && texture && H >= ONE_ROW_PROMPT_MIN_HIDDEN,
     samplerBlocks: samplerBlocks(family, model.vocabSize),
     maxContext: software ? SOFTWARE_MAX_CONTEXT : Infinity,

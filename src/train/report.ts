@@ -45,7 +45,7 @@ export function renderTrainReport(
       : "",
   ];
   const rows = Object.entries(settings).map(([k, v]) =>
-    `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(JSON.stringify(v))}</td></tr>`
+    `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(JSON.stringify(v) ?? "—")}</td></tr>`
   );
   const last = records.at(-1);
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>` +

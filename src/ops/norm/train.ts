@@ -26,8 +26,8 @@ export interface RmsNormTrainIO {
   dy: GPUBuffer;
   /** Input gradient [rows, width]: overwritten, or added to with `accumulateDx`. */
   dx: GPUBuffer;
-  /** Weight gradient [width]: always added to. */
-  dweight: GPUBuffer;
+  /** Weight gradient [width]: always added to (null: a frozen weight, no gradient computed). */
+  dweight: GPUBuffer | null;
 }
 
 export interface RmsNormTrainShape {
@@ -43,8 +43,8 @@ export interface RmsNormTrainShape {
 export class RmsNormTrain {
   private readonly fwd: Dispatch;
   private readonly bwd: Dispatch;
-  private readonly dweight: Dispatch;
-  private readonly dweightSum: Dispatch;
+  private readonly dweight: Dispatch | null = null;
+  private readonly dweightSum: Dispatch | null = null;
   private readonly rows: number;
   private readonly chunks: number;
   private readonly columnGroups: number;
@@ -53,7 +53,8 @@ export class RmsNormTrain {
     const { rows, width, eps, workgroup: WG } = shape;
     const op = `rmsnorm ${rows}×${width}`;
     for (const k of ["x", "y", "dy", "dx"] as const) needFloats(op, k, io[k], rows * width);
-    for (const k of ["weight", "dweight"] as const) needFloats(op, k, io[k], width);
+    needFloats(op, "weight", io.weight, width);
+    if (io.dweight) needFloats(op, "dweight", io.dweight, width);
     needFloats(op, "rstd", io.rstd, rows);
     const device = kernels.gpu.device;
     const p = (fields: Array<["u32" | "f32", number]>) => paramsBuffer(device, "rmsnorm_train", fields);
@@ -72,7 +73,10 @@ export class RmsNormTrain {
       io.rstd,
       io.dx,
     ]);
-    const chunks = Math.ceil(rows / DWEIGHT_CHUNK_ROWS);
+    this.rows = rows;
+    const chunks = this.chunks = Math.ceil(rows / DWEIGHT_CHUNK_ROWS);
+    this.columnGroups = Math.ceil(width / 64);
+    if (!io.dweight) return;
     if (chunks > 65535) throw new Error(`${op}: more than ${65535 * DWEIGHT_CHUNK_ROWS} rows`);
     const partial = storageBuffer(device, "rmsnorm dweight partials", chunks * width * 4);
     this.dweight = bindKernel(kernels, "rmsnorm_dweight", { WG: 64 }, [
@@ -87,9 +91,6 @@ export class RmsNormTrain {
       partial,
       io.dweight,
     ]);
-    this.rows = rows;
-    this.chunks = chunks;
-    this.columnGroups = Math.ceil(width / 64);
   }
 
   /** y and rstd from x: one workgroup per row. */
@@ -100,6 +101,7 @@ export class RmsNormTrain {
   /** dx from dy (one workgroup per row), then dweight += in two passes (chunks of rows, then their sum). */
   backward(pass: ComputeRecorder): void {
     recordFlat(pass, this.bwd, this.rows);
+    if (!this.dweight || !this.dweightSum) return;
     record(pass, this.dweight, this.columnGroups, this.chunks);
     record(pass, this.dweightSum, this.columnGroups);
   }

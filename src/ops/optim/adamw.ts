@@ -19,6 +19,9 @@ export interface AdamWParam {
   n: number;
   /** Weight decay applies (false for norm weights and biases, by the usual practice). */
   decay: boolean;
+  /** The moments' buffers (f32 [n] each, zero at the start) when the caller keeps them; else made here. */
+  m?: GPUBuffer;
+  v?: GPUBuffer;
 }
 
 export interface AdamWConfig {
@@ -52,10 +55,11 @@ export class AdamW {
     this.moments = params.map((p, i) => {
       needFloats("adamw", `parameter ${i}`, p.param, p.n);
       needFloats("adamw", `gradient ${i}`, p.grad, p.n);
-      return {
-        m: storageBuffer(device, `adamw m ${i}`, p.n * 4),
-        v: storageBuffer(device, `adamw v ${i}`, p.n * 4),
-      };
+      const m = p.m ?? storageBuffer(device, `adamw m ${i}`, p.n * 4);
+      const v = p.v ?? storageBuffer(device, `adamw v ${i}`, p.n * 4);
+      needFloats("adamw", `m ${i}`, m, p.n);
+      needFloats("adamw", `v ${i}`, v, p.n);
+      return { m, v };
     });
     this.steps = params.map((p, i) => ({
       groups: Math.ceil(p.n / WG),

@@ -46,7 +46,23 @@ export function referenceSkipLoss(
   return { loss: loss / n, grad };
 }
 
-/** The hard routing mask: 1 where g > threshold (strict), else 0. */
-export function referenceRouteMask(g: ArrayLike<number>, threshold: number): Float32Array {
-  return Float32Array.from(g, (v) => v > threshold ? 1 : 0);
+/**
+ * The training gate of one routed layer (kernels/route_gate_train.wgsl): g = sigmoid(logit), the route
+ * m = g > threshold (strict) and the branch scales sm = m·g, sa = (1 − m)(1 − g).
+ */
+export function referenceRouteGate(logit: ArrayLike<number>, threshold: number) {
+  const g = Float64Array.from(logit, (x) => 1 / (1 + Math.exp(-x)));
+  const m = g.map((v) => (v > threshold ? 1 : 0));
+  return { g, m, sm: g.map((v, t) => m[t] * v), sa: g.map((v, t) => (1 - m[t]) * (1 - v)) };
+}
+
+/** Its backward: dlogit = (dg + m·dsm − (1 − m)·dsa) · g(1 − g), dg the skip loss's share. */
+export function referenceRouteGateBackward(
+  g: ArrayLike<number>,
+  m: ArrayLike<number>,
+  dg: ArrayLike<number>,
+  dsm: ArrayLike<number>,
+  dsa: ArrayLike<number>,
+): Float64Array {
+  return Float64Array.from(g, (v, t) => (dg[t] + m[t] * dsm[t] - (1 - m[t]) * dsa[t]) * v * (1 - v));
 }

@@ -1,11 +1,9 @@
 /**
- * FlexiDepth's routing in training (kernels/skip_loss.wgsl, kernels/route_mask.wgsl). The gates of the routed
- * layers live in one f32 buffer [layers, rows] (routed layer l's gates at l · rows, rows = B·T), their
- * gradients in another of the same shape.
- * - `SkipLoss`: L_skip = (1/N) Σ_t (Σ_l g_t^l)² into one element of a loss buffer (overwritten), and
- *   dg_t^l += α · 2 s_t / N (accumulated), one dispatch of one workgroup.
- * - `RouteMask`: the hard routing of the training forward, m_t^l = g_t^l > threshold ? 1 : 0 (overwritten,
- *   f32 [layers, rows]), one dispatch per routed layer, recorded right after that layer's gate.
+ * FlexiDepth's skip loss in training (kernels/skip_loss.wgsl; the gate and hard route are ./gate_train.ts).
+ * The gates of the routed layers live in one f32 buffer [layers, rows] (routed layer l's gates at l · rows,
+ * rows = B·T), their gradients in another of the same shape. `SkipLoss`: L_skip = (1/N) Σ_t (Σ_l g_t^l)² into
+ * one element of a loss buffer (overwritten), and dg_t^l += α · 2 s_t / N (accumulated), one dispatch of one
+ * workgroup.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
@@ -18,8 +16,6 @@ import { bindKernel, type Dispatch, record, uniformBuffer } from "../op.ts";
  * loops over the layers, then log2(WG) steps of the tree: P · (2 · layers + 3) + log2(WG) + 2.
  */
 const MAX_LOOP_PASSES = 65535;
-/** Invocations per workgroup of the mask. */
-const MASK_WG = 64;
 
 export interface SkipLossShape {
   /** N = B·T rows of the batch. */
@@ -72,48 +68,5 @@ export class SkipLoss {
   /** α for the steps submitted after this (queue-ordered). */
   setAlpha(alpha: number): void {
     this.kernels.gpu.device.queue.writeBuffer(this.params, 8, new Float32Array([alpha]));
-  }
-}
-
-export interface RouteMaskShape {
-  rows: number;
-  layers: number;
-  /** A row runs the full layer where g > threshold (0.5 as released). */
-  threshold: number;
-}
-
-export class RouteMask {
-  /** One uniform and one dispatch per routed layer (its offset in the [layers, rows] buffers). */
-  private readonly params: GPUBuffer[];
-  private readonly dispatches: Dispatch[];
-  private readonly groups: number;
-
-  constructor(
-    private readonly kernels: KernelCache,
-    shape: RouteMaskShape,
-    io: { g: GPUBuffer; mask: GPUBuffer },
-  ) {
-    const device = kernels.gpu.device;
-    this.params = Array.from({ length: shape.layers }, (_, l) =>
-      uniformBuffer(device, `route_mask.${l}`, [
-        ["u32", shape.rows],
-        ["u32", l * shape.rows],
-        ["f32", shape.threshold],
-        ["u32", 0],
-      ]));
-    this.dispatches = this.params.map((p) =>
-      bindKernel(kernels, "route_mask", { WG: MASK_WG }, [p, io.g, io.mask])
-    );
-    this.groups = Math.ceil(shape.rows / MASK_WG);
-  }
-
-  /** The mask of routed layer `layer` (0-based among the routed layers). */
-  encode(pass: ComputeRecorder, layer: number): void {
-    record(pass, this.dispatches[layer], this.groups);
-  }
-
-  setThreshold(threshold: number): void {
-    const t = new Float32Array([threshold]);
-    for (const p of this.params) this.kernels.gpu.device.queue.writeBuffer(p, 8, t);
   }
 }
