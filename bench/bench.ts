@@ -23,6 +23,13 @@ import { countAllocations } from "./allocations.ts";
 import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 
+if (Deno.args.includes("--train")) {
+  // Training speed: its own table (bench/train.ts).
+  const { trainBenchMain } = await import("./train.ts");
+  await trainBenchMain(Deno.args.filter((a) => a !== "--train"));
+  Deno.exit(0);
+}
+
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {

@@ -36,6 +36,8 @@ export class TrainModel {
   readonly outputs: StepOutputs;
   private readonly embed: EmbeddingTrain;
   private readonly embedTrains: boolean;
+  /** The backward stops below the lowest layer with a trainable weight (FlexiDepth's frozen lower half). */
+  private readonly lowestTrained: number;
   private readonly layers: TrainUnit[] = [];
   private readonly mix: { copy: AddInto; mask: RowMask; at: number } | null = null;
   private readonly finalNorm: RmsNormTrain;
@@ -49,6 +51,7 @@ export class TrainModel {
     const dResA = ctx.floats("dRes", N * H), dResB = s.dmtd ? ctx.floats("dResThinking", N * H) : dResA;
     const embedW = ctx.param("model.embed_tokens.weight");
     this.embedTrains = embedW.grad !== null;
+    this.lowestTrained = this.embedTrains ? 0 : lowestTrainedLayer(ctx);
     this.embed = new EmbeddingTrain(k, {
       tokens: ctx.floats("tokens", N),
       table: embedW.value,
@@ -162,10 +165,16 @@ export class TrainModel {
     this.encodeForward(pass);
     this.head.backward(pass);
     this.finalNorm.backward(pass);
-    for (let l = this.layers.length - 1; l >= 0; l--) {
+    for (let l = this.layers.length - 1; l >= this.lowestTrained; l--) {
       this.layers[l].backward(pass);
       if (this.mix && l === this.mix.at) this.mix.mask.backward(pass);
     }
     if (this.embedTrains) this.embed.backward(pass);
   }
+}
+
+/** The lowest layer holding a trainable weight (the layer count when none does). */
+function lowestTrainedLayer(ctx: TrainContext): number {
+  const trained = ctx.store.trainable().map((p) => /^model\.layers\.(\d+)\./.exec(p.name)).filter((m) => m);
+  return Math.min(ctx.shape.layers, ...trained.map((m) => Number(m![1])));
 }
