@@ -24,12 +24,8 @@
 
 requires readonly_and_readwrite_storage_textures;
 
-//! use lib/matmul_params.wgsl
-//! use lib/matmul_flags.wgsl
-//! use lib/matmul_bindings.wgsl
-//! use lib/weights_texture.wgsl
-//! use lib/matmul_epilogue.wgsl
-//! use lib/matmul_rope.wgsl
+//! use lib/gemv_tex_io.wgsl
+//! use lib/gemv_tex_store.wgsl
 //! use lib/sort_key.wgsl
 
 override WG: u32 = 8u;
@@ -46,29 +42,8 @@ override XTEX: bool = false;
 // need not read the logits again. Plain store only (no accumulate, SWIGLU or ROPE: the host checks).
 override ARGMAX: bool = false;
 
-// The parameters come through a storage binding and are copied once into a private variable: lavapipe
-// (Mesa 22.3) inlines uniform-buffer values used in loop bounds and branch conditions into the shader and
-// recompiles it whenever they change — every dispatch, as each matmul has its own K (measured: 10-15 ms a
-// dispatch). Values from storage are never inlined.
-@group(0) @binding(0) var<storage, read> params_in: MatmulParams;
-var<private> params: MatmulParams;
-@group(0) @binding(2) var<uniform> x_uni: array<vec4<f32>, 4096>;
-@group(0) @binding(6) var<uniform> norm_uni: array<vec4<f32>, 4096>;
 @group(0) @binding(11) var x_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(12) var<storage, read_write> best: array<u32>;
-
-// f16 scales of quantization block b of the 4 rows of the group at texel t0: the rows' scale words sit in
-// consecutive texels.
-fn qscale4(t0: u32, b: u32) -> vec4<f32> {
-  let i = scale_word(b);
-  let t = t0 + 4u * (i >> 2u);
-  let u = vec4<u32>(pick(wblock(t), i), pick(wblock(t + 1u), i), pick(wblock(t + 2u), i), pick(wblock(t + 3u), i));
-  return unpack4(select(u & vec4<u32>(0xffffu), u >> vec4<u32>(16u), (b & 1u) == 1u));
-}
-
-fn unpack4(h: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(unpack2x16float(h.x).x, unpack2x16float(h.y).x, unpack2x16float(h.z).x, unpack2x16float(h.w).x);
-}
 
 // x elements k .. k + 3 (k a multiple of 4), unmasked.
 fn x4(k: u32) -> vec4<f32> {
@@ -80,7 +55,7 @@ fn x4(k: u32) -> vec4<f32> {
 
 // norm(x) elements k .. k + 3 (k a multiple of 4) before 1 / RMS; zero past K.
 fn xg4(k: u32) -> vec4<f32> {
-  let inside = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.K);
+  let inside = inside4(k);
   var v = x4(k);
   if (NORM) {
     v *= norm_uni[k >> 2u];
@@ -92,8 +67,7 @@ fn xg4(k: u32) -> vec4<f32> {
 fn inv_rms() -> f32 {
   var ss = vec4<f32>(0.0);
   for (var k = 0u; k < params.K; k += 4u) {
-    let inside = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.K);
-    let v = select(vec4<f32>(0.0), x4(k), inside);
+    let v = select(vec4<f32>(0.0), x4(k), inside4(k));
     ss += v * v;
   }
   return inverseSqrt(((ss.x + ss.y) + (ss.z + ss.w)) / f32(params.K) + params.eps);
@@ -140,61 +114,6 @@ fn dot4(m0: u32) -> vec4<f32> {
   return acc;
 }
 
-// y[i] = v, or y[i] += v when accumulating, without a branch (the old value is read either way): unlike
-// lib/matmul_epilogue.wgsl's put, for llvmpipe runs both sides of a branch.
-fn put_no_branch(i: u32, v: f32) {
-  y[i] = select(0.0, y[i], accumulate()) + v;
-}
-
-// Part rows m0 .. m0 + 3 of the result, times s (alpha and the row scale), into y (or, under ROPE, y and the
-// KV cache).
-fn epilogue(m0: u32, sums: vec4<f32>, s: f32) {
-  if (swiglu()) {
-    // Rows (m0, m0 + 1) and (m0 + 2, m0 + 3) are (gate, up) pairs; m0 and out_offset are even.
-    let o = (params.out_offset + m0) / 2u;
-    if (m0 + 1u < params.rows) {
-      put_no_branch(o, silu(sums.x) * sums.y * s);
-    }
-    if (m0 + 3u < params.rows) {
-      put_no_branch(o + 1u, silu(sums.z) * sums.w * s);
-    }
-    return;
-  }
-  let v = sums * s;
-  if (rope()) {
-    rope_rows(params.out_offset + m0, v);
-  } else {
-    let o = params.out_offset + m0;
-    if (m0 < params.rows) {
-      put_no_branch(o, v.x);
-    }
-    if (m0 + 1u < params.rows) {
-      put_no_branch(o + 1u, v.y);
-    }
-    if (m0 + 2u < params.rows) {
-      put_no_branch(o + 2u, v.z);
-    }
-    if (m0 + 3u < params.rows) {
-      put_no_branch(o + 3u, v.w);
-    }
-  }
-}
-
-// ROPE (lib/matmul_rope.wgsl): matrix rows gm .. gm + 3 of the one activation row. A guard per row and a
-// select, as this kernel always had, rather than rope_store's early return and four-way branch.
-fn rope_rows(gm: u32, v_in: vec4<f32>) {
-  let row = rows[0];
-  let v = rope_rotate4(row, gm, v_in);
-  let cache = cache_base(row);
-  for (var j = 0u; j < 4u; j++) {
-    let m = gm + j;
-    let e = select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u);
-    if (m - params.out_offset < params.rows) {
-      qkv_store(0u, m, cache, e);
-    }
-  }
-}
-
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_index) li: u32,
@@ -207,9 +126,7 @@ fn main(
   if (step.n_rows == 0u || first > last) {
     return;
   }
-  let mode = scale_mode();
-  let rs = row_scale[0];
-  let scale = params.alpha * select(select(1.0, rs, mode == 1u), 1.0 - rs, mode == 2u);
+  let scale = scale_no_branch(0u);
   var a = 1.0;
   if (NORM) {
     a = inv_rms();
@@ -223,7 +140,7 @@ fn main(
     let m0 = min(first + i, last) * 4u;
     let sums = dot4(m0) * a;
     if (live) {
-      epilogue(m0, sums, scale);
+      epilogue(0u, m0, sums, scale);
     }
     if (ARGMAX) {
       // Unrolled by hand: llvmpipe is slow at dynamic component indices.

@@ -67,6 +67,20 @@ function f2key(v: number): number {
   return (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
 }
 
+/** gemv_tex_rows's rows per invocation for a step of n rows (plan.ts): 2, 4 or 8. */
+const rowsPerInvocation = (n: number) => [2, 4, 8].find((nr) => nr >= n);
+
+/**
+ * The kernel a texture case runs: windowed x takes gemv_tex for one row and gemv_tex_rows for 2-8 rows whose
+ * invocation's rows (2, 4 or 8) fit the 16384-float window; anything else gemm_tex. Null for buffer weights.
+ */
+function textureKernel(c: Pick<Case, "N" | "K" | "texture" | "windowed">): string | null {
+  if (!c.texture) return null;
+  const nr = rowsPerInvocation(c.N);
+  if (c.windowed && c.N === 1 && c.K <= 16384) return "gemv_tex";
+  return c.windowed && c.N > 1 && nr && nr * c.K <= 16384 ? "gemv_tex_rows" : "gemm_tex";
+}
+
 let seed = 1;
 
 /** Runs all cases in one submit (reads overlap), then checks each against the reference. */
@@ -105,7 +119,8 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const yOffset = c.yOffset ?? 0;
     const outCols = c.swiglu ? M / 2 : M, outOffset = c.swiglu ? yOffset / 2 : yOffset;
     const yStride = outOffset + outCols + 3;
-    const y0 = randomNormal(seed++, N * yStride) as Float32Array<ArrayBuffer>;
+    // 8 rows more than the step's: a kernel that computes more rows than the step has must not store them.
+    const y0 = randomNormal(seed++, (N + 8) * yStride) as Float32Array<ArrayBuffer>;
     const rnd = mulberry32(seed++);
     const scale = new Float32Array(N).map(() => rnd());
     const use = c.windowed ? "windowed" : "storage";
@@ -140,6 +155,8 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     if (mm.uniformX !== (!!c.windowed && !!c.texture && K <= 16384)) {
       throw new Error(`one-row kernel ${mm.uniformX ? "planned" : "not planned"}: ${mm.describe()}`);
     }
+    const want = textureKernel(c);
+    if (want && mm.kernelFor(N) !== want) throw new Error(`N=${N} K=${K}: not ${want}: ${mm.describe()}`);
     mm.encode(pass, N);
 
     const xRef = c.norm ? referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
@@ -261,8 +278,9 @@ function splitCases(
 
 /**
  * Every case again with the weights in textures (the gemm_tex kernel, whatever variant the case names), x and
- * the norm weights windowed as the engine makes them when `windowed` (the one-row path through the uniform
- * window: N = 1 (any K), and single tail rows of the GEMM plan such as row 16 of 17 where 16 · K % 4 = 0).
+ * the norm weights windowed as the engine makes them when `windowed` (the paths through the uniform window:
+ * gemv_tex for N = 1 (any K), gemv_tex_rows for 2 to 8 rows; and single tail rows of the GEMM plan such as row
+ * 16 of 17 where 16 · K % 4 = 0).
  * Invocations take 1, 2 or 3 groups of 4 weight rows in turn (M = 130 leaves the last invocation groups past
  * the matrix, which must store nothing).
  */
@@ -292,8 +310,8 @@ const pieceCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
 
 /**
  * Texture weights at the uniform window's edge (16384 floats): one row of K = 16384 fills the window and takes
- * gemv_tex; K = 16388 does not fit and takes gemm_tex; rows 2 and 9 of K = 1028 take gemm_tex's GEMV and GEMM
- * plans. Fused norm on the first two.
+ * gemv_tex; K = 16388 does not fit and takes gemm_tex; 2 rows of K = 1028 take gemv_tex_rows, 9 gemm_tex's
+ * GEMM plan. Fused norm on the first two.
  */
 const windowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
   [[1, 16384], [1, 16388], [2, 1028], [9, 1028]].map(([N, K], i) => ({
@@ -345,6 +363,61 @@ const rowTextureCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
   return cases;
 };
 
+/**
+ * gemv_tex_rows: 2 to 8 windowed rows on texture weights, every row count (8 rows per invocation for 5 to 8,
+ * 4 for 3 and 4: rows past the step are read and must not be stored), odd K (K % 4 ≠ 0: rows start mid-vec4
+ * in the window; K not a multiple of the block: the masked tail chunk), M that leaves groups and invocations
+ * part-filled, 1 to 6 groups per invocation (it takes at least 4, 4 a pass: with 5 or 6, the second pass's
+ * last groups belong to the next invocation and must not be stored), split matrices, accumulate, row
+ * scales, alpha, y offsets, NORM and SWIGLU.
+ */
+const fewRowCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
+  const cases: Case[] = [];
+  let i = 0;
+  for (const K of KS) {
+    for (const M of [6, 36, 130]) {
+      const N = 2 + (i % 7);
+      const f = flavour(K, i, M);
+      const opts = { ...f.opts, directGroups: 1 + (i % 6) };
+      const partRows = M === 130 && i % 2 === 0 ? 40 : undefined;
+      const { yOffset, norm, swiglu } = f;
+      cases.push({
+        N,
+        K,
+        M,
+        dtype,
+        quant,
+        opts,
+        yOffset,
+        norm,
+        swiglu,
+        partRows,
+        texture: true,
+        windowed: true,
+      });
+      i++;
+    }
+  }
+  return cases;
+};
+
+/**
+ * Few rows at the uniform window's edge: 8 rows of 2048 fill it (gemv_tex_rows), 5 rows of 2052 do not (an
+ * invocation takes 8: gemm_tex); 4 rows of 4096 fill it, 3 rows of 4100 do not; 2 rows of 8192; NORM on half.
+ */
+const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
+  [[8, 2048], [5, 2052], [4, 4096], [3, 4100], [2, 8192]].map(([N, K], i) => ({
+    N,
+    K,
+    M: 12,
+    dtype,
+    quant,
+    opts: { accumulate: i % 2 === 1, scaleMode: 1 },
+    norm: i % 2 === 0,
+    texture: true,
+    windowed: true,
+  }));
+
 const name = (v: Partial<MatmulOptions>) =>
   Object.entries(v).map(([k, val]) => (typeof val === "boolean" ? (val ? k : `no-${k}`) : val)).join(" ");
 
@@ -375,10 +448,16 @@ for (const family of await families()) {
       );
       await t.step(`texture weights (direct kernel) ${fname}`, async () => {
         await runCases(gpu, kernels, inTextures([...gemvCases(format, {}), ...gemmCases(format, {})]));
+        // Few rows of x in plain storage buffers: gemm_tex's GEMV plan (windowed, they take gemv_tex_rows).
+        await runCases(gpu, kernels, inTextures(gemvCases(format, {}), false));
         // { gemv } routes up to 70 rows to the GEMV plan (NT = 4), {} every row to the GEMM plan (NT = 8);
         // x in plain storage buffers: the general path for every row count.
         await runCases(gpu, kernels, inTextures(splitCases(format, [{ gemv: "row" }, {}]), false));
         await runCases(gpu, kernels, windowEdgeCases(format));
+      });
+      await t.step(`texture weights, 2-8 windowed rows (gemv_tex_rows) ${fname}`, async () => {
+        await runCases(gpu, kernels, fewRowCases(format));
+        await runCases(gpu, kernels, fewRowEdgeCases(format));
       });
       await t.step(
         `texture weights, x from a row texture, argmax pairs ${fname}`,
@@ -440,6 +519,8 @@ async function ropeCase(
       ctx,
     },
   });
+  const want = textureKernel({ N, K, texture: storage === "texture", windowed: true });
+  if (want && mm.kernelFor(N) !== want) throw new Error(`rope N=${N}: not ${want}: ${mm.describe()}`);
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   mm.encode(pass, N);
@@ -490,15 +571,16 @@ for (const family of await families()) {
   Deno.test(`matmul (${family} family): RoPE + KV-write epilogue, every kernel`, async () => {
     const gpu = await testGpu(family);
     const kernels = new KernelCache(gpu);
-    // Textures: gemv_tex (1 row), the direct kernel (5, 9); buffers: the coop and row GEMVs (1, 5) and the
-    // tiled GEMM (9).
+    // Textures: gemv_tex (1 row), gemv_tex_rows (2, 3 and 5: rows of their own slot and position), the direct
+    // kernel (9); buffers: the coop and row GEMVs (1, 5) and the tiled GEMM (9).
     const layouts: [WeightStorage, GemvVariant][] = [["texture", "coop"], ["buffer", "coop"], [
       "buffer",
       "row",
     ]];
     for (const format of FORMATS) {
       for (const [storage, gemv] of layouts) {
-        for (const [N, norm] of [[1, true], [5, false], [9, true]] as const) {
+        const few = storage === "texture" ? [[2, false], [3, true]] as const : [];
+        for (const [N, norm] of [[1, true], ...few, [5, false], [9, true]] as const) {
           await ropeCase(gpu, kernels, format, N, norm, storage, gemv);
         }
       }
@@ -518,4 +600,55 @@ Deno.test("matmul: referenceMatmul", () => {
   const w = new Float32Array([1, 0, 1, 0.5, 0.5, 0.5]);
   const y = referenceMatmul(x, 2, 3, w, 2);
   assertClose(y, [4, 3, 1, 0.5], { atol: 1e-6, rtol: 0 }, "reference");
+});
+
+Deno.test("matmul: steps of 2-8 windowed rows on texture weights take gemv_tex_rows (plan)", async () => {
+  const gpu = await testGpu("plain");
+  const kernels = new KernelCache(gpu);
+  const device = gpu.device;
+  const M = 40, bytes = 1 << 30;
+  const y = storageBuffer(device, "y", 9 * M * 4);
+  const step = bufferFrom(device, "step", new Uint32Array([9, 0, 0, 0]));
+  // The kernel of each step size 1..9.
+  const plan = (
+    K: number,
+    storage: WeightStorage,
+    x: "windowed" | "storage",
+    norm?: "windowed" | "storage",
+  ) => {
+    const raw = encodeFromF32("BF16", randomNormal(seed++, M * K)) as Uint8Array<ArrayBuffer>;
+    const w = uploadMatrix(device, "w", "BF16", M, K, raw, bytes, { storage, maxTextureDimension: 64 });
+    const weight = norm ? storageBuffer(device, "norm_w", K * 4, norm) : undefined;
+    const io = { x: storageBuffer(device, "x", 9 * K * 4, x), y, yStride: M, step };
+    const mm = new Matmul(kernels, w, io, { norm: weight ? { weight, eps: 1e-5 } : undefined });
+    return {
+      kernels: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => mm.kernelFor(n)).join(" "),
+      describe: mm.describe(),
+    };
+  };
+  const expect = (got: { kernels: string; describe: string }, want: string, label: string) => {
+    if (got.kernels !== want) throw new Error(`${label}: ${got.kernels} ≠ ${want} (${got.describe})`);
+  };
+  const rows = (n: number) => Array(n).fill("gemv_tex_rows").join(" ");
+  const gemmTex = (n: number) => Array(n).fill("gemm_tex").join(" ");
+  const windowed = plan(1024, "texture", "windowed");
+  expect(windowed, `gemv_tex ${rows(7)} gemm_tex`, "texture, windowed x, K 1024");
+  if (!windowed.describe.includes("gemv_tex_rows 2-8 rows")) {
+    throw new Error(`describe: ${windowed.describe}`);
+  }
+  expect(
+    plan(1024, "texture", "windowed", "windowed"),
+    `gemv_tex ${rows(7)} gemm_tex`,
+    "windowed norm weights",
+  );
+  // 4 rows of 4096 fill the window; an invocation of 5 to 8 rows would not.
+  expect(plan(4096, "texture", "windowed"), `gemv_tex ${rows(3)} ${gemmTex(5)}`, "K 4096");
+  // 2 rows of 2816 fit, 4 too (11264 floats), 8 not.
+  expect(plan(2816, "texture", "windowed"), `gemv_tex ${rows(3)} ${gemmTex(5)}`, "K 2816");
+  expect(plan(16384, "texture", "windowed"), `gemv_tex ${gemmTex(8)}`, "K 16384");
+  // x or the norm weights without a uniform view, or buffer weights: as before.
+  expect(plan(1024, "texture", "storage"), gemmTex(9), "x in a plain storage buffer");
+  expect(plan(1024, "texture", "windowed", "storage"), gemmTex(9), "norm weights in a plain storage buffer");
+  expect(plan(1024, "buffer", "windowed"), `${Array(8).fill("matmul").join(" ")} gemm`, "buffer weights");
+  await kernels.checkErrors();
 });

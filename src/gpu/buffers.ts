@@ -5,7 +5,8 @@
 
 /**
  * "windowed": a storage buffer that can also be bound as a uniform of its first UNIFORM_WINDOW bytes (it is at
- * least that large): the one-row texture matmul reads x and norm weights that way on software GPUs (gemv_tex.wgsl).
+ * least that large): the texture GEMVs read x and norm weights that way on software GPUs (gemv_tex.wgsl for one
+ * row, gemv_tex_rows.wgsl for 2 to 8).
  */
 export type BufferUse = "storage" | "uniform" | "windowed";
 

@@ -109,21 +109,25 @@ export function partResources(
 }
 
 /**
- * gemv_tex's bindings: x and the norm weights (a stand-in without NORM) as uniform windows in bindings 2 and
- * 6, x's row texture (a stand-in without XTEX) in 11, the argmax pairs (a stand-in without ARGMAX) in 12.
+ * The texture GEMVs' bindings 0-10 (gemv_tex, gemv_tex_rows): x and the norm weights (a stand-in without
+ * NORM) as uniform windows in bindings 2 and 6.
  */
-export function oneRowResources(
-  device: GPUDevice,
-  shared: Resource[],
-  io: MatmulIO,
-  opts: MatmulOptions,
-): Resource[] {
-  const unused = standInsFor(device);
+export function windowResources(device: GPUDevice, shared: Resource[], opts: MatmulOptions): Resource[] {
   const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
   const resources = shared.slice();
-  resources[2] = window(io.x);
-  resources[6] = window(opts.norm?.weight ?? unused.window);
-  resources.push(io.xTexture?.createView() ?? unusedRowTexture(device));
-  resources.push(io.argmax ?? unused.best);
+  resources[2] = window(resources[2] as GPUBuffer);
+  resources[6] = window(opts.norm?.weight ?? standInsFor(device).window);
   return resources;
+}
+
+/**
+ * gemv_tex's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11 and the argmax
+ * pairs (a stand-in without ARGMAX) in 12.
+ */
+export function oneRowResources(windowed: Resource[], io: MatmulIO, device: GPUDevice): Resource[] {
+  return [
+    ...windowed,
+    io.xTexture?.createView() ?? unusedRowTexture(device),
+    io.argmax ?? standInsFor(device).best,
+  ];
 }

@@ -8,7 +8,7 @@ import type { GpuMatrix } from "../../gpu/matrix.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
-import { oneRowResources, partParams, partResources } from "./bindings.ts";
+import { oneRowResources, partParams, partResources, windowResources } from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
 
 export class Matmul implements StepOp {
@@ -21,6 +21,8 @@ export class Matmul implements StepOp {
   /** Pairs written to `io.argmax` by a one-row step (0 without it). */
   readonly argmaxPairs: number = 0;
   private readonly one: Plan | null;
+  /** gemv_tex_rows by step rows (2..8; empty, or shorter, where rows of x outgrow the window). */
+  private readonly few: Plan[];
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
@@ -32,6 +34,7 @@ export class Matmul implements StepOp {
     this.gemmVariant = plans.gemmVariant;
     this.gemvMaxRows = plans.gemvMaxRows;
     this.one = plans.one;
+    this.few = plans.few;
     this.gemv = plans.gemv;
     this.gemm = plans.gemm;
     this.uniformX = this.one !== null;
@@ -57,14 +60,17 @@ export class Matmul implements StepOp {
         });
       bind(this.gemv, resources);
       bind(this.gemm, resources);
-      if (this.one) bind(this.one, oneRowResources(device, resources, io, opts));
+      if (!this.one) continue;
+      const windowed = windowResources(device, resources, opts);
+      bind(this.one, oneRowResources(windowed, io, device));
+      for (const plan of new Set(this.few)) if (plan) bind(plan, windowed);
     }
   }
 
   /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
   encode(pass: ComputeRecorder, nRows: number): void {
     if (nRows <= 0) return;
-    const plan = nRows === 1 && this.one ? this.one : nRows <= this.gemvMaxRows ? this.gemv : this.gemm;
+    const plan = this.planFor(nRows);
     pass.setPipeline(plan.kernel.pipeline);
     const gy = Math.ceil(nRows / plan.nPerGroup);
     for (const d of plan.dispatch) {
@@ -73,11 +79,25 @@ export class Matmul implements StepOp {
     }
   }
 
-  /** The kernels that run, for logs: GEMV up to gemvMaxRows activation rows, GEMM beyond. */
+  /**
+   * The kernels that run, for logs: gemv_tex for one row and gemv_tex_rows for 2..n rows where x is windowed,
+   * else the GEMV up to gemvMaxRows activation rows and the GEMM beyond.
+   */
   describe(): string {
-    return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}` +
+    const few = this.few.length ? `${this.few[2].kernel.name} 2-${this.few.length - 1} rows, ` : "";
+    return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}${few}` +
       `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
       `${this.gemm.kernel.name}/${this.gemmVariant}`;
+  }
+
+  /** The kernel that a step of `nRows` rows runs (tests, benchmarks). */
+  kernelFor(nRows: number): string {
+    return this.planFor(nRows).kernel.name;
+  }
+
+  private planFor(nRows: number): Plan {
+    if (nRows === 1 && this.one) return this.one;
+    return this.few[nRows] ?? (nRows <= this.gemvMaxRows ? this.gemv : this.gemm);
   }
 
   /** Kernel names (tests, benchmarks). */

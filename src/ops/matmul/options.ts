@@ -12,8 +12,9 @@ import type { BufferGemv } from "../../gpu/profile.ts";
 export type ScaleMode = 0 | 1 | 2;
 /**
  * GEMV kernels for buffer weights (few activation rows): "coop" 32+ threads per output row, coalesced loads,
- * workgroup reduction; "row" one output row per invocation. Texture weights always take the direct kernel
- * (`gemm_tex`). The backend profile picks (`bufferGemv`).
+ * workgroup reduction; "row" one output row per invocation. Texture weights take their own kernels (plan.ts:
+ * `gemm_tex`, and `gemv_tex` / `gemv_tex_rows` for few rows of windowed x). The backend profile picks
+ * (`bufferGemv`).
  */
 export type GemvVariant = BufferGemv;
 

@@ -9,7 +9,8 @@
  * - texture weights (CPU software GPUs): `gemm_tex`, the direct kernel, for any row count (NT activation rows
  *   × 4 weight rows × `directGroups` per invocation straight from memory, no barrier), and `gemv_tex` for one
  *   row whose x comes through a uniform window or a row texture — straight-line code, parameters through a
- *   storage binding (kernels/README.md says what in llvmpipe calls for each).
+ *   storage binding — and `gemv_tex_rows` for 2 to 8 rows whose x all fits the window (NR rows per invocation,
+ *   each weight block fetched once for all; kernels/README.md says what in llvmpipe calls for each).
  */
 
 import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
@@ -24,6 +25,13 @@ const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
+/**
+ * gemv_tex_rows's row counts (NR): a step of n rows takes the smallest that holds them. Few pipelines: each
+ * compiles in 0.2-0.45 s on lavapipe, and it keeps few compiled variants of a module.
+ */
+const FEW_ROWS = [2, 4, 8];
+/** gemv_tex_rows's 4-row groups per pass over K (its G): an invocation takes at least that many. */
+const FEW_G = 4;
 
 /** A kernel and how its grid covers the matrix; `dispatch` gets one entry per part when bound. */
 export interface Plan {
@@ -50,6 +58,11 @@ export interface Plans {
   groups: number;
   /** One-row steps on texture weights: gemv_tex, x (and the norm weights) through uniform windows. */
   one: Plan | null;
+  /**
+   * Steps of n rows (index n, 2 ≤ n ≤ 8) on texture weights whose n rows of x fit the uniform window:
+   * gemv_tex_rows (plans shared between counts); empty where none fits.
+   */
+  few: Plan[];
   gemv: Plan;
   gemm: Plan;
 }
@@ -66,9 +79,9 @@ function coopThreadsPerRow(rows: number, K: number): number {
 }
 
 /**
- * 4-row groups per invocation of the texture kernels (gemm_tex, gemv_tex): as many as leave ≥ 16 workgroups
- * to share the matrix, up to 16, so an invocation's set-up (a fused norm's 1 / RMS above all) is spread over
- * many rows (kernels/README.md has the figures).
+ * 4-row groups per invocation of the texture kernels (gemm_tex, gemv_tex; gemv_tex_rows takes at least 4): as
+ * many as leave ≥ 16 workgroups to share the matrix, up to 16, so an invocation's set-up (a fused norm's
+ * 1 / RMS above all) is spread over many rows (kernels/README.md has the figures).
  */
 export function directGroups(rows: number): number {
   const fit = Math.floor(rows / (4 * ROW_WG * 16));
@@ -101,6 +114,7 @@ export function planMatmul(kernels: KernelCache, w: GpuMatrix, io: MatmulIO, opt
     gemvMaxRows: opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8),
     groups,
     one: uniformX ? oneRowPlan(kernels, dtype, groups, io, opts) : null,
+    few: uniformX ? fewRowPlans(kernels, w, dtype, groups, opts) : [],
     gemv: gemvVariant === "direct" ? direct(DIRECT_NT_GEMV) : bufferGemvPlan(kernels, w, gemvVariant),
     gemm: texture ? direct(DIRECT_NT_GEMM) : {
       kernel: kernels.get("gemm", { W_DTYPE: dtype }),
@@ -131,6 +145,38 @@ function oneRowPlan(
     nPerGroup: 1,
     dispatch: [],
   };
+}
+
+/**
+ * gemv_tex_rows for each row count up to 8 whose rows fit the window (NR the smallest of FEW_ROWS that holds
+ * them), an invocation taking at least FEW_G groups; NORM a pipeline constant as in gemv_tex, UNALIGNED where
+ * rows of K start mid-vec4.
+ */
+function fewRowPlans(
+  kernels: KernelCache,
+  w: GpuMatrix,
+  dtype: number,
+  groups: number,
+  opts: MatmulOptions,
+): Plan[] {
+  const plans: Plan[] = [];
+  const fits = FEW_ROWS.filter((nr) => nr * w.cols * 4 <= UNIFORM_WINDOW);
+  for (const nr of fits) {
+    const plan: Plan = {
+      kernel: kernels.get("gemv_tex_rows", {
+        W_DTYPE: dtype,
+        WG: ROW_WG,
+        NR: nr,
+        NORM: opts.norm ? 1 : 0,
+        UNALIGNED: w.cols % 4 === 0 ? 0 : 1,
+      }),
+      rowsPerGroup: ROW_WG * 4 * Math.max(groups, FEW_G),
+      nPerGroup: nr,
+      dispatch: [],
+    };
+    for (let n = Math.max(2, plans.length); n <= nr; n++) plans[n] = plan;
+  }
+  return plans;
 }
 
 function bufferGemvPlan(kernels: KernelCache, w: GpuMatrix, variant: GemvVariant): Plan {
