@@ -95,6 +95,17 @@ export const SHAPE_PRESETS: Record<string, Record<string, unknown>> = {
     head_dim: 64,
     rope_theta: 10000,
   },
+  /** About 1.7M parameters with a 512-token vocabulary: 8 layers of 128 (the bundled models' shape). */
+  "llama-2m": {
+    model_type: "llama",
+    hidden_size: 128,
+    intermediate_size: 352,
+    num_hidden_layers: 8,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    head_dim: 32,
+    rope_theta: 10000,
+  },
   /** A small Qwen3 (per-head q/k norms): 4 layers of 128. */
   "qwen3-tiny": {
     model_type: "qwen3",
