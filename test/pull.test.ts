@@ -442,6 +442,24 @@ Deno.test("resolveModel: HF_HUB_CACHE, HF_HOME, FLEXIDEPTH_MODEL, revisions, loc
   }
 });
 
+Deno.test("resolveModel: no model given — the bundled model when it is there, else the demo model", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "flexidepth-bundled-" });
+  try {
+    await withEnv({ FLEXIDEPTH_MODEL: undefined }, async () => {
+      const missing = join(tmp, "flexidepth-tiny");
+      const demo = await resolveModel(undefined, missing);
+      assert.equal(demo.demo, true);
+      assert.notEqual(demo.dir, missing);
+      await Deno.mkdir(missing);
+      await Deno.writeTextFile(join(missing, "config.json"), "{}");
+      assert.deepEqual(await resolveModel(undefined, missing), { dir: missing, demo: false });
+      assert.deepEqual(await resolveModel(tmp, missing), { dir: tmp, demo: false });
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("cleanup: the shared source checkpoint", async () => {
   if (sourceDir) await Deno.remove(await sourceDir, { recursive: true });
 });

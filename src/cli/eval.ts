@@ -61,7 +61,7 @@ Task file (JSON): {"task": NAME, "data": {"file": "rows.jsonl"} or {"hub": "ORG/
 
 Options:
   -o, --out DIR      output folder (required; created if missing)
-  --model DIR|ORG/NAME   checkpoint (default: $FLEXIDEPTH_MODEL, else the demo model)
+  --model DIR|ORG/NAME   checkpoint (default: $FLEXIDEPTH_MODEL, else the bundled model)
   --modes LIST       modes to run (see above)
   --limit N          the first N items of each task (of each subject for mmlu), as lm-eval's --limit
   --shots K          few-shot examples where a task has them (mmlu 5, gsm8k 8)

@@ -29,7 +29,7 @@ Tasks (prompts/tasks.json):
 
 Options:
   -o, --out DIR        output folder (required; created if missing)
-  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the demo model)
+  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the bundled model)
   -n N                 samples per task (default 100; text tasks: at most the number of paragraphs)
   --seed S             seed of the integer lists (default 0)
   --max-tokens N       tokens to generate per sample (default 256)

@@ -87,7 +87,7 @@ export function generateHelp(maxTokens = 256): string {
 
 /** Help lines for MODEL_OPTIONS. */
 export const MODEL_HELP =
-  `  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the demo model)
+  `  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the bundled model)
   --context N          positions of KV cache (default: model's, at most 4096)
   --quant q8|q4        quantize the model's projections at load: about 1/2 (q8) or 1/4 (q4) of 16-bit
                        weights' memory and bytes per token, at some cost in quality (default: none)

@@ -1,0 +1,163 @@
+/**
+ * `deno task models`: rebuilds the bundled models from ../shared/data/text and the study's task generators.
+ *
+ *   1. pretrain a Llama of the llama-2m shape with stories260K's tokenizer (TinyStories, Shakespeare, tasks);
+ *   2. the FlexiDepth stage at each α of the sweep on it, each run's held-out loss and layers kept;
+ *   3. the DMTD stage on the same base;
+ *   4. `experiment all` on the chosen FlexiDepth model (routed and full depth) and the DMTD model; the DMTD
+ *      model's held-out loss and decode tokens/s at τ = 1 … 4 against its base;
+ *   5. models/flexidepth-tiny and models/dmtd-tiny: the checkpoints, their model cards and the α figure.
+ *
+ * Every stage resumes (the trainer's and experiment's own resume): run the same command again after an
+ * interrupt. Work goes to --work (default runs/models); only step 5 writes into models/.
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { alphaFigure, dmtdCard, flexidepthCard } from "./cards.ts";
+import { type AlphaPoint, chooseAlpha, type DmtdPoint, readTaskRows, readTrainLog } from "./figures.ts";
+import { cliJson, runCli } from "./cli.ts";
+import { dmtdValidationLoss } from "./dmtd_loss.ts";
+
+const flags = parseArgs({
+  options: {
+    work: { type: "string", default: "runs/models" },
+    shared: { type: "string", default: "../shared" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (flags.values.help) {
+  console.log("deno task models [--work runs/models] [--shared ../shared]   (see models/README.md)");
+  Deno.exit(0);
+}
+const WORK = flags.values.work!, SHARED = flags.values.shared!;
+const TEXT = `${SHARED}/data/text`;
+
+/** The training mix every stage reads (the same held-out split and validation batches throughout). */
+export const DATA = [
+  `${TEXT}/tinystories_valid_excerpt.txt`,
+  `${TEXT}/tinyshakespeare.txt*0.5`,
+  `tasks:copy,continue:1500@${TEXT}/tinystories_valid_excerpt.txt`,
+  "tasks:repeat:1500",
+  "tasks:sum,product:3000",
+];
+const WINDOW = ["--seq", "512", "--eval-every", "50", "--save-every", "25"];
+const PRETRAIN = ["--steps", "700", "--batch", "8", "--lr", "2e-3", "--warmup", "30"];
+const STAGE = ["--steps", "150", "--batch", "8"];
+export const ALPHAS = [1e-3, 1e-2, 3e-2, 1e-1];
+const CYCLE = 4;
+const TAUS = [1, 2, 3, 4];
+const SPEED_PROMPT = "Once upon a time";
+
+function dataFlags(): string[] {
+  return DATA.flatMap((d) => ["--data", d]);
+}
+
+async function pretrain(): Promise<string> {
+  const out = join(WORK, "base");
+  await runCli([
+    "train",
+    "--stage",
+    "pretrain",
+    "--shape",
+    "llama-2m",
+    "--tokenizer",
+    `${SHARED}/models/stories260K`,
+    ...dataFlags(),
+    ...PRETRAIN,
+    ...WINDOW,
+    "-o",
+    out,
+  ]);
+  return out;
+}
+
+async function sweep(base: string): Promise<AlphaPoint[]> {
+  const points: AlphaPoint[] = [];
+  for (const alpha of ALPHAS) {
+    const out = join(WORK, `flexidepth-alpha-${alpha}`);
+    const args = ["--stage", "flexidepth", "--model", join(base, "model"), "--alpha", String(alpha)];
+    await runCli(["train", ...args, ...dataFlags(), ...STAGE, ...WINDOW, "-o", out]);
+    points.push({ alpha, dir: out, ...await readTrainLog(out) });
+  }
+  return points;
+}
+
+async function dmtd(base: string): Promise<string> {
+  const out = join(WORK, "dmtd");
+  const args = ["--stage", "dmtd", "--model", join(base, "model"), "--cycle", String(CYCLE)];
+  await runCli(["train", ...args, ...dataFlags(), ...STAGE, ...WINDOW, "-o", out]);
+  return out;
+}
+
+async function experiment(model: string, name: string, extra: string[] = []): Promise<string> {
+  const out = join(WORK, `experiment-${name}`);
+  await runCli([
+    "experiment",
+    "all",
+    "--model",
+    model,
+    "-n",
+    "20",
+    "--max-tokens",
+    "256",
+    ...extra,
+    "-o",
+    out,
+  ]);
+  return out;
+}
+
+/** Decode tokens/s of a fixed prompt (the run's own summary), greedy, 256 tokens. */
+async function decodeSpeed(model: string, extra: string[]): Promise<number> {
+  const args = ["run", SPEED_PROMPT, "--model", model, "--format", "jsonl", "--max-tokens", "256"];
+  const lines = await cliJson([...args, ...extra]);
+  const summary = lines.find((l) => l.type === "summary");
+  return Number(summary?.decode_tokens_per_s);
+}
+
+async function dmtdPoints(dmtdModel: string, baseModel: string): Promise<DmtdPoint[]> {
+  const rows: DmtdPoint[] = [];
+  for (const tau of TAUS) {
+    const valLoss = await dmtdValidationLoss(dmtdModel, DATA, tau, join(WORK, `dmtd-val-${tau}`));
+    rows.push({ tau, valLoss, tokensPerS: await decodeSpeed(dmtdModel, ["--cycle", String(tau)]) });
+  }
+  rows.push({ tau: 0, valLoss: NaN, tokensPerS: await decodeSpeed(baseModel, []) });
+  return rows;
+}
+
+async function install(from: string, to: string, card: string, extra: Record<string, string> = {}) {
+  await Deno.remove(to, { recursive: true }).catch(() => {});
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(join(from, e.name), join(to, e.name));
+  }
+  await Deno.writeTextFile(join(to, "README.md"), card);
+  for (const [name, text] of Object.entries(extra)) await Deno.writeTextFile(join(to, name), text);
+}
+
+const base = await pretrain();
+const baseLog = await readTrainLog(base);
+const points = await sweep(base);
+const chosen = chooseAlpha(points, baseLog.valLoss);
+const dmtdRun = await dmtd(base);
+const fdModel = join(chosen.dir, "model"), dmtdModel = join(dmtdRun, "model");
+const routed = await readTaskRows(await experiment(fdModel, "flexidepth"));
+const full = await readTaskRows(await experiment(fdModel, "full-depth", ["--full-depth"]));
+const dmtdTasks = await readTaskRows(await experiment(dmtdModel, "dmtd"));
+const speeds = await dmtdPoints(dmtdModel, join(base, "model"));
+const facts = {
+  data: DATA,
+  base: baseLog,
+  baseArgs: [...PRETRAIN, ...WINDOW],
+  stageArgs: [...STAGE, ...WINDOW],
+};
+await install(fdModel, "models/flexidepth-tiny", flexidepthCard({ ...facts, points, chosen, routed, full }), {
+  "alpha.svg": alphaFigure(points, baseLog),
+});
+await install(
+  dmtdModel,
+  "models/dmtd-tiny",
+  dmtdCard({ ...facts, run: await readTrainLog(dmtdRun), cycle: CYCLE, tasks: dmtdTasks, speeds }),
+);
+console.log(`chose α = ${chosen.alpha}; wrote models/flexidepth-tiny and models/dmtd-tiny`);
