@@ -130,9 +130,9 @@ function smallModel(cfg: ModelConfig): boolean {
 }
 
 export async function setupTraining(o: TrainOptions, gpuIn?: GpuContext): Promise<TrainSetup> {
-  await Deno.mkdir(o.out, { recursive: true });
   const resumed = await checkResume(o);
   const { base, tokenizer, tokenizerDir, shape } = await openModel(o);
+  await Deno.mkdir(o.out, { recursive: true });
   const data = await openTrainingData({
     sources: o.data,
     tokenizer,
