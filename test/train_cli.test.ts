@@ -57,6 +57,11 @@ Deno.test("cli: train's bad flags are one line with the fix, and leave no output
       /pretrain needs a tokenizer.*--tokenizer/,
     ],
     [["train", "--stage", "dmtd", "--data", TEXT, "-o", x], 1, /trains a base model.*--model/],
+    [
+      ["train", "--stage", "flexidepth", "--model", STORIES, "--data", TEXT, "--seq", "9999", "-o", x],
+      1,
+      /--seq 9999 is longer than training attention takes at head size 8 \(9360 positions\) — pass --seq 9360/,
+    ],
   ];
   for (const [args, code, pattern] of cases) {
     assertOneLineError(await runCli(args), code, pattern, args.join(" "));

@@ -11,6 +11,7 @@ import { type GpuContext, openGpu } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
 import { backendProfile } from "../gpu/profile.ts";
 import { bufferFrom } from "../gpu/buffers.ts";
+import { TrainAttention } from "../ops/attention/train.ts";
 import { ropeTable } from "../ops/rope/table.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { type DataPosition, openTrainingData, type TrainingData } from "./data/mod.ts";
@@ -124,6 +125,17 @@ async function openModel(o: TrainOptions) {
   };
 }
 
+/** The training attention's longest window at the model's head size (llvmpipe's loop limit sets it). */
+function checkSeq(seq: number, headDim: number): void {
+  const max = TrainAttention.maxSeqLen(headDim);
+  if (seq > max) {
+    throw new TrainError(
+      `--seq ${seq} is longer than training attention takes at head size ${headDim} (${max} positions)`,
+      `pass --seq ${max} or less`,
+    );
+  }
+}
+
 /** Opens the GPU with inline dispatches when every matrix is small (see `wantsInlineDispatch`). */
 function smallModel(cfg: ModelConfig): boolean {
   return cfg.hiddenSize * Math.max(cfg.intermediateSize, cfg.vocabSize) * 4 < (1 << 20);
@@ -132,6 +144,7 @@ function smallModel(cfg: ModelConfig): boolean {
 export async function setupTraining(o: TrainOptions, gpuIn?: GpuContext): Promise<TrainSetup> {
   const resumed = await checkResume(o);
   const { base, tokenizer, tokenizerDir, shape } = await openModel(o);
+  checkSeq(o.seq, shape.headDim);
   await Deno.mkdir(o.out, { recursive: true });
   const data = await openTrainingData({
     sources: o.data,

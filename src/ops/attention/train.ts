@@ -76,12 +76,13 @@ export class TrainAttention {
   private readonly sum: { dispatch: Dispatch; grid: [number, number] } | null;
   private readonly tiles: number;
 
-  /** Scratch for the backward of `shape` (the same buffers serve every layer of that shape). */
   /** The longest sequence the kernels take at `headDim` (llvmpipe's loop limit): 976 at 128, 1870 at 64. */
   static maxSeqLen(headDim: number): number {
     const hd4 = headDim / 4;
     return Math.floor((MAX_LOOP_PASSES - 3 * hd4 - 4) / (2 * hd4 + 3));
   }
+
+  /** Scratch for the backward of `shape` (the same buffers serve every layer of that shape). */
 
   static scratch(device: GPUDevice, shape: TrainAttentionShape): TrainAttentionScratch {
     const floats = shape.batch * shape.seqLen * shape.numHeads;
