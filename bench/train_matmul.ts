@@ -1,7 +1,8 @@
 /**
  * Training matmul throughput: `deno run -A bench/train_matmul.ts [N K M] [--family plain|fast]`.
- * Each kind (nt forward, nn input gradient, tn weight gradient) at N × K × M (default 256 × 256 × 256):
- * `reps` dispatches in one submit, one wait; the best of 5 trials after a warm-up, in GFLOP/s (2·N·K·M a call).
+ * Each kind (nt forward, nn input gradient, tn weight gradient) at N × K × M (default 256 × 256 × 256), and nt
+ * and nn over a BF16 W (a frozen weight held in its checkpoint's dtype): `reps` dispatches in one submit, one
+ * wait; the best of 5 trials after a warm-up, in GFLOP/s (2·N·K·M a call).
  */
 
 import { openGpu } from "../src/gpu/device.ts";
@@ -9,6 +10,7 @@ import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom } from "../src/gpu/buffers.ts";
 import { TrainMatmul, type TrainMatmulKind } from "../src/ops/matmul/train.ts";
 import { randomNormal } from "../src/util/random.ts";
+import { encodeFromF32 } from "../src/model/dtype.ts";
 
 const nums = Deno.args.filter((a) => /^\d+$/.test(a)).map(Number);
 const [N, K, M] = nums.length === 3 ? nums : [256, 256, 256];
@@ -20,11 +22,16 @@ const kernels = new KernelCache(gpu);
 const buf = (n: number, seed: number) => bufferFrom(device, "m", randomNormal(seed, n));
 const x = buf(N * K, 1), w = buf(M * K, 2), y = buf(N * M, 3), dy = buf(N * M, 4), dx = buf(N * K, 5);
 const dw = buf(M * K, 6);
+const w16 = bufferFrom(device, "W bf16", encodeFromF32("BF16", randomNormal(2, M * K + (M * K) % 2)));
 const io: Record<TrainMatmulKind, { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer }> = {
   nt: { a: x, b: w, c: y },
   nn: { a: dy, b: w, c: dx },
   tn: { a: dy, b: x, c: dw },
 };
+const cases: Array<[TrainMatmulKind, "F32" | "BF16"]> = [["nt", "F32"], ["nt", "BF16"], ["nn", "F32"], [
+  "nn",
+  "BF16",
+], ["tn", "F32"]];
 const reps = Math.max(1, Math.round(2e8 / (2 * N * K * M)));
 
 async function run(op: TrainMatmul, n: number): Promise<number> {
@@ -41,10 +48,13 @@ async function run(op: TrainMatmul, n: number): Promise<number> {
 console.log(
   `${gpu.adapterInfo.description || gpu.adapterInfo.vendor}, ${family}: ${N} × ${K} × ${M}, ${reps} a trial`,
 );
-for (const kind of ["nt", "nn", "tn"] as TrainMatmulKind[]) {
-  const op = new TrainMatmul(kernels, kind, io[kind], { N, K, M }, kind === "tn");
+for (const [kind, wType] of cases) {
+  const ops = wType === "F32" ? io[kind] : { ...io[kind], b: w16 };
+  const op = new TrainMatmul(kernels, kind, ops, { N, K, M }, kind === "tn", wType);
   await run(op, 1);
   let best = Infinity;
   for (let t = 0; t < 5; t++) best = Math.min(best, (await run(op, reps)) / reps);
-  console.log(`${kind}: ${(best * 1e3).toFixed(2)} ms, ${(2 * N * K * M / best / 1e9).toFixed(2)} GFLOP/s`);
+  console.log(
+    `${kind} ${wType}: ${(best * 1e3).toFixed(2)} ms, ${(2 * N * K * M / best / 1e9).toFixed(2)} GFLOP/s`,
+  );
 }

@@ -12,6 +12,8 @@ import { IGNORE_TARGET, referenceCrossEntropy } from "../src/ops/loss/reference.
 import { assertClose, families } from "./harness.ts";
 import { assertGrad, projected } from "./grad_check.ts";
 import { asF32, type TrainGpu, trainGpu, uniform } from "./train_gpu.ts";
+import { bufferFrom } from "../src/gpu/buffers.ts";
+import { encodeFromF32, roundTo } from "../src/model/dtype.ts";
 
 Deno.test("embedding CSR: distinct tokens in order, each with its rows in order", () => {
   const tokens = [5, 2, 5, 9, 2, 5];
@@ -81,6 +83,32 @@ for (const family of await families()) {
       // A linear gather: central differences are exact up to f64 rounding; f32 sums of ≤ 4 terms ~1e-7.
       const loss = projected((v) => referenceEmbedding(v, tokens, hidden), fresh.dx);
       assertGrad("table", await g.read(fresh.io.dTable, vocab * hidden), loss, fresh.table, 1e-5);
+    }
+  });
+
+  Deno.test(`train embedding (${family}): a frozen F16 / BF16 table gathers its rounded values`, async () => {
+    const g = await trainGpu(family);
+    const rows = 11, hidden = 13, vocab = 7; // odd: rows start at odd element offsets
+    const tokens = Uint32Array.from([0, 6, 3, 3, 1, 6, 5, 2, 4, 0, 6]);
+    for (const type of ["BF16", "F16"] as const) {
+      const raw = uniform(50, vocab * hidden), bytes = new Uint8Array(vocab * hidden * 2 + 2);
+      bytes.set(encodeFromF32(type, raw)); // padded to whole words, as the queue writes them
+      const io = {
+        tokens: g.u32(new Uint32Array(rows)),
+        table: bufferFrom(g.device, "table", bytes),
+        tableType: type,
+        x: g.filled(rows * hidden),
+        dx: g.filled(rows * hidden),
+        dTable: null,
+      };
+      const op = new EmbeddingTrain(g.kernels, io, { rows, hidden, vocab, workgroup: 8 });
+      op.setTokens(g.device.queue, tokens);
+      await g.run((pass) => {
+        op.forward(pass);
+        op.backward(pass); // a frozen table: nothing to record
+      });
+      const want = referenceEmbedding(raw.map((v) => roundTo(type, v)), tokens, hidden);
+      assertClose(await g.read(io.x, rows * hidden), want, { atol: 0, rtol: 0 }, `x from ${type}`);
     }
   });
 

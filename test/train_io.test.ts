@@ -1,6 +1,6 @@
 /** The training run's files: the state file (atomic, resumable), the exported model. */
 
-import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert/strict";
 import { testGpu } from "./harness.ts";
 import { ParamStore } from "../src/train/params.ts";
 import { loadState, readRunState, saveState, STATE_FILE } from "../src/train/state.ts";
@@ -42,7 +42,7 @@ Deno.test("train: the state file round-trips values and moments, and says where 
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), [STATE_FILE], "no temporary file left behind");
 });
 
-Deno.test("train: an exported model keeps the base's untrained tensors byte for byte and adds the trained ones", async () => {
+Deno.test("train: an exported model keeps the base's untrained tensors byte for byte (one held in BF16) and adds the trained ones", async () => {
   const gpu = await testGpu("fast");
   const base = `${tmp}/base`;
   await writeDemoCheckpoint(base, {
@@ -70,6 +70,20 @@ Deno.test("train: an exported model keeps the base's untrained tensors byte for 
     init: Float32Array.of(1, 2, 3, 4, 5, 6),
     trainable: true,
   });
+  // A frozen matrix held in the base's BF16, as paramSpecs keeps one: 2 bytes an element on the GPU, read back
+  // widened, never written; a trained parameter is f32.
+  const embed = ck.tensors.get("model.embed_tokens.weight")!, bytes = await readTensorBytes(embed);
+  assertEquals(embed.dtype, "BF16");
+  const e = store.add({ name: embed.name, shape: embed.shape, init: bytes, dtype: "BF16", trainable: false });
+  assertEquals(e.value.size, Math.ceil(bytes.byteLength / 16) * 16);
+  assertEquals(Array.from(await store.read(e)), Array.from(decodeToF32("BF16", bytes)));
+  throws(() => store.write(e, "value", new Float32Array(e.size)), /is BF16, not f32/);
+  const twice = { name: "t", shape: [1, 2], init: new Uint8Array(4), dtype: "BF16" as const };
+  throws(() => new ParamStore(gpu.device).add({ ...twice, trainable: true }), /a trained parameter is f32/);
+  throws(
+    () => new ParamStore(gpu.device).add({ ...twice, shape: [1, 3], trainable: false }),
+    /2 initial values/,
+  );
   const config = JSON.parse(await Deno.readTextFile(`${base}/config.json`));
   await exportModel({ out: `${tmp}/out`, config, store, base: ck, tokenizerDir: base, dtype: "F32" });
   const out = await openCheckpoint(`${tmp}/out`);

@@ -1,11 +1,14 @@
 /**
  * The training matmuls (src/ops/matmul/train.ts) against the f64 reference on odd sizes (not multiples of the
- * 64 × 64 tile or of 4: the scalar-load path) and aligned ones (vec4 loads), overwrite and accumulate; and the
- * backward (dx, dW) against central differences of the reference forward.
+ * 64 × 64 tile or of 4: the scalar-load path) and aligned ones (vec4 loads), overwrite and accumulate; W in
+ * F16 / BF16 (a frozen weight) for the forward and the input gradient; and the backward (dx, dW) against
+ * central differences of the reference forward.
  */
 
 import { Linear, type LinearShape, TrainMatmul } from "../src/ops/matmul/train.ts";
 import { referenceLinear, referenceLinearBackward } from "../src/ops/matmul/reference.ts";
+import { bufferFrom } from "../src/gpu/buffers.ts";
+import { encodeFromF32, roundTo } from "../src/model/dtype.ts";
 import { throws } from "node:assert/strict";
 import { assertClose, families } from "./harness.ts";
 import { assertGrad, projected } from "./grad_check.ts";
@@ -49,6 +52,50 @@ for (const family of await families()) {
         base.dw = new Float64Array(await g.read(dw, M * K));
       }
     }
+  });
+
+  Deno.test(`train matmul (${family}): nt and nn with a 16-bit W (F16, BF16) against the rounded reference`, async () => {
+    const g = await trainGpu(family);
+    // Odd sizes (the two-word unaligned path, odd and even element offsets), K and M multiples of 4 (one half of
+    // a word per 4 elements), and past a 128-wide tile.
+    const shapes = [{ N: 5, K: 7, M: 3 }, { N: 13, K: 21, M: 11 }, { N: 9, K: 20, M: 12 }, {
+      N: 3,
+      K: 9,
+      M: 131,
+    }];
+    for (const dtype of ["BF16", "F16"] as const) {
+      for (const s of shapes) {
+        const { N, K, M } = s;
+        const x = asF32(uniform(41, N * K)), dy = asF32(uniform(43, N * M)), raw = uniform(42, M * K);
+        const w = raw.map((v) => roundTo(dtype, v));
+        // The weight's bytes, with NaN halves (0xffff) in the words past it: loads clamp and mask, never use them.
+        const bytes = new Uint8Array(Math.ceil((M * K * 2) / 16) * 16 + 16).fill(0xff);
+        bytes.set(encodeFromF32(dtype, raw));
+        const wb = bufferFrom(g.device, `W ${dtype}`, bytes);
+        const base = { y: uniform(44, N * M), dx: uniform(45, N * K) };
+        const y = g.f32(base.y), dx = g.f32(base.dx), io = { x: g.f32(x), dy: g.f32(dy) };
+        for (const acc of [false, true]) {
+          await g.run((pass) => {
+            new TrainMatmul(g.kernels, "nt", { a: io.x, b: wb, c: y }, s, acc, dtype).encode(pass);
+            new TrainMatmul(g.kernels, "nn", { a: io.dy, b: wb, c: dx }, s, acc, dtype).encode(pass);
+          });
+          const label = `${dtype} ${N}×${K}×${M} accumulate=${acc}`;
+          const plus = (a: Float64Array, b: Float64Array) => a.map((v, i) => v + (acc ? b[i] : 0));
+          const gy = await g.read(y, N * M), gdx = await g.read(dx, N * K);
+          assertClose(gy, plus(referenceLinear(x, w, N, K, M), base.y), TOL, `y ${label}`);
+          assertClose(gdx, plus(referenceLinearBackward(x, w, dy, N, K, M).dx, base.dx), TOL, `dx ${label}`);
+          // The check's reach: the same sums over the unrounded weights are off by ~2⁻⁹ (BF16) or 2⁻¹² (F16).
+          throws(() => assertClose(gy, plus(referenceLinear(x, raw, N, K, M), base.y), TOL));
+          base.y = new Float64Array(gy);
+          base.dx = new Float64Array(gdx);
+        }
+      }
+    }
+    const b = g.f32(new Float64Array(16));
+    throws(
+      () => new TrainMatmul(g.kernels, "tn", { a: b, b, c: b }, { N: 2, K: 2, M: 2 }, false, "BF16"),
+      /f32/,
+    );
   });
 
   Deno.test(`train matmul (${family}): Linear backward against finite differences`, async () => {

@@ -6,8 +6,11 @@
 // (A(i, l) = a[i · depth + l]), "_i" / "_j" when l indexes its rows (A(i, l) = a[l · rows + i],
 // B(j, l) = b[l · cols + j]).
 //
-// Bindings: 0 params (uniform MmParams), 1 a, 2 b (f32 as vec4 words: buffers a multiple of 16 bytes), 3 c (f32,
-// read-write: c is read back only when accumulating).
+// Bindings: 0 params (uniform MmParams), 1 a (f32 as vec4 words), 2 b (16-byte words: 4 f32 or 8 16-bit values,
+// see B_DTYPE; buffers a multiple of 16 bytes), 3 c (f32, read-write: c is read back only when accumulating).
+// Override B_DTYPE (src/model/dtype.ts's DTYPE_CODE): 0 b holds f32; 1 f16 or 2 bf16, two to a u32 (element 2i in
+// the low half of word i, lib/packed16.wgsl), widened to f32 as they are staged — a frozen weight kept in its
+// checkpoint's 16-bit dtype (mm_nt and mm_nn, where b = W; mm_tn's b is an activation, always f32).
 // Override ALIGNED: every operand's contiguous stride (depth, rows or cols as used) is a multiple of 4, so 4
 // elements load as one vec4 (otherwise from the two vec4 words that hold them; a structure choice, one pipeline
 // per kernel in a model).
@@ -20,6 +23,8 @@
 // is the only loop that repeats (staging and the 16 depth steps are written out): llvmpipe ends an
 // invocation's loops after 65535 iterations in all.
 
+//! use lib/packed16.wgsl
+
 struct MmParams {
   rows: u32,
   cols: u32,
@@ -29,10 +34,11 @@ struct MmParams {
 
 @group(0) @binding(0) var<uniform> params: MmParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 override ALIGNED: bool = false;
+override B_DTYPE: u32 = 0u;
 
 const WG: u32 = 256u;
 const TILE: u32 = 128u;
@@ -77,11 +83,38 @@ fn a4(e: u32, n: u32) -> vec4<f32> {
 
 fn b4(e: u32, n: u32) -> vec4<f32> {
   let last = arrayLength(&b) - 1u;
+  if (B_DTYPE != 0u) {
+    return first(b4_16(e, last), n);
+  }
   let i = min(e >> 2u, last);
   if (ALIGNED) {
-    return first(b[i], n);
+    return first(bitcast<vec4<f32>>(b[i]), n);
   }
-  return first(join4(b[i], b[min(i + 1u, last)], e), n);
+  return first(join4(bitcast<vec4<f32>>(b[i]), bitcast<vec4<f32>>(b[min(i + 1u, last)]), e), n);
+}
+
+// u32 k (< 8) of the 8 in words u, w.
+fn pick8_u(u: vec4<u32>, w: vec4<u32>, k: u32) -> u32 {
+  let v = select(u, w, k >= 4u);
+  let o = k & 3u;
+  return select(select(v.x, v.y, o == 1u), select(v.z, v.w, o == 3u), o >= 2u);
+}
+
+// 16-bit b: 4 elements from flat index e, 8 to a word (index clamped like a4's). ALIGNED: one half of a word.
+// Else the u32 p = (e % 8) / 2 .. p + 2 of the two words that hold them, shifted down a half when e is odd.
+fn b4_16(e: u32, last: u32) -> vec4<f32> {
+  let i = min(e >> 3u, last);
+  let q = b[i];
+  if (ALIGNED) {
+    return unpack16x4(select(q.xy, q.zw, (e & 4u) != 0u), B_DTYPE);
+  }
+  let r = b[min(i + 1u, last)];
+  let p = (e & 7u) >> 1u;
+  let u0 = pick8_u(q, r, p);
+  let u1 = pick8_u(q, r, p + 1u);
+  let u2 = pick8_u(q, r, p + 2u);
+  let odd = vec2<u32>((u0 >> 16u) | (u1 << 16u), (u1 >> 16u) | (u2 << 16u));
+  return unpack16x4(select(vec2<u32>(u0, u1), odd, (e & 1u) == 1u), B_DTYPE);
 }
 
 // How many of 4 elements from index s lie below `end`.

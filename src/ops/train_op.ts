@@ -40,7 +40,13 @@ export function recordFlat(pass: ComputeRecorder, d: Dispatch, groups: number): 
 
 /** Throws unless buffer `b` holds at least `floats` f32 values. */
 export function needFloats(op: string, name: string, b: GPUBuffer, floats: number): void {
-  if (b.size < floats * 4) {
-    throw new Error(`${op}: ${name} holds ${b.size} bytes, fewer than the ${floats} floats it needs`);
+  needElements(op, name, b, floats, 4);
+}
+
+/** Throws unless buffer `b` holds at least `n` elements of `bytes` bytes each. */
+export function needElements(op: string, name: string, b: GPUBuffer, n: number, bytes: number): void {
+  if (b.size < n * bytes) {
+    const what = bytes === 4 ? "floats" : `${bytes * 8}-bit values`;
+    throw new Error(`${op}: ${name} holds ${b.size} bytes, fewer than the ${n} ${what} it needs`);
   }
 }

@@ -1,26 +1,29 @@
 /**
- * Training embedding (kernels/embed_train.wgsl, embed_backward.wgsl) over an f32 table [vocab, hidden]: the
- * forward gathers rows by token; the backward adds each row's gradient into its token's row of dE without
- * float atomics — the host, which has the batch's tokens, groups the rows by token (a CSR index written into a
- * preallocated buffer by `setTokens`) and each column of each distinct token sums its rows in a fixed order.
+ * Training embedding (kernels/embed_train.wgsl, embed_backward.wgsl) over a table [vocab, hidden] — f32, or a
+ * frozen one in its checkpoint's F16 / BF16, which has no backward: the forward gathers rows by token (widened
+ * to f32); the backward adds each row's gradient into its token's row of dE without float atomics — the host,
+ * which has the batch's tokens, groups the rows by token (a CSR index written into a preallocated buffer by
+ * `setTokens`) and each column of each distinct token sums its rows in a fixed order.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
+import { type DType, DTYPE_BYTES, DTYPE_CODE } from "../../model/dtype.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { bufferFrom } from "../../gpu/buffers.ts";
 import { bindKernel, type Dispatch } from "../op.ts";
-import { MAX_GROUPS_X, needFloats, paramsBuffer, recordFlat } from "../train_op.ts";
+import { MAX_GROUPS_X, needElements, needFloats, paramsBuffer, recordFlat } from "../train_op.ts";
 
 export interface EmbeddingTrainIO {
   /** u32 [rows]: written by `setTokens`. */
   tokens: GPUBuffer;
-  /** f32 [vocab, hidden]. */
+  /** [vocab, hidden], of `tableType` (default F32). */
   table: GPUBuffer;
+  tableType?: DType;
   /** f32 [rows, hidden]: overwritten by the forward. */
   x: GPUBuffer;
   dx: GPUBuffer;
-  /** f32 [vocab, hidden]: added to by the backward. */
-  dTable: GPUBuffer;
+  /** f32 [vocab, hidden]: added to by the backward (null: a frozen table, no backward). */
+  dTable: GPUBuffer | null;
 }
 
 export interface EmbeddingTrainShape {
@@ -73,7 +76,7 @@ function mostRows(csr: Uint32Array, rows: number, distinct: number): number {
 
 export class EmbeddingTrain {
   private readonly fwd: Dispatch;
-  private readonly bwd: Dispatch;
+  private readonly bwd: Dispatch | null;
   private readonly index: GPUBuffer;
   private readonly csr: Uint32Array<ArrayBuffer>;
   private readonly order: Uint32Array;
@@ -84,16 +87,20 @@ export class EmbeddingTrain {
     const op = `embedding ${vocab}×${hidden}, ${rows} rows`;
     needFloats(op, "x", io.x, rows * hidden);
     needFloats(op, "dx", io.dx, rows * hidden);
-    needFloats(op, "table", io.table, vocab * hidden);
-    needFloats(op, "dTable", io.dTable, vocab * hidden);
+    const type = io.tableType ?? "F32";
+    needElements(op, "table", io.table, vocab * hidden, DTYPE_BYTES[type]);
+    if (io.dTable) needFloats(op, "dTable", io.dTable, vocab * hidden);
     needFloats(op, "tokens", io.tokens, rows);
     const device = kernels.gpu.device;
     this.csr = new Uint32Array(csrWords(rows));
     this.order = new Uint32Array(rows);
     this.index = bufferFrom(device, "embedding csr", this.csr);
     const params = paramsBuffer(device, "embed_train", [["u32", rows], ["u32", hidden], ["u32", vocab]]);
-    this.fwd = bindKernel(kernels, "embed_train", { WG }, [params, io.tokens, io.table, io.x]);
-    this.bwd = bindKernel(kernels, "embed_backward", { WG }, [params, this.index, io.dx, io.dTable]);
+    const fwd = { WG, T_DTYPE: DTYPE_CODE[type] };
+    this.fwd = bindKernel(kernels, "embed_train", fwd, [params, io.tokens, io.table, io.x]);
+    this.bwd = io.dTable
+      ? bindKernel(kernels, "embed_backward", { WG }, [params, this.index, io.dx, io.dTable])
+      : null;
   }
 
   /** A batch's tokens (rows of them, each < vocab): writes them and their CSR index. Returns D. */
@@ -118,10 +125,10 @@ export class EmbeddingTrain {
     recordFlat(pass, this.fwd, this.shape.rows);
   }
 
-  /** Per distinct token of the last `setTokens`, one invocation per column. */
+  /** Per distinct token of the last `setTokens`, one invocation per column (a frozen table: nothing). */
   backward(pass: ComputeRecorder): void {
     const d = this.distinct;
-    if (d === 0) return;
+    if (d === 0 || !this.bwd) return;
     const y = Math.min(d, MAX_GROUPS_X);
     pass.setPipeline(this.bwd.kernel);
     pass.setBindGroup(0, this.bwd.group);

@@ -1,13 +1,16 @@
 /**
- * The training matmuls (kernels/mm_nt.wgsl, mm_nn.wgsl, mm_tn.wgsl over lib/mm_train.wgsl), f32 throughout,
- * W row-major [M, K] (out × in): the forward y[N, M] (+)= x · Wᵀ, the input gradient dx[N, K] (+)= dy · W and
- * the weight gradient dW[M, K] += dyᵀ · x. Each is bound once to its buffers; `encode` allocates nothing.
+ * The training matmuls (kernels/mm_nt.wgsl, mm_nn.wgsl, mm_tn.wgsl over lib/mm_train.wgsl), f32 sums, W
+ * row-major [M, K] (out × in): the forward y[N, M] (+)= x · Wᵀ, the input gradient dx[N, K] (+)= dy · W and
+ * the weight gradient dW[M, K] += dyᵀ · x. W may be F16 or BF16 in the forward and the input gradient (a frozen
+ * weight, whose dW is never computed); everything else is f32. Each is bound once to its buffers; `encode`
+ * allocates nothing.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
+import { type DType, DTYPE_BYTES, DTYPE_CODE } from "../../model/dtype.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { bindKernel, type Dispatch, record } from "../op.ts";
-import { needFloats, paramsBuffer } from "../train_op.ts";
+import { needElements, needFloats, paramsBuffer } from "../train_op.ts";
 
 /** Sizes of one linear layer over a batch: N activation rows, K inputs, M outputs. */
 export interface LinearShape {
@@ -43,7 +46,8 @@ function aligned(kind: TrainMatmulKind, s: LinearShape): boolean {
  * - "nt" (forward): a = x [N, K], b = W [M, K], c = y [N, M];
  * - "nn" (input gradient): a = dy [N, M], b = W [M, K], c = dx [N, K];
  * - "tn" (weight gradient): a = dy [N, M], b = x [N, K], c = dW [M, K].
- * `accumulate`: c += result (else c = result). Buffers are whole f32 buffers, sizes a multiple of 16 bytes.
+ * `accumulate`: c += result (else c = result). `bType`: b's element type — F16 / BF16 (two to a word, as
+ * safetensors stores them) for W in "nt" and "nn"; f32 otherwise. Buffers' sizes are a multiple of 16 bytes.
  */
 export class TrainMatmul {
   private readonly dispatch: Dispatch;
@@ -55,12 +59,14 @@ export class TrainMatmul {
     io: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer },
     shape: LinearShape,
     accumulate: boolean,
+    bType: DType = "F32",
   ) {
     const { rows, cols, depth } = layout(kind, shape);
     const [na, nb, nc] = extents(kind, shape);
     const op = `matmul ${kind} ${shape.N}×${shape.K}×${shape.M}`;
+    if (kind === "tn" && bType !== "F32") throw new Error(`${op}: b is an activation, f32 (not ${bType})`);
     needFloats(op, "a", io.a, na);
-    needFloats(op, "b", io.b, nb);
+    needElements(op, "b", io.b, nb, DTYPE_BYTES[bType]);
     needFloats(op, "c", io.c, nc);
     this.groups = [Math.ceil(cols / 128), Math.ceil(rows / 128)];
     if (this.groups[0] > 65535 || this.groups[1] > 65535) throw new Error(`${op}: too large for one grid`);
@@ -76,7 +82,7 @@ export class TrainMatmul {
     this.dispatch = bindKernel(
       kernels,
       `mm_${kind}`,
-      { ALIGNED: aligned(kind, shape) ? 1 : 0 },
+      { ALIGNED: aligned(kind, shape) ? 1 : 0, B_DTYPE: DTYPE_CODE[bType] },
       [params, io.a, io.b, io.c],
       op,
     );

@@ -1,7 +1,8 @@
 /**
  * A linear layer of the training graph over a parameter: y (+)= x · Wᵀ forward; backward dx (+)= dy · W and,
  * when the parameter trains, dW += dyᵀ · x. A frozen weight (FlexiDepth's base) passes gradients through to
- * its input and gets none itself.
+ * its input and gets none itself; it may be held in its checkpoint's F16 / BF16 (`w.dtype`), which both of its
+ * matmuls read.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
@@ -35,9 +36,10 @@ export class LinearTrain {
   constructor(kernels: KernelCache, w: Param, io: LinearTrainIO, rows: number, o: LinearTrainOptions = {}) {
     const [M, K] = w.shape;
     const shape = { N: rows, K, M };
-    this.fwd = new TrainMatmul(kernels, "nt", { a: io.x, b: w.value, c: io.y }, shape, !!o.accumulateY);
+    const t = w.dtype;
+    this.fwd = new TrainMatmul(kernels, "nt", { a: io.x, b: w.value, c: io.y }, shape, !!o.accumulateY, t);
     this.dxOp = io.dx
-      ? new TrainMatmul(kernels, "nn", { a: io.dy, b: w.value, c: io.dx }, shape, !!o.accumulateDx)
+      ? new TrainMatmul(kernels, "nn", { a: io.dy, b: w.value, c: io.dx }, shape, !!o.accumulateDx, t)
       : null;
     const dw = o.dw === undefined ? w.grad : o.dw;
     this.dwOp = dw ? new TrainMatmul(kernels, "tn", { a: io.dy, b: io.x, c: dw }, shape, true) : null;

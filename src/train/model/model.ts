@@ -55,10 +55,10 @@ export class TrainModel {
     this.embed = new EmbeddingTrain(k, {
       tokens: ctx.floats("tokens", N),
       table: embedW.value,
+      tableType: embedW.dtype,
       x: resid[0],
       dx: dResB,
-      // A frozen table is never written: its backward is not recorded.
-      dTable: embedW.grad ?? embedW.value,
+      dTable: embedW.grad,
     }, { rows: N, hidden: H, vocab: s.vocab, workgroup: ctx.profile.normWorkgroup });
     const route = s.routed.length ? this.routeBuffers() : null;
     let mixedInput: GPUBuffer | null = null;

@@ -5,9 +5,10 @@
  * - flexidepth: the base's tensors frozen, routers and adapters added on the routed layers as the release
  *   initialises them (normal(0, 0.02), router norm weights 1) and trained;
  * - dmtd: the base's tensors, every one trained except the embedding and the LM head.
+ * A frozen matrix from a 16-bit base stays in its dtype on the GPU (`heldDtype`); the rest is f32.
  */
 
-import { decodeToF32 } from "../../model/dtype.ts";
+import { decodeToF32, type DType } from "../../model/dtype.ts";
 import type { Checkpoint } from "../../model/checkpoint.ts";
 import { routerTensorNames } from "../../model/checkpoint.ts";
 import { readTensorBytes } from "../../model/safetensors.ts";
@@ -119,8 +120,24 @@ export async function paramSpecs(
         "pass --model a complete Llama or Qwen3 checkpoint folder",
       );
     }
-    const init = info ? decodeToF32(info.dtype, await readTensorBytes(info)) : initialValues(slot, s, seed);
-    specs.push({ name: slot.name, shape: slot.shape, init, trainable: trains(stage, slot) });
+    const trainable = trains(stage, slot);
+    if (!info) {
+      specs.push({ name: slot.name, shape: slot.shape, init: initialValues(slot, s, seed), trainable });
+      continue;
+    }
+    const bytes = await readTensorBytes(info), dtype = heldDtype(info.dtype, slot.shape, trainable);
+    const init = dtype === "F32" ? decodeToF32(info.dtype, bytes) : bytes;
+    specs.push({ name: slot.name, shape: slot.shape, init, dtype, trainable });
   }
   return specs;
+}
+
+/**
+ * The dtype a base tensor is held in on the GPU: a frozen matrix keeps its checkpoint's F16 or BF16 (half an
+ * f32's bytes; the matmuls and the embedding gather widen it as they load, and nothing writes it), a matrix
+ * that trains and every vector (norm weights) is f32. Checkpoints hold F32, F16 or BF16 alone
+ * (src/model/dtype.ts); quantization is an inference load option that training does not use.
+ */
+export function heldDtype(dtype: DType, shape: number[], trainable: boolean): DType {
+  return !trainable && shape.length === 2 ? dtype : "F32";
 }
