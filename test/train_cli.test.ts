@@ -65,5 +65,7 @@ Deno.test("cli: train's bad flags are one line with the fix, and leave no output
   ];
   for (const [args, code, pattern] of cases) {
     assertOneLineError(await runCli(args), code, pattern, args.join(" "));
+    await rejects(Deno.stat(x), Deno.errors.NotFound, `${args.join(" ")} left ${x}`);
   }
+  await Deno.remove(join(x, ".."));
 });

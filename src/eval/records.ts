@@ -145,23 +145,3 @@ export async function checkSettings(path: string, samplesPath: string, now: RunS
   const merged = { ...old, tasks: { ...old.tasks, ...now.tasks } };
   await Deno.writeTextFile(path, JSON.stringify(merged, null, 2) + "\n");
 }
-
-/** Appends one line per record and flushes it to disk before returning. */
-export class RecordAppender {
-  private constructor(private readonly file: Deno.FsFile) {}
-
-  static async open(path: string): Promise<RecordAppender> {
-    return new RecordAppender(await Deno.open(path, { append: true, create: true, write: true }));
-  }
-
-  write(rec: EvalRecord): void {
-    const bytes = new TextEncoder().encode(JSON.stringify(rec) + "\n");
-    let off = 0;
-    while (off < bytes.length) off += this.file.writeSync(bytes.subarray(off));
-    this.file.syncDataSync();
-  }
-
-  close(): void {
-    this.file.close();
-  }
-}

@@ -5,6 +5,7 @@
  * report.html are written from all finished records of this plan.
  */
 
+import { JsonlAppender } from "../util/jsonl.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { type EncodedChoice, fitChoice, fitGenerate, type FittedPrompt } from "./requests.ts";
 import {
@@ -13,7 +14,6 @@ import {
   type EvalRecord,
   type GenerateRecord,
   readRecords,
-  RecordAppender,
   recordKey,
   RUN_FILE,
   type RunSettings,
@@ -173,7 +173,7 @@ async function runPending(
   done: Map<string, EvalRecord>,
   bar: ProgressBar,
 ): Promise<{ ran: number; interrupted: boolean }> {
-  const writer = await RecordAppender.open(`${opts.out}/${SAMPLES_FILE}`);
+  const writer = await JsonlAppender.open<EvalRecord>(`${opts.out}/${SAMPLES_FILE}`);
   const room = opts.settings.context;
   let ran = 0;
   try {

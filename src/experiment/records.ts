@@ -137,23 +137,3 @@ export async function checkSettings(path: string, tokensPath: string, settings: 
     );
   }
 }
-
-/** Appends one line per sample and flushes it to disk before returning. */
-export class RecordWriter {
-  private constructor(private readonly file: Deno.FsFile) {}
-
-  static async open(path: string): Promise<RecordWriter> {
-    return new RecordWriter(await Deno.open(path, { append: true, create: true, write: true }));
-  }
-
-  write(rec: SampleRecord): void {
-    const bytes = new TextEncoder().encode(JSON.stringify(rec) + "\n");
-    let off = 0;
-    while (off < bytes.length) off += this.file.writeSync(bytes.subarray(off));
-    this.file.syncDataSync();
-  }
-
-  close(): void {
-    this.file.close();
-  }
-}

@@ -3,6 +3,7 @@
  * it ends; then summary.json and report.html are written from all finished samples of this plan.
  */
 
+import { JsonlAppender } from "../util/jsonl.ts";
 import type { Model } from "../generation/model.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { expectedAnswer } from "./answers.ts";
@@ -12,7 +13,6 @@ import {
   checkSettings,
   type GenerationSettings,
   readFinished,
-  RecordWriter,
   RUN_FILE,
   type RunSettings,
   sampleKey,
@@ -163,7 +163,7 @@ async function runPending(
   finished: Map<string, SampleRecord>,
   bar: ProgressBar,
 ): Promise<{ ran: number; interrupted: boolean }> {
-  const writer = await RecordWriter.open(tokensPath);
+  const writer = await JsonlAppender.open<SampleRecord>(tokensPath);
   let ran = 0;
   try {
     for (const p of todo) {
