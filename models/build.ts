@@ -43,8 +43,9 @@ export const DATA = [
 ];
 const WINDOW = ["--seq", "512", "--eval-every", "50", "--save-every", "25"];
 const PRETRAIN = ["--steps", "700", "--batch", "8", "--lr", "2e-3", "--warmup", "30"];
-const STAGE = ["--steps", "150", "--batch", "8"];
-export const ALPHAS = [1e-3, 1e-2, 3e-2, 1e-1];
+const FLEXIDEPTH = ["--steps", "100", "--batch", "8"];
+const DMTD = ["--steps", "150", "--batch", "8"];
+export const ALPHAS = [3e-3, 1e-2, 3e-2, 1e-1];
 const CYCLE = 4;
 const TAUS = [1, 2, 3, 4];
 const SPEED_PROMPT = "Once upon a time";
@@ -77,7 +78,7 @@ async function sweep(base: string): Promise<AlphaPoint[]> {
   for (const alpha of ALPHAS) {
     const out = join(WORK, `flexidepth-alpha-${alpha}`);
     const args = ["--stage", "flexidepth", "--model", join(base, "model"), "--alpha", String(alpha)];
-    await runCli(["train", ...args, ...dataFlags(), ...STAGE, ...WINDOW, "-o", out]);
+    await runCli(["train", ...args, ...dataFlags(), ...FLEXIDEPTH, ...WINDOW, "-o", out]);
     points.push({ alpha, dir: out, ...await readTrainLog(out) });
   }
   return points;
@@ -86,7 +87,7 @@ async function sweep(base: string): Promise<AlphaPoint[]> {
 async function dmtd(base: string): Promise<string> {
   const out = join(WORK, "dmtd");
   const args = ["--stage", "dmtd", "--model", join(base, "model"), "--cycle", String(CYCLE)];
-  await runCli(["train", ...args, ...dataFlags(), ...STAGE, ...WINDOW, "-o", out]);
+  await runCli(["train", ...args, ...dataFlags(), ...DMTD, ...WINDOW, "-o", out]);
   return out;
 }
 
@@ -146,18 +147,21 @@ const routed = await readTaskRows(await experiment(fdModel, "flexidepth"));
 const full = await readTaskRows(await experiment(fdModel, "full-depth", ["--full-depth"]));
 const dmtdTasks = await readTaskRows(await experiment(dmtdModel, "dmtd"));
 const speeds = await dmtdPoints(dmtdModel, join(base, "model"));
-const facts = {
-  data: DATA,
-  base: baseLog,
-  baseArgs: [...PRETRAIN, ...WINDOW],
-  stageArgs: [...STAGE, ...WINDOW],
-};
-await install(fdModel, "models/flexidepth-tiny", flexidepthCard({ ...facts, points, chosen, routed, full }), {
+const facts = { data: DATA, base: baseLog, baseArgs: [...PRETRAIN, ...WINDOW] };
+const fdFacts = { ...facts, stageArgs: [...FLEXIDEPTH, ...WINDOW], points, chosen, routed, full };
+await install(fdModel, "models/flexidepth-tiny", flexidepthCard(fdFacts), {
   "alpha.svg": alphaFigure(points, baseLog),
 });
 await install(
   dmtdModel,
   "models/dmtd-tiny",
-  dmtdCard({ ...facts, run: await readTrainLog(dmtdRun), cycle: CYCLE, tasks: dmtdTasks, speeds }),
+  dmtdCard({
+    ...facts,
+    stageArgs: [...DMTD, ...WINDOW],
+    run: await readTrainLog(dmtdRun),
+    cycle: CYCLE,
+    tasks: dmtdTasks,
+    speeds,
+  }),
 );
 console.log(`chose α = ${chosen.alpha}; wrote models/flexidepth-tiny and models/dmtd-tiny`);
