@@ -26,8 +26,9 @@ Stages:
               (presets: ${Object.keys(SHAPE_PRESETS).join(", ")})
 
 Data (--data, repeatable): FILE.txt (documents split at blank lines, or --doc-sep), FILE.jsonl with "text"
-or chat "messages", tasks:copy,repeat,sum,product (the experiment's tasks with exact answers); SOURCE@W
-weighs a source. Tokenized once (a cache in OUT/cache), packed into --seq windows with BOS/EOS.
+or chat "messages", tasks:copy,repeat,sum,product[:N][@FILE] (the experiment's tasks with exact answers, N
+each, text tasks on FILE's paragraphs); SOURCE*W packs a source W times an epoch. Tokenized once (a cache in
+OUT/cache), packed into --seq windows with BOS/EOS.
 
 Writes to OUT/ (run the same command again to resume; Ctrl-C finishes the step, saves and exits 130):
   model/                   the trained checkpoint, loadable by run, chat, experiment, eval
