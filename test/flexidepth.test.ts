@@ -76,6 +76,8 @@ async function compareRouted(
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck, { quant: layout.quant });
   const engine = await Engine.load(await testGpu(family), ck, { maxRows, ...layout });
+  // The reference rounds K/V to f16 where the engine's cache holds f16 (the fast family's default here).
+  ref.kvF16 = engine.backend.kvCache === "f16";
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
   // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
   const textures = engine.weights.layers[0].qkv.storage === "texture";
@@ -214,6 +216,7 @@ Deno.test("flexidepth: skipped tokens write K/V that later kept tokens attend to
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck);
   const engine = await Engine.load(await testGpu("fast"), ck);
+  ref.kvF16 = engine.backend.kvCache === "f16";
   const prompt = [5, 77, 300, 12, 599, 42, 8, 9, 10];
   const run = (o: RefOptions) => {
     const cache = ref.newCache();
