@@ -5,7 +5,8 @@
  * Each model runs in its own process, as `flexidepth run` would load it: the GPU set-up may depend on the
  * model (a small model's dispatches run inline on a CPU software GPU). `--shape llama3-8b` benchmarks random
  * weights of that shape (BF16, FlexiDepth routers on layers 16–31) without a checkpoint. `--quant q8|q4`
- * quantizes the projections at load, as `flexidepth run --quant` does.
+ * quantizes the projections at load, as `flexidepth run --quant` does; `--kv-cache f16|f32` picks the KV cache
+ * type (each row reports the one that ran; bench/kv_cache.ts compares the two at long context).
  */
 
 import { parseArgs } from "node:util";
@@ -22,6 +23,8 @@ import { type DmtdRow, measureDmtd, printDmtd } from "./dmtd.ts";
 import { countAllocations } from "./allocations.ts";
 import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
+import type { KvDtype } from "../src/gpu/profile.ts";
+import { kvCacheFlag } from "../src/cli/generate_flags.ts";
 
 if (Deno.args.includes("--train")) {
   // Training speed: its own table (bench/train.ts).
@@ -39,6 +42,7 @@ const { values: flags } = parseArgs({
     repeat: { type: "string" },
     storage: { type: "string" },
     quant: { type: "string" },
+    "kv-cache": { type: "string" },
     child: { type: "boolean" },
     name: { type: "string" },
     shape: { type: "string" },
@@ -71,6 +75,14 @@ if (flags.quant !== undefined && flags.quant !== "none") {
     Deno.exit(2);
   }
   quant = flags.quant;
+}
+
+let kvCache: KvDtype | undefined;
+try {
+  kvCache = kvCacheFlag(flags["kv-cache"]);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(2);
 }
 
 const FLEXI = new URL("../../shared/models/stories260K-flexidepth", import.meta.url).pathname;
@@ -117,7 +129,7 @@ if (!flags.child) {
       "--out",
       tmp,
     ];
-    for (const k of ["tokens", "repeat", "storage", "quant"] as const) {
+    for (const k of ["tokens", "repeat", "storage", "quant", "kv-cache"] as const) {
       if (flags[k]) args.push(`--${k}`, flags[k]!);
     }
     if (flags["plain-kernels"]) args.push("--plain-kernels");
@@ -168,6 +180,8 @@ interface Row {
   model: string;
   /** Projections quantized at load ("none", "q8", "q4"). */
   quant: string;
+  /** The KV cache's element type that ran (`--kv-cache`, else the backend profile's). */
+  kv_cache: KvDtype;
   /** Bytes of weights on the GPU. */
   weight_bytes: number;
   routing?: Routing;
@@ -428,7 +442,7 @@ async function profileDecode(
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
   const backend = storage ? { weightStorage: storage } : undefined;
-  const loadOpts = { features, progress: false, maxRows: 128, backend, quant };
+  const loadOpts = { features, progress: false, maxRows: 128, backend, quant, kvCache };
   const decodeTokens = tokensFor(m.decodeOnly);
   const synthetic = m.dir.startsWith(SHAPE_PREFIX);
   const ck: Checkpoint = synthetic
@@ -459,6 +473,7 @@ for (const m of models) {
   const row: Row = {
     model: m.name,
     quant: quant ?? "none",
+    kv_cache: model.engine.kv.dtype,
     weight_bytes: model.engine.weights.bytes,
     copy_gb_per_s: copyGbs,
     read_gb_per_s: readGbs,
@@ -579,7 +594,7 @@ for (const m of models) {
   console.log(
     `  weights on the GPU: ${(row.weight_bytes / 2 ** 20).toFixed(1)} MiB${
       quant ? ` (projections ${quant})` : ""
-    }`,
+    }; KV cache ${row.kv_cache}`,
   );
   if (row.prefill_tokens_per_s !== null) {
     console.log(`  prefill ${prompt.length} tokens: ${row.prefill_tokens_per_s.toFixed(1)} tokens/s`);

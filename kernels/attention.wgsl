@@ -2,19 +2,23 @@
 // One workgroup per (head, row). Positions are processed in tiles of WG: each thread scores one
 // position, then the tile is folded into a running (max, sum, accumulator) — online softmax — with
 // each thread owning head dims d = lid, lid + WG, ... of the accumulator. K and V are read once.
+// K and V: f32 or f16 words (lib/kv_read.wgsl, KV_F16), summed in f32.
 // Grid: (n_heads, n_rows).
 
 //! use lib/step.wgsl
 //! use lib/attention_params.wgsl
 //! use lib/online_softmax.wgsl
+//! use lib/kv_read.wgsl
 
 @group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
-@group(0) @binding(4) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(5) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+override KV_F16: u32 = 0u;
 
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -46,7 +50,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (t < n_pos) {
       let kb = base + t * kv_dim;
       var dot = 0.0;
-      for (var d = 0u; d < hd; d++) { dot += q_s[d] * k_cache[kb + d]; }
+      for (var d = 0u; d < hd; d++) { dot += q_s[d] * kv_value(k_cache[kv_word(kb + d)], kb + d); }
       s = dot * params.scale;
     }
     let count = min(WG, n_pos - t0);
@@ -56,7 +60,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let d = lid.x + j * WG;
       if (d < hd) {
         var a = acc[j] * corr;
-        for (var i = 0u; i < count; i++) { a += prob[i] * v_cache[base + (t0 + i) * kv_dim + d]; }
+        for (var i = 0u; i < count; i++) {
+          let e = base + (t0 + i) * kv_dim + d;
+          a += prob[i] * kv_value(v_cache[kv_word(e)], e);
+        }
         acc[j] = a;
       }
     }

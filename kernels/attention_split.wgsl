@@ -5,19 +5,23 @@
 // whole context serially; n_chunks workgroups per head fill it at any context length.
 // Within a chunk: tiles of WG positions, one per thread (q · k with vec4 loads), folded into (m, l, acc) by
 // online softmax; thread i owns head dims i and i + WG of acc. head_dim: a multiple of 4, at most 2·WG.
+// K and V: f32 or f16 words (lib/kv_read.wgsl, KV_F16; f16 needs head_dim a multiple of 8), summed in f32.
 // Grid: (n_heads, n_chunks, n_rows). part: [n_rows, n_heads, n_chunks, head_dim + 2] (m, l, acc...).
 
 //! use lib/step.wgsl
 //! use lib/attention_params.wgsl
 //! use lib/online_softmax.wgsl
+//! use lib/kv_read.wgsl
 
 @group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> step: Step;
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> q: array<f32>;
-@group(0) @binding(4) var<storage, read> k_cache: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> k_cache: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
+
+override KV_F16: u32 = 0u;
 
 const WG: u32 = 128u;
 const MAX_HD4: u32 = WG / 2u; // head_dim ≤ 2·WG
@@ -57,9 +61,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let t = t0 + lid.x;
     var s = NEG_BIG;
     if (t < end) {
-      let kb = (base + t * kv_dim) / 4u;
       var dot = vec4<f32>(0.0);
-      for (var i = 0u; i < hd4; i++) { dot += q_s[i] * k_cache[kb + i]; }
+      if (KV_F16 == 1u) {
+        let kb = (base + t * kv_dim) / 8u; // 8 elements a vec4 of words
+        for (var i = 0u; i < hd4; i += 2u) {
+          let w = k_cache[kb + i / 2u];
+          dot += q_s[i] * unpack16x4(w.xy, 1u) + q_s[i + 1u] * unpack16x4(w.zw, 1u);
+        }
+      } else {
+        let kb = (base + t * kv_dim) / 4u;
+        for (var i = 0u; i < hd4; i++) { dot += q_s[i] * kv_f32x4(k_cache[kb + i]); }
+      }
       s = (dot.x + dot.y + dot.z + dot.w) * params.scale;
     }
     let count = min(WG, end - t0);
@@ -70,8 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var i = 0u; i < count; i++) {
       let p = prob[i];
       let v = vb + i * kv_dim;
-      if (d0 < hd) { a0 += p * v_cache[v + d0]; }
-      if (d1 < hd) { a1 += p * v_cache[v + d1]; }
+      if (d0 < hd) { a0 += p * kv_value(v_cache[kv_word(v + d0)], v + d0); }
+      if (d1 < hd) { a1 += p * kv_value(v_cache[kv_word(v + d1)], v + d1); }
     }
     acc0 = a0;
     acc1 = a1;

@@ -247,11 +247,8 @@ fn rope_pair(n: u32, gm: u32, v_in: vec2<f32>) {
   let cache = cache_base(row);
   // An early return past the part, not gemv_tex's guard: the coop GEMV ran 6% slower on lavapipe with the
   // guard, whatever the flags (both sides of a branch run there).
-  for (var j = 0u; j < 2u; j++) {
-    let m = gm + j;
-    if (m - params.out_offset >= params.rows) {
-      return;
-    }
-    qkv_store(n, m, cache, select(v.x, v.y, j == 1u));
+  if (gm - params.out_offset >= params.rows) {
+    return;
   }
+  qkv_store(n, gm, cache, v, gm + 1u - params.out_offset < params.rows);
 }

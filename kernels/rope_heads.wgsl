@@ -13,10 +13,13 @@
 // pass is a loop whose condition holds the flag, so a pass not asked for costs nothing on llvmpipe (which
 // runs both sides of a branch, but ends a loop once no lane is left).
 
+// The cache holds f32 words, or f16 pairs under KV16 (lib/kv_write.wgsl): then k and v are written two
+// neighbouring elements at a time, each rounded once (head_dim a multiple of 4).
+
 //! use lib/step.wgsl
 
-// flags: bit 0 DO_Q, bit 1 DO_KV, bit 2 NORM, bit 3 BIAS — runtime flags rather than overrides (fewer
-// distinct pipelines).
+// flags: bit 0 DO_Q, bit 1 DO_KV, bit 2 NORM, bit 3 BIAS, bit 4 KV16 — runtime flags rather than overrides
+// (fewer distinct pipelines).
 struct Params {
   n_heads: u32, n_kv: u32, head_dim: u32, ctx: u32, stride: u32, q_off: u32, k_off: u32, v_off: u32,
   flags: u32, eps: f32, pad0: u32, pad1: u32,
@@ -27,8 +30,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> rows: array<Row>;
 @group(0) @binding(3) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> qkv: array<f32>;
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;
 // f32: q_norm and k_norm [head_dim]; the biases of q [n_heads × head_dim], k and v [n_kv × head_dim]. Read
 // only under their flag (any small buffer stands in otherwise).
 @group(0) @binding(7) var<storage, read> q_norm: array<f32>;
@@ -50,6 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (r >= step.n_rows) { return; }
   let norm = (params.flags & 4u) != 0u;
   let bias = (params.flags & 8u) != 0u;
+  let f16 = (params.flags & 16u) != 0u;
   let nq = select(0u, params.n_heads, (params.flags & 1u) != 0u);
   let nkv = select(0u, params.n_kv, (params.flags & 2u) != 0u);
   if (item >= nq + 2u * nkv) { return; }
@@ -63,9 +67,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let src = r * params.stride + part + off;
   let cache = (row.slot * params.ctx + row.pos) * params.n_kv * hd + off;
 
-  // v: copied into the cache, then its bias added there.
-  for (var i = 0u; kind == KIND_V && i < hd; i++) { v_cache[cache + i] = qkv[src + i]; }
-  for (var i = 0u; bias && kind == KIND_V && i < hd; i++) { v_cache[cache + i] += v_bias[off + i]; }
+  // v: copied into the cache, then its bias added there (f32); or with its bias, a pair at a time (f16).
+  for (var i = 0u; !f16 && kind == KIND_V && i < hd; i++) { v_cache[cache + i] = bitcast<u32>(qkv[src + i]); }
+  for (var i = 0u; !f16 && bias && kind == KIND_V && i < hd; i++) {
+    v_cache[cache + i] = bitcast<u32>(bitcast<f32>(v_cache[cache + i]) + v_bias[off + i]);
+  }
+  for (var i = 0u; f16 && kind == KIND_V && i < hd; i += 2u) {
+    var e = vec2<f32>(qkv[src + i], qkv[src + i + 1u]);
+    for (var b = 0u; bias && b < 1u; b++) { e += vec2<f32>(v_bias[off + i], v_bias[off + i + 1u]); }
+    v_cache[(cache + i) / 2u] = pack2x16float(e);
+  }
   // q and k: the bias, then the head's RMSNorm with its weights, in place.
   for (var i = 0u; bias && kind == KIND_Q && i < hd; i++) { qkv[src + i] += q_bias[off + i]; }
   for (var i = 0u; bias && kind == KIND_K && i < hd; i++) { qkv[src + i] += k_bias[off + i]; }
@@ -86,11 +97,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     qkv[src + i] = x1 * cs.x - x2 * cs.y;
     qkv[src + i + half] = x2 * cs.x + x1 * cs.y;
   }
-  for (var i = 0u; kind == KIND_K && i < half; i++) {
+  for (var i = 0u; !f16 && kind == KIND_K && i < half; i++) {
     let cs = cos_sin[table + i];
     let x1 = qkv[src + i];
     let x2 = qkv[src + i + half];
-    k_cache[cache + i] = x1 * cs.x - x2 * cs.y;
-    k_cache[cache + i + half] = x2 * cs.x + x1 * cs.y;
+    k_cache[cache + i] = bitcast<u32>(x1 * cs.x - x2 * cs.y);
+    k_cache[cache + i + half] = bitcast<u32>(x2 * cs.x + x1 * cs.y);
+  }
+  // f16: dimensions i and i + 1 of each half together, one word each.
+  for (var i = 0u; f16 && kind == KIND_K && i < half; i += 2u) {
+    let cs = vec4<f32>(cos_sin[table + i], cos_sin[table + i + 1u]);
+    let x1 = vec2<f32>(qkv[src + i], qkv[src + i + 1u]);
+    let x2 = vec2<f32>(qkv[src + i + half], qkv[src + i + half + 1u]);
+    let c = cs.xz;
+    let sn = cs.yw;
+    k_cache[(cache + i) / 2u] = pack2x16float(x1 * c - x2 * sn);
+    k_cache[(cache + i + half) / 2u] = pack2x16float(x2 * c + x1 * sn);
   }
 }

@@ -356,11 +356,16 @@ Deno.test("cli: info --json on both stories models", async () => {
     assertEquals(m.weight_bytes, m.parameters * 4);
     ok(routed.length ? m.router_parameters > 0 : m.router_parameters === 0);
     assertEquals(m.context, 512);
-    assertEquals(m.kv_cache_bytes, 2 * 5 * 512 * 4 * 8 * 4);
+    // f16 where the GPU offers shader-f16 (head_dim 8 allows it), 2 bytes an element; f32 otherwise.
+    const f16 = info.gpu.features.includes("shader-f16");
+    assertEquals(m.kv_cache_dtype, f16 ? "f16" : "f32");
+    assertEquals(m.kv_cache_bytes, 2 * 5 * 512 * 4 * 8 * (f16 ? 2 : 4));
     assertEquals(m.memory_bytes, m.weight_bytes + m.kv_cache_bytes);
     ok(info.gpu.limits.maxStorageBufferBindingSize > 0 && info.gpu.limits.maxBufferSize > 0);
     ok(Array.isArray(info.gpu.features) && typeof info.gpu.adapter === "string");
   }
+  const f32 = JSON.parse((await cli(["info", "--model", BASE, "--json", "--kv-cache", "f32"])).stdout).model;
+  assertEquals([f32.kv_cache_dtype, f32.kv_cache_bytes], ["f32", 2 * 5 * 512 * 4 * 8 * 4]);
   const text = await cli(["info", "--model", FLEXI]);
   assertEquals(text.code, 0, text.stderr);
   ok(/layers\s+5, 3 routed: 2, 3, 4/.test(text.stdout), text.stdout);
@@ -372,6 +377,7 @@ Deno.test("cli: bad flags and values are one line and exit code 2; a bad model p
     [["run", "--bogus"], /run: Unknown option '--bogus' — see 'flexidepth run --help'$/],
     [["chat", "--temperature=-1"], /--temperature must be a number ≥ 0/],
     [["chat", "--format", "html"], /--format must be one of ansi, plain, jsonl/],
+    [["run", "--kv-cache", "f8"], /--kv-cache must be f16 or f32, got "f8" — use --kv-cache f32/],
     [["batch", "prompts.txt"], /-o RESULTS\.jsonl/],
     [["batch", "-o", "x.jsonl"], /give the input FILE/],
     [["batch", "a", "-o", "b", "--top-p", "2"], /--top-p must be a number ≥ 0 and ≤ 1/],
@@ -379,6 +385,7 @@ Deno.test("cli: bad flags and values are one line and exit code 2; a bad model p
     [["info", "--jsn"], /Unknown option '--jsn'/],
     [["run", "--quant", "q3"], /--quant must be one of none, q8, q4, got "q3"/],
     [["experiment", "-o", `${tmp}/never`, "--quant", "int8"], /--quant must be one of none, q8, q4/],
+    [["experiment", "-o", `${tmp}/never`, "--kv-cache", "f64"], /--kv-cache must be f16 or f32/],
     [["frobnicate"], /unknown command "frobnicate"/],
   ];
   const results = await Promise.all(cases.map(([args]) => cli(args, "")));

@@ -218,6 +218,7 @@ for (const family of await families()) {
       const ck = await openCheckpoint(dir);
       const ref = await ReferenceModel.load(ck);
       const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows: 8 });
+      ref.kvF16 = model.engine.backend.kvCache === "f16"; // the reference rounds K/V as the cache holds them
       const prompt = [5, 77, 300, 12, 599];
       for (const [cycle, prefill] of [[2, "reference"], [3, "plain"], [4, "reference"]] as const) {
         const want = oracleGreedy(ref, prompt, 11, cycle, { prefill });
@@ -246,6 +247,7 @@ Deno.test("dmtd: a chat's second turn continues exactly (refills the holes the f
   const dir = await dmtdDemo("turns");
   const ref = await ReferenceModel.load(await openCheckpoint(dir));
   const model = await Model.load(dir, { gpu: await testGpu("fast"), progress: false, maxRows: 8 });
+  ref.kvF16 = model.engine.backend.kvCache === "f16";
   const session = model.newSession();
   const p1 = [5, 77, 300, 12, 599];
   // 7 tokens: heads at 5 and 9, so positions 10.. have no thinking-layer K/V when the turn ends.

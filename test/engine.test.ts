@@ -32,6 +32,8 @@ async function compareLogits(
   prompt: number[],
   tol: { atol: number; rtol: number },
 ) {
+  // The reference rounds K/V to f16 where the engine's cache holds f16 (the fast family's default here).
+  ref.kvF16 = engine.backend.kvCache === "f16";
   const cache = ref.newCache();
   let refLogits: Float32Array = new Float32Array();
   prompt.forEach((t, p) => refLogits = ref.forward(t, p, cache));
@@ -99,6 +101,28 @@ for (const family of await families()) {
       }
     });
   }
+
+  Deno.test(`engine (${family}): an f16 and an f32 KV cache, each against its reference, both kernel families`, async () => {
+    const ck = await openCheckpoint(await demo("kv", { dtype: "F32" }));
+    const gpu = await testGpu(family);
+    // The profile's own choice: f16 where the device has shader-f16 (the fast family), f32 without.
+    const auto = await Engine.load(gpu, ck, { maxRows: 5 });
+    assertEquals(auto.backend.kvCache, gpu.hasF16 ? "f16" : "f32", "default KV cache type");
+    const prompt = [3, 17, 999, 0, 512, 42, 42, 7, 100, 200, 300];
+    for (const gpuKernels of [false, true]) {
+      for (const kvCache of ["f16", "f32"] as const) {
+        // Serial attention (software family) or split + the plain kernel (hardware: 16-row prompt steps).
+        const engine = await Engine.load(gpu, ck, {
+          maxRows: gpuKernels ? 16 : 5,
+          backend: backendOf("buffer", gpuKernels),
+          kvCache,
+        });
+        assertEquals([engine.backend.kvCache, engine.kv.dtype], [kvCache, kvCache]);
+        assertEquals(engine.kv.bytes, 2 * 2 * engine.context * 2 * 16 * (kvCache === "f16" ? 2 : 4));
+        await compareLogits(engine, await ReferenceModel.load(ck), prompt, TOL.F32);
+      }
+    }
+  });
 
   Deno.test(`engine (${family}): sharded checkpoint, tensors split across bindings, GQA 4:1, untied head`, async () => {
     const dir = await demo("sharded", {

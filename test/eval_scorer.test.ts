@@ -70,6 +70,7 @@ async function compare(name: string, opts: DemoOptions, family: "plain" | "fast"
     ...SCORER_LOAD,
     maxRows: 8,
   });
+  ref.kvF16 = model.engine.backend.kvCache === "f16"; // the reference rounds K/V as the cache holds them
   const got = await createGpuScorer(model).loglikelihood(REQUESTS, mode);
   const want = referenceScores(ref, mode);
   got.forEach((g, i) => {
@@ -109,6 +110,7 @@ Deno.test("eval scorer: a DMTD mode teacher-forces the cycle (the oracle's logit
     ...SCORER_LOAD,
     maxRows: 8,
   });
+  ref.kvF16 = model.engine.backend.kvCache === "f16"; // the reference rounds K/V as the cache holds them
   const got = await createGpuScorer(model).loglikelihood(REQUESTS, {
     name: "cycle:3",
     fullDepth: false,

@@ -76,6 +76,11 @@ async function compareRouted(
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck, { quant: layout.quant });
   const engine = await Engine.load(await testGpu(family), ck, { maxRows, ...layout });
+  // The reference rounds K/V to f16 where the engine's cache holds f16 (the fast family's default here).
+  ref.kvF16 = engine.backend.kvCache === "f16";
+  // f16 K/V: where the GPU's and the reference's f32 K straddle an f16 rounding edge they round one f16 step
+  // (≤ 2^-10 relative) apart; Qwen's q/k-normed heads showed 1.3× the f32 bound (4.1e-4 at 0.0437).
+  const tol = engine.backend.kvCache === "f16" ? { atol: 1e-3, rtol: 1e-3 } : { atol: 3e-4, rtol: 3e-4 };
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
   // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
   const textures = engine.weights.layers[0].qkv.storage === "texture";
@@ -100,7 +105,7 @@ async function compareRouted(
   assertClose(
     await engine.logitsAfter(0, prompt, 0),
     step.logits,
-    { atol: 3e-4, rtol: 3e-4 },
+    tol,
     "prefill logits",
   );
   const ids: number[] = [], layers: number[] = [], routes: boolean[][] = [], gates: number[][] = [];
@@ -114,7 +119,7 @@ async function compareRouted(
     assertClose(
       await engine.logitsAfter(0, [id], prompt.length + i),
       step.logits,
-      { atol: 3e-4, rtol: 3e-4 },
+      tol,
       `step ${i}`,
     );
   }
@@ -214,6 +219,7 @@ Deno.test("flexidepth: skipped tokens write K/V that later kept tokens attend to
   const ck = await openCheckpoint(dir);
   const ref = await ReferenceModel.load(ck);
   const engine = await Engine.load(await testGpu("fast"), ck);
+  ref.kvF16 = engine.backend.kvCache === "f16";
   const prompt = [5, 77, 300, 12, 599, 42, 8, 9, 10];
   const run = (o: RefOptions) => {
     const cache = ref.newCache();

@@ -481,9 +481,11 @@ async function ropeCase(
   norm: boolean,
   storage: WeightStorage,
   gemv: GemvVariant = "coop",
+  kvF16 = false,
 ) {
   const device = gpu.device;
   const hd = 8, nH = 3, nKV = 2, K = 36, ctx = 10, slots = 2, extra = 6;
+  const kvBytes = kvF16 ? 2 : 4;
   const qRows = nH * hd, kvDim = nKV * hd, M = qRows + 2 * kvDim + extra;
   const raw = encodeFromF32(dtype, randomNormal(seed++, M * K, 1 / Math.sqrt(K))) as Uint8Array<ArrayBuffer>;
   const wDec = quant ? quantizeValues(quant, decodeToF32(dtype, raw), M, K) : decodeToF32(dtype, raw);
@@ -499,8 +501,8 @@ async function ropeCase(
   const cs = randomNormal(seed++, ctx * hd) as Float32Array<ArrayBuffer>; // (cos, sin) pairs, any values
   const yStride = M;
   const y = storageBuffer(device, "y", N * yStride * 4);
-  const kc = storageBuffer(device, "k", slots * ctx * kvDim * 4),
-    vc = storageBuffer(device, "v", slots * ctx * kvDim * 4);
+  const kc = storageBuffer(device, "k", slots * ctx * kvDim * kvBytes),
+    vc = storageBuffer(device, "v", slots * ctx * kvDim * kvBytes);
   // Windowed as the engine makes them: one row takes the uniform-x path.
   const x = storageBuffer(device, "x", N * K * 4, "windowed");
   device.queue.writeBuffer(x, 0, xVals);
@@ -517,6 +519,7 @@ async function ropeCase(
       qRows,
       kvDim,
       ctx,
+      kvF16,
     },
   });
   const want = textureKernel({ N, K, texture: storage === "texture", windowed: true });
@@ -546,8 +549,8 @@ async function ropeCase(
     vExp.set(v.subarray(qRows + kvDim, qRows + 2 * kvDim), (slot * ctx + pos) * kvDim);
   });
   const [yOut, kOut, vOut] = await Promise.all([y, kc, vc].map((b) => readBuffer(device, b, b.size)));
-  const label = `rope ${storage} ${gemv} ${dtype}${quant ? ` ${quant}` : ""} N=${N}${norm ? " norm" : ""} ` +
-    `(${mm.describe()})`;
+  const label = `rope ${storage} ${gemv} ${dtype}${quant ? ` ${quant}` : ""} N=${N}${norm ? " norm" : ""}` +
+    `${kvF16 ? " f16 KV" : ""} (${mm.describe()})`;
   const yGot = new Float32Array(yOut);
   for (let n = 0; n < N; n++) {
     assertClose(
@@ -563,8 +566,12 @@ async function ropeCase(
       `${label} rows after v`,
     );
   }
-  assertClose(new Float32Array(kOut), kExp, TOL, `${label} k cache`);
-  assertClose(new Float32Array(vOut), vExp, TOL, `${label} v cache`);
+  // f16: against the reference rounded to f16, within one f16 step (rounding f32 values that straddle an edge).
+  const cache = (b: ArrayBuffer) => kvF16 ? decodeToF32("F16", new Uint8Array(b)) : new Float32Array(b);
+  const want16 = (a: Float32Array) => kvF16 ? new Float32Array(new Float16Array(a)) : a;
+  const kvTol = kvF16 ? { atol: 1e-4, rtol: 1e-3 } : TOL;
+  assertClose(cache(kOut), want16(kExp), kvTol, `${label} k cache`);
+  assertClose(cache(vOut), want16(vExp), kvTol, `${label} v cache`);
 }
 
 for (const family of await families()) {
@@ -582,6 +589,8 @@ for (const family of await families()) {
         const few = storage === "texture" ? [[2, false], [3, true]] as const : [];
         for (const [N, norm] of [[1, true], ...few, [5, false], [9, true]] as const) {
           await ropeCase(gpu, kernels, format, N, norm, storage, gemv);
+          // An f16 KV cache: k and v written in pairs, one f16 word each (one weight format is enough).
+          if (format === FORMATS[0]) await ropeCase(gpu, kernels, format, N, norm, storage, gemv, true);
         }
       }
     }

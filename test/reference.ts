@@ -73,6 +73,12 @@ export interface RefCache {
   v: Float32Array[];
 }
 
+/** Each value rounded to the nearest f16 (ties to even), in place. */
+export function roundF16(a: Float32Array): Float32Array {
+  a.set(new Float16Array(a));
+  return a;
+}
+
 /** RMSNorm of one vector. */
 export function rmsnorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
   return referenceRmsNorm(x, 1, x.length, w, eps);
@@ -82,6 +88,8 @@ export { rope };
 
 export class ReferenceModel {
   readonly invFreq: Float32Array;
+  /** K and V are rounded to f16 as they enter the cache (the engine's f16 KV cache, `--kv-cache f16`). */
+  kvF16 = false;
 
   private constructor(
     readonly cfg: ModelConfig,
@@ -205,6 +213,7 @@ export class ReferenceModel {
     const v = matvec(L.wv, xn, kvDim, H);
     this.heads(k, nKV, pos, L.kBias, L.kNorm);
     if (L.vBias) { for (let i = 0; i < kvDim; i++) v[i] += L.vBias[i]; }
+    if (this.kvF16) [k, v].forEach(roundF16);
     if (run || !opts.noKvForSkipped) {
       cache.k[l].set(k, pos * kvDim);
       cache.v[l].set(v, pos * kvDim);

@@ -9,6 +9,7 @@ import { assertClose, families, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, readBuffer, storageBuffer } from "../src/gpu/buffers.ts";
 import { randomNormal } from "../src/util/random.ts";
+import { decodeToF32 } from "../src/model/dtype.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { ropeInvFreq } from "../src/model/config.ts";
 import { ropeTable } from "../src/ops/rope/table.ts";
@@ -26,6 +27,8 @@ interface Case {
   bias: boolean;
   /** Which parts run: q and K/V, q alone, K/V alone. */
   parts: "qkv" | "q" | "kv";
+  /** The cache holds f16 pairs (head size a multiple of 4). */
+  kvF16?: boolean;
 }
 
 const CASES: Case[] = [
@@ -44,7 +47,25 @@ const CASES: Case[] = [
   },
   { label: "q alone", nH: 6, nKV: 2, hd: 14, norm: true, bias: true, parts: "q" },
   { label: "K/V alone", nH: 6, nKV: 2, hd: 14, norm: true, bias: true, parts: "kv" },
+  { label: "llama, f16 KV", nH: 6, nKV: 3, hd: 8, norm: false, bias: false, parts: "qkv", kvF16: true },
+  {
+    label: "norms and biases, f16 KV",
+    nH: 6,
+    nKV: 3,
+    hd: 12,
+    norm: true,
+    bias: true,
+    parts: "qkv",
+    kvF16: true,
+  },
+  { label: "K/V alone, f16 KV", nH: 6, nKV: 2, hd: 20, norm: true, bias: true, parts: "kv", kvF16: true },
 ];
+
+/**
+ * An f16 cache against the reference rounded to f16: the kernel rounds its f32 value once, which may land one
+ * f16 step (≤ 2^-10 relative) from the rounded reference where the two f32 values straddle a rounding edge.
+ */
+const KV16_TOL = { atol: 1e-4, rtol: 1e-3 };
 
 async function runCase(kernels: KernelCache, c: Case, seed: number) {
   const device = kernels.gpu.device;
@@ -89,12 +110,12 @@ async function runCase(kernels: KernelCache, c: Case, seed: number) {
     rows: bufferFrom(device, "rows", Uint32Array.from(rows.flat())),
     cosSin: bufferFrom(device, "cs", ropeTable(cfg, ctx)),
     qkv: bufferFrom(device, "qkv", qkv),
-    kCache: storageBuffer(device, "kc", cacheFloats * 4),
-    vCache: storageBuffer(device, "vc", cacheFloats * 4),
+    kCache: storageBuffer(device, "kc", cacheFloats * (c.kvF16 ? 2 : 4)),
+    vCache: storageBuffer(device, "vc", cacheFloats * (c.kvF16 ? 2 : 4)),
   };
   const op = new RopeHeads(
     kernels,
-    { numHeads: nH, numKvHeads: nKV, headDim: hd, context: ctx, eps },
+    { numHeads: nH, numKvHeads: nKV, headDim: hd, context: ctx, eps, kvF16: c.kvF16 },
     at,
     io,
     weights,
@@ -118,8 +139,14 @@ async function runCase(kernels: KernelCache, c: Case, seed: number) {
       assertClose(q(gotQkv), q(expected.qkv), TOL, `${c.label}: q of row ${r}`);
     }
   }
-  assertClose(await read(io.kCache, cacheFloats), expected.k, TOL, `${c.label}: k cache`);
-  assertClose(await read(io.vCache, cacheFloats), expected.v, TOL, `${c.label}: v cache`);
+  const readCache = async (b: GPUBuffer) =>
+    c.kvF16
+      ? decodeToF32("F16", new Uint8Array(await readBuffer(device, b, cacheFloats * 2)))
+      : read(b, cacheFloats);
+  const want = (a: Float32Array) => c.kvF16 ? new Float32Array(new Float16Array(a)) : a;
+  const tol = c.kvF16 ? KV16_TOL : TOL;
+  assertClose(await readCache(io.kCache), want(expected.k), tol, `${c.label}: k cache`);
+  assertClose(await readCache(io.vCache), want(expected.v), tol, `${c.label}: v cache`);
 }
 
 for (const family of await families()) {

@@ -60,11 +60,10 @@ fn rope_rows(n: u32, gm: u32, v_in: vec4<f32>) {
   let row = rows[n];
   let v = rope_rotate4(row, gm, v_in);
   let cache = cache_base(row);
-  for (var j = 0u; j < 4u; j++) {
+  for (var j = 0u; j < 4u; j += 2u) {
     let m = gm + j;
-    let e = select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u);
     if (m - params.out_offset < params.rows) {
-      qkv_store(n, m, cache, e);
+      qkv_store(n, m, cache, select(v.xy, v.zw, j == 2u), m + 1u - params.out_offset < params.rows);
     }
   }
 }

@@ -33,3 +33,8 @@ fn swiglu() -> bool {
 fn rope() -> bool {
   return (params.flags & 64u) != 0u;
 }
+
+// Bit 7 KV16: under ROPE, the KV cache holds f16 pairs (lib/kv_write.wgsl), not f32.
+fn kv16() -> bool {
+  return (params.flags & 128u) != 0u;
+}

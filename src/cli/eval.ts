@@ -70,6 +70,7 @@ Options:
   --raw              generation prompts without the chat template
   --context N        positions of KV cache (default: the model's, at most 4096); prompts are fitted to it
   --quant q8|q4      quantize the model's projections at load
+  --kv-cache f16|f32 the KV cache's type (default f16 where the GPU offers shader-f16, else f32)
   --plain-kernels    use only the portable kernels
   -h, --help         this help
 
@@ -91,6 +92,7 @@ const OPTIONS = {
   raw: { type: "boolean" },
   context: { type: "string" },
   quant: { type: "string" },
+  "kv-cache": { type: "string" },
   "plain-kernels": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;

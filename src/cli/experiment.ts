@@ -2,7 +2,7 @@
 
 import { choiceFlag, numberFlag, parseCommandFlags } from "./args.ts";
 import { openModel } from "./open_model.ts";
-import { loadOptionsFromFlags } from "./generate_flags.ts";
+import { KV_CACHE_HELP, loadOptionsFromFlags } from "./generate_flags.ts";
 import { UsageError } from "../errors.ts";
 import { loadParagraphs } from "../experiment/inputs.ts";
 import { REPORT_FILE, runExperiment, SUMMARY_FILE } from "../experiment/runner.ts";
@@ -40,6 +40,7 @@ Options:
   --cycle N            DMTD models: tokens per cycle (default: the model's)
   --context N          positions of KV cache (default: model's, at most 4096)
   --quant q8|q4        quantize the model's projections at load (default: none)
+${KV_CACHE_HELP}
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)
   -h, --help           this help
 
@@ -61,6 +62,7 @@ const OPTIONS = {
   cycle: { type: "string" },
   context: { type: "string" },
   quant: { type: "string" },
+  "kv-cache": { type: "string" },
   "plain-kernels": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;

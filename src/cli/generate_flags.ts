@@ -8,6 +8,7 @@ import { QUANT_FORMATS, type QuantFormat } from "../model/quant.ts";
 import type { GenerateOptions } from "../generation/generate.ts";
 import type { LoadOptions } from "../generation/model.ts";
 import { InputError, UsageError } from "../errors.ts";
+import { KV_DTYPES, type KvDtype } from "../gpu/profile.ts";
 
 /** A numeric generation setting: flag name, JSON key, GenerateOptions field, default and range. */
 interface NumberSetting {
@@ -49,6 +50,7 @@ export const MODEL_OPTIONS = {
   model: { type: "string" },
   context: { type: "string" },
   quant: { type: "string" },
+  "kv-cache": { type: "string" },
   "plain-kernels": { type: "boolean" },
 } as const;
 
@@ -86,11 +88,17 @@ export function generateHelp(maxTokens = 256): string {
 }
 
 /** Help lines for MODEL_OPTIONS. */
+/** Help lines for --kv-cache (MODEL_HELP and the commands with their own option lists). */
+export const KV_CACHE_HELP =
+  `  --kv-cache f16|f32   the KV cache's type: f16 halves its memory and attention's reads at long context
+                       (attention sums in f32); default f16 where the GPU offers shader-f16, else f32`;
+
 export const MODEL_HELP =
   `  --model DIR          Hugging Face checkpoint folder (default: $FLEXIDEPTH_MODEL, else the bundled model)
   --context N          positions of KV cache (default: model's, at most 4096)
   --quant q8|q4        quantize the model's projections at load: about 1/2 (q8) or 1/4 (q4) of 16-bit
                        weights' memory and bytes per token, at some cost in quality (default: none)
+${KV_CACHE_HELP}
   --plain-kernels      use only the portable kernels (no shader-f16 / subgroups)`;
 
 type GenerateValues = {
@@ -190,7 +198,13 @@ export function generateOptionsFromJson(
   return out;
 }
 
-type ModelValues = { model?: string; context?: string; quant?: string; "plain-kernels"?: boolean };
+type ModelValues = {
+  model?: string;
+  context?: string;
+  quant?: string;
+  "kv-cache"?: string;
+  "plain-kernels"?: boolean;
+};
 
 /** Flag values → Model.load options (the model folder is resolved separately). */
 export function loadOptionsFromFlags(v: ModelValues): LoadOptions {
@@ -200,7 +214,17 @@ export function loadOptionsFromFlags(v: ModelValues): LoadOptions {
       : numberFlag(v.context, "--context", 0, { min: 2, integer: true }),
     features: v["plain-kernels"] ? "none" : "auto",
     quant: quantFlag(v.quant),
+    kvCache: kvCacheFlag(v["kv-cache"]),
   };
+}
+
+/** --kv-cache: f16 or f32 (undefined: the backend profile's choice). */
+export function kvCacheFlag(value: string | undefined): KvDtype | undefined {
+  if (value === undefined || (KV_DTYPES as string[]).includes(value)) return value as KvDtype | undefined;
+  throw new UsageError(
+    `--kv-cache must be f16 or f32, got "${value}"`,
+    "use --kv-cache f32 for a full-precision cache (default: f16 where the GPU offers shader-f16)",
+  );
 }
 
 /** --quant: none, q8 or q4. */

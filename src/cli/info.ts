@@ -6,6 +6,7 @@ import { resolveModel } from "./resolve.ts";
 import { fitWarnings, gpuInfo, infoText, modelInfo } from "./model_info.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
 import { openGpu } from "../gpu/device.ts";
+import { kvCacheDtype } from "../gpu/profile.ts";
 import { GpuError, UsageError } from "../errors.ts";
 
 export const INFO_HELP = `flexidepth info — a model's architecture, size and memory needs, and the GPU adapter
@@ -41,17 +42,20 @@ export async function infoCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) {
     throw new UsageError(`info: unexpected argument "${positionals[0]}"`, "name the model with --model DIR");
   }
-  const { context, features, quant } = loadOptionsFromFlags(v);
+  const { context, features, quant, kvCache } = loadOptionsFromFlags(v);
   const resolved = await resolveModel(v.model);
-  const model = await modelInfo(await openCheckpoint(resolved.dir), context, quant);
-  let gpu = null;
+  const ck = await openCheckpoint(resolved.dir);
+  let ctx = null;
   let gpuError: string | null = null;
   try {
-    gpu = gpuInfo(await openGpu({ features }));
+    ctx = await openGpu({ features });
   } catch (e) {
     if (!(e instanceof GpuError)) throw e;
     gpuError = e.message;
   }
+  const gpu = ctx ? gpuInfo(ctx) : null;
+  const kv = kvCache ?? kvCacheDtype(ctx?.hasF16 ?? false, ck.config.headDim);
+  const model = await modelInfo(ck, context, quant, kv);
   if (v.json) {
     const warnings = gpu ? fitWarnings(model, gpu) : [];
     console.log(JSON.stringify({ model, demo: resolved.demo, gpu, gpu_error: gpuError, warnings }, null, 2));

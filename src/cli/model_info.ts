@@ -9,6 +9,8 @@ import type { Architecture, DmtdConfig, ModelConfig } from "../model/config.ts";
 import { selectChatTemplate } from "../tokenizer/chat.ts";
 import { describeAdapter, type GpuContext } from "../gpu/device.ts";
 import { formatBytes } from "../util/format.ts";
+import type { KvDtype } from "../gpu/profile.ts";
+import { kvCacheBytes, kvElementBytes } from "../graph/kv_cache.ts";
 import { isQuantizedTensor, type QuantFormat, quantRowBytes } from "../model/quant.ts";
 
 /** Default context the engine allocates: the model's, at most 4096 (as Engine.load). */
@@ -60,7 +62,9 @@ export interface ModelInfo {
   /** Bytes of weights as loaded: the checkpoint's, with quantized projections at their quantized size. */
   weight_bytes: number;
   context: number;
-  /** K and V in f32 for one sequence of `context` positions. */
+  /** The KV cache's element type (`--kv-cache`, else the backend profile's for the GPU; f32 without one). */
+  kv_cache_dtype: KvDtype;
+  /** K and V for one sequence of `context` positions. */
   kv_cache_bytes: number;
   /** weights + KV cache (activations are small beside them). */
   memory_bytes: number;
@@ -70,6 +74,7 @@ export async function modelInfo(
   ck: Checkpoint,
   context?: number,
   quant: QuantFormat | null = null,
+  kvDtype: KvDtype = "f32",
 ): Promise<ModelInfo> {
   const c = ck.config;
   let parameters = 0;
@@ -84,7 +89,7 @@ export async function modelInfo(
       : t.byteLength;
   }
   const ctx = defaultContext(ck, context);
-  const kv = 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * 4;
+  const kv = kvCacheBytes(c, ctx, kvDtype);
   return {
     dir: ck.dir,
     architecture: architectureName(c),
@@ -111,6 +116,7 @@ export async function modelInfo(
     quant,
     weight_bytes: weightBytes,
     context: ctx,
+    kv_cache_dtype: kvDtype,
     kv_cache_bytes: kv,
     memory_bytes: weightBytes + kv,
   };
@@ -180,7 +186,7 @@ export function fitWarnings(m: ModelInfo, gpu: GpuInfo): string[] {
   const binding = gpu.limits.maxStorageBufferBindingSize;
   const perLayer = m.kv_cache_bytes / (2 * m.layers);
   if (binding && perLayer > binding) {
-    const fit = Math.floor(binding / (m.kv_heads * m.head_dim * 4));
+    const fit = Math.floor(binding / (m.kv_heads * m.head_dim * kvElementBytes(m.kv_cache_dtype)));
     out.push(
       `the KV cache needs ${
         formatBytes(perLayer)
@@ -240,7 +246,7 @@ export function infoText(m: ModelInfo, demo: boolean, gpu: GpuInfo | null, gpuEr
       "weights",
       `${m.dtype}${m.quant ? `, projections quantized ${m.quant}` : ""}, ${formatBytes(m.weight_bytes)}`,
     ],
-    ["KV cache", `${formatBytes(m.kv_cache_bytes)} for ${m.context} positions (f32)`],
+    ["KV cache", `${formatBytes(m.kv_cache_bytes)} for ${m.context} positions (${m.kv_cache_dtype})`],
     ["memory needed", `${formatBytes(m.memory_bytes)} (weights + KV cache)`],
   ];
   if (gpu) {

@@ -10,7 +10,7 @@ import type { ModelConfig } from "../model/config.ts";
 import type { QuantFormat } from "../model/quant.ts";
 import { describeLimits, type FitLimits, type GpuContext, withLimits } from "../gpu/device.ts";
 import { KernelCache } from "../gpu/kernels.ts";
-import { type BackendProfile, backendProfile, prefillRows } from "../gpu/profile.ts";
+import { type BackendProfile, backendProfile, type KvDtype, prefillRows } from "../gpu/profile.ts";
 import { readBuffer } from "../gpu/buffers.ts";
 import { type ComputeRecorder, GpuProfiler } from "../gpu/profiler.ts";
 import { GpuError } from "../errors.ts";
@@ -53,6 +53,8 @@ export interface EngineOptions {
   quant?: QuantFormat | null;
   /** false: RoPE and the KV write as a kernel of their own, not in the q/k/v matmul (tests). */
   ropePairs?: boolean;
+  /** The KV cache's type (default: the backend profile's, itself overridable through `backend`). */
+  kvCache?: KvDtype;
   /** Treat the GPU's buffer limits as at most these (tests; checking that a model fits a smaller GPU). */
   limits?: Partial<FitLimits>;
 }
@@ -97,6 +99,7 @@ export class Engine {
       size.slots,
       size.context,
       gpu.limits.maxStorageBufferBindingSize,
+      size.kv,
     );
     this.forward = new ForwardPass(this.kernels, config, weights, this.kv, backend, {
       maxRows,
@@ -127,7 +130,10 @@ export class Engine {
 
   static async load(base: GpuContext, ck: Checkpoint, opts: EngineOptions = {}): Promise<Engine> {
     const gpu = withLimits(base, opts.limits);
-    const backend = backendProfile(gpu, ck.config, opts.backend);
+    const backend = backendProfile(gpu, ck.config, {
+      ...opts.backend,
+      ...opts.kvCache && { kvCache: opts.kvCache },
+    });
     const context = contextFor(ck.config, backend, opts.context);
     const weights = await uploadWeights(gpu, ck, {
       maxBindingBytes: opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize,
@@ -136,7 +142,7 @@ export class Engine {
       quant: opts.quant,
       ropePairs: opts.ropePairs,
     });
-    const size = { slots: opts.slots ?? 1, context, scoreRows: opts.scoreRows ?? 0 };
+    const size = { slots: opts.slots ?? 1, context, scoreRows: opts.scoreRows ?? 0, kv: backend.kvCache };
     const engine = await inErrorScopes(
       gpu,
       ck.config,
@@ -316,7 +322,7 @@ export class Engine {
   private describe(): string {
     return `a model of ${formatBytes(this.weights.bytes)} of weights and a ${
       formatBytes(this.kv.bytes)
-    } KV ` +
+    } ${this.kv.dtype} KV ` +
       `cache of ${this.context} positions (${describeLimits(this.gpu.limits)})`;
   }
 }

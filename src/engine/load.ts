@@ -1,17 +1,20 @@
 /** Loading an engine: the context a model and backend allow, and the set-up inside error scopes. */
 
 import type { ModelConfig } from "../model/config.ts";
-import type { BackendProfile } from "../gpu/profile.ts";
+import type { BackendProfile, KvDtype } from "../gpu/profile.ts";
 import { describeLimits, type GpuContext, gpuMessage } from "../gpu/device.ts";
 import { GpuError } from "../errors.ts";
 import { formatBytes } from "../util/format.ts";
 import type { ModelWeights } from "../graph/weights.ts";
+import { kvCacheBytes } from "../graph/kv_cache.ts";
 
 /** Sequences cached, positions per sequence, output rows of a scoring step. */
 export interface EngineSize {
   slots: number;
   context: number;
   scoreRows: number;
+  /** The KV cache's element type. */
+  kv: KvDtype;
 }
 
 /**
@@ -51,8 +54,9 @@ export async function inErrorScopes<T>(
   const invalid = await gpu.device.popErrorScope();
   const oom = await gpu.device.popErrorScope();
   if (failure) throw failure;
-  const kvBytes = 2 * c.numLayers * size.slots * size.context * c.numKvHeads * c.headDim * 4;
-  const sizes = `${formatBytes(weights.bytes)} of weights and a ${formatBytes(kvBytes)} KV cache of ` +
+  const kvBytes = kvCacheBytes(c, size.slots * size.context, size.kv);
+  const sizes =
+    `${formatBytes(weights.bytes)} of weights and a ${formatBytes(kvBytes)} ${size.kv} KV cache of ` +
     `${size.context} positions (${describeLimits(gpu.limits)})`;
   if (oom) {
     throw new GpuError(

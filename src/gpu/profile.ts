@@ -23,6 +23,14 @@ export type KernelFamily = "hardware" | "software";
 /** How attention runs: see `attentionKind`. */
 export type AttentionKind = "serial" | "workgroup" | "split";
 
+/**
+ * The KV cache's element type: "f16" halves the bytes attention reads at long context (K/V rounded once when
+ * written, attention sums in f32); "f32" as written. kernels/lib/kv_read.wgsl has the layout.
+ */
+export type KvDtype = "f16" | "f32";
+
+export const KV_DTYPES: readonly KvDtype[] = ["f16", "f32"];
+
 /** GEMV kernels for buffer weights: "coop" TPR threads per output row, "row" one row per invocation. */
 export type BufferGemv = "coop" | "row";
 
@@ -37,6 +45,8 @@ export interface BackendProfile {
    * (head, row); "split": decode steps split the context into chunks and merge them, prompts as "workgroup".
    */
   attention: AttentionKind;
+  /** The KV cache's element type (`kvCacheDtype`). */
+  kvCache: KvDtype;
   /** Invocations per RMSNorm workgroup. */
   normWorkgroup: number;
   /** Invocations of the route gate's workgroup. */
@@ -118,6 +128,7 @@ export function backendProfile(
     weightStorage,
     bufferGemv: software ? "row" : "coop",
     attention: attentionKind(family, model.headDim),
+    kvCache: kvCacheDtype(gpu.hasF16, model.headDim),
     normWorkgroup: software ? 8 : 64,
     gateWorkgroup: software ? 1 : 128,
     trainAttentionWorkgroup: software ? 8 : 32,
@@ -140,6 +151,15 @@ export function attentionKind(family: KernelFamily, headDim: number): AttentionK
   if (headDim % 4 !== 0) return "workgroup";
   if (family === "software") return "serial";
   return headDim <= 256 ? "split" : "workgroup";
+}
+
+/**
+ * The KV cache's type: f16 where the adapter offers shader-f16 (a GPU with f16 arithmetic, where halving the
+ * cache's bytes pays; the packed words themselves need no feature) and the head size is a multiple of 8 (the
+ * vec4 attention kernels read 8 f16 a load); else f32. `--kv-cache` overrides it.
+ */
+export function kvCacheDtype(hasF16: boolean, headDim: number): KvDtype {
+  return hasF16 && headDim % 8 === 0 ? "f16" : "f32";
 }
 
 /**

@@ -1,19 +1,32 @@
 /**
- * The KV cache: per layer, K and V of shape [slots, context, kv_heads × head_dim] (f32). A slot holds one
- * sequence; a step's rows name their slot and position, so prefill of one sequence and decode of several
- * share one code path.
+ * The KV cache: per layer, K and V of shape [slots, context, kv_heads × head_dim], f32 or f16 (two to a
+ * u32 word: kernels/lib/kv_read.wgsl) as the backend profile says. A slot holds one sequence; a step's rows
+ * name their slot and position, so prefill of one sequence and decode of several share one code path.
  */
 
 import { GpuError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { storageBuffer } from "../gpu/buffers.ts";
 import { formatBytes } from "../util/format.ts";
+import type { KvDtype } from "../gpu/profile.ts";
+
+/** Bytes of one cached element. */
+export function kvElementBytes(dtype: KvDtype): number {
+  return dtype === "f16" ? 2 : 4;
+}
+
+/** Bytes of a KV cache: K and V of every layer, `positions` positions of every slot. */
+export function kvCacheBytes(cfg: ModelConfig, positions: number, dtype: KvDtype): number {
+  return 2 * cfg.numLayers * positions * cfg.numKvHeads * cfg.headDim * kvElementBytes(dtype);
+}
 
 export class KvCache {
   readonly k: GPUBuffer[] = [];
   readonly v: GPUBuffer[] = [];
   readonly kvDim: number;
   readonly bytes: number;
+  /** Bytes of one position's K (or V) of a layer. */
+  readonly positionBytes: number;
 
   constructor(
     device: GPUDevice,
@@ -21,11 +34,16 @@ export class KvCache {
     readonly slots: number,
     readonly context: number,
     maxBinding: number,
+    readonly dtype: KvDtype = "f32",
   ) {
     this.kvDim = cfg.numKvHeads * cfg.headDim;
-    const layerBytes = slots * context * this.kvDim * 4;
+    if (dtype === "f16" && this.kvDim % 2 !== 0) {
+      throw new Error("an f16 KV cache needs an even kv_heads × head_dim");
+    }
+    this.positionBytes = this.kvDim * kvElementBytes(dtype);
+    const layerBytes = slots * context * this.positionBytes;
     if (layerBytes > maxBinding) {
-      const fit = Math.floor(maxBinding / (slots * this.kvDim * 4));
+      const fit = Math.floor(maxBinding / (slots * this.positionBytes));
       const need = formatBytes(layerBytes), limit = formatBytes(maxBinding);
       throw new GpuError(
         `a KV cache of ${context} positions × ${slots} sequences needs ${need} per layer, ` +
@@ -55,7 +73,7 @@ export class KvCache {
     to: number[],
     positions: number,
   ): void {
-    const bytes = positions * this.kvDim * 4, slotBytes = this.context * this.kvDim * 4;
+    const bytes = positions * this.positionBytes, slotBytes = this.context * this.positionBytes;
     if (bytes === 0 || to.length === 0) return;
     this.staging ??= storageBuffer(device, "kv_prefix", slotBytes);
     for (const layer of [...this.k, ...this.v]) {

@@ -104,6 +104,7 @@ export class LayerBuilder {
         qRows,
         kvDim: kvRows,
         ctx: this.kv.context,
+        kvF16: this.kv.dtype === "f16",
       },
     };
   }
@@ -128,6 +129,7 @@ export class LayerBuilder {
       headDim: c.headDim,
       context: this.kv.context,
       eps: c.rmsNormEps,
+      kvF16: this.kv.dtype === "f16",
     };
     const io = {
       step,
@@ -142,7 +144,7 @@ export class LayerBuilder {
 
   /** Attention of layer `l` for the rows in `rows`, q read from rows of `qStride` floats; out: `state.att`. */
   attention(l: number, step: GPUBuffer, rows: GPUBuffer, q: GPUBuffer, qStride: number): Attention {
-    const shape = { ...attentionShape(this.cfg, this.profile), context: this.kv.context };
+    const shape = { ...attentionShape(this.cfg, this.profile), context: this.kv.context, kv: this.kv.dtype };
     return new Attention(this.kernels, shape, {
       step,
       rows,

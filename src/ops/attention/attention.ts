@@ -8,7 +8,7 @@
  *   rather than few long ones.
  */
 
-import type { AttentionKind } from "../../gpu/profile.ts";
+import type { AttentionKind, KvDtype } from "../../gpu/profile.ts";
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { bindKernel, type Dispatch, record, type StepOp, uniformBuffer } from "../op.ts";
@@ -27,6 +27,8 @@ export interface AttentionShape {
   /** Positions per cache slot. */
   context: number;
   kind: AttentionKind;
+  /** The cache's element type (default f32); f16 is summed in f32. */
+  kv?: KvDtype;
 }
 
 export interface AttentionIO {
@@ -62,6 +64,14 @@ export class Attention implements StepOp {
     if (kind !== "workgroup" && headDim % 4 !== 0) {
       throw new Error(`${kind} attention needs a head size that is a multiple of 4, not ${headDim}`);
     }
+    const f16 = shape.kv === "f16";
+    if (f16 && headDim % (kind === "workgroup" ? 2 : 8) !== 0) {
+      throw new Error(
+        `${kind} attention over an f16 KV cache needs a head size that is a multiple of ` +
+          `${kind === "workgroup" ? 2 : 8}, not ${headDim} (use --kv-cache f32)`,
+      );
+    }
+    const KV_F16 = f16 ? 1 : 0;
     const device = kernels.gpu.device;
     const head: Array<["u32" | "f32", number]> = [
       ["u32", numHeads],
@@ -77,7 +87,7 @@ export class Attention implements StepOp {
     this.whole = bindKernel(
       kernels,
       serial ? "attention_serial" : "attention",
-      serial ? { WG: SERIAL_HEADS, HD4: headDim / 4 } : {},
+      serial ? { WG: SERIAL_HEADS, HD4: headDim / 4, KV_F16 } : { KV_F16 },
       [uniformBuffer(device, "attention", head), ...cache, io.out],
     );
     this.split = null;
@@ -85,7 +95,7 @@ export class Attention implements StepOp {
       if (!io.scratch) throw new Error("split attention needs its scratch buffer");
       const params = uniformBuffer(device, "attention_split", [...head, ["u32", SPLIT_CHUNKS], ["u32", 0]]);
       this.split = {
-        chunks: bindKernel(kernels, "attention_split", {}, [params, ...cache, io.scratch]),
+        chunks: bindKernel(kernels, "attention_split", { KV_F16 }, [params, ...cache, io.scratch]),
         merge: bindKernel(kernels, "attention_merge", {}, [params, io.step, io.scratch, io.out]),
       };
     }

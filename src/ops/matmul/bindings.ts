@@ -17,7 +17,7 @@ const PARAMS_BYTES = 64;
  */
 export function matmulFlags(w: GpuMatrix, opts: MatmulOptions): number {
   return (opts.accumulate ? 1 : 0) | ((opts.scaleMode ?? 0) << 1) | (w.cols % 4 === 0 ? 8 : 0) |
-    (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0);
+    (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0) | (opts.rope?.kvF16 ? 128 : 0);
 }
 
 /** Part `part`'s parameters: sizes, output columns, flags, the RoPE epilogue's, groups and its first pair. */

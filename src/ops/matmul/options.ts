@@ -59,6 +59,8 @@ export interface RopeEpilogue {
   /** Rows of k (0 when the matrix is q alone). */
   kvDim: number;
   ctx: number;
+  /** The cache holds f16 pairs, not f32 (flag bit 7, KV16). */
+  kvF16?: boolean;
 }
 
 export interface MatmulIO {

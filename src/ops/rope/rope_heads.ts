@@ -21,6 +21,8 @@ export interface RopeHeadsShape {
   context: number;
   /** The q/k norms' epsilon (the model's rms_norm_eps). */
   eps: number;
+  /** The cache holds f16 pairs (head size a multiple of 4), not f32. */
+  kvF16?: boolean;
 }
 
 /** Columns of q, k and v in the projection output's rows; a part left out is not touched (k and v go together). */
@@ -67,7 +69,11 @@ export class RopeHeads implements StepOp {
   constructor(kernels: KernelCache, shape: RopeHeadsShape, at: RopeColumns, io: RopeHeadsIO, w: HeadWeights) {
     const device = kernels.gpu.device, none = placeholder(device);
     const doQ = at.q !== undefined, doKv = at.k !== undefined;
-    const flags = (doQ ? 1 : 0) | (doKv ? 2 : 0) | (w.qkNorm ? 4 : 0) | (w.bias ? 8 : 0);
+    const flags = (doQ ? 1 : 0) | (doKv ? 2 : 0) | (w.qkNorm ? 4 : 0) | (w.bias ? 8 : 0) |
+      (shape.kvF16 ? 16 : 0);
+    if (shape.kvF16 && shape.headDim % 4 !== 0) {
+      throw new Error(`an f16 KV cache needs a head size that is a multiple of 4, not ${shape.headDim}`);
+    }
     const params = uniformBuffer(device, "rope_heads", [
       ["u32", shape.numHeads],
       ["u32", shape.numKvHeads],
