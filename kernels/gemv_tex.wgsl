@@ -18,7 +18,8 @@
 // window under XTEX), 3 w (one part of the matrix), 4 y, 5 row_scale, 6 norm_uni (the norm weights' first
 // 16384 floats; any window without NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE,
 // lib/matmul_rope.wgsl), 11 x_tex (x's row as texels of 4 floats under XTEX; any rgba32float texture
-// otherwise), 12 best (ARGMAX; any storage buffer otherwise). Needs K ≤ 16384. Weight format: override W_DTYPE
+// otherwise), 12 best (ARGMAX; any storage buffer otherwise), 13 xq (XQ: x quantized by quantize_x.wgsl; any
+// rgba32uint texture otherwise). Needs K ≤ 16384. Weight format: override W_DTYPE
 // (lib/weight_decode.wgsl).
 // Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535).
 
@@ -42,8 +43,15 @@ override XTEX: bool = false;
 // need not read the logits again. Plain store only (no accumulate, SWIGLU or ROPE: the host checks).
 override ARGMAX: bool = false;
 
+// q4 weights against x quantized to int8 blocks by quantize_x.wgsl (binding 13; NORM and XTEX then off, the
+// quantizer having read x through them): integer sums, two nibble-by-x products per 32-bit multiply (`pairs`),
+// each row's scales read once per 8 blocks. On lavapipe a q4 GEMV ran ~2.2–2.5× faster by CPU time than the
+// float path (kernels/README.md), which decodes each nibble to a float and multiplies it by x's float.
+override XQ: bool = false;
+
 @group(0) @binding(11) var x_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(12) var<storage, read_write> best: array<u32>;
+@group(0) @binding(13) var xq: texture_storage_2d<rgba32uint, read>;
 
 // x elements k .. k + 3 (k a multiple of 4), unmasked.
 fn x4(k: u32) -> vec4<f32> {
@@ -73,8 +81,68 @@ fn inv_rms() -> f32 {
   return inverseSqrt(((ss.x + ss.y) + (ss.z + ss.w)) / f32(params.K) + params.eps);
 }
 
+// Σ over the 4 nibble pairs of a q4 word u (weights 8g .. 8g + 7: nibble i with nibble i + 4, 16 bits apart)
+// times x's pair words (quantize_x.wgsl): the high 16 bits of the product gather n_i · x_i + n_(i+4) · x_(i+4),
+// the low ones n_i · x_(i+4). Summed over 8 products, both stay under 2^15 in magnitude (15 · 127 · 16).
+fn pairs(u: u32, x: vec4<u32>) -> u32 {
+  let m = 0x000f000fu;
+  return (u & m) * x.x + ((u >> 4u) & m) * x.y + ((u >> 8u) & m) * x.z + ((u >> 12u) & m) * x.w;
+}
+
+// The high field of a sum of pair products (the low one in −2^15 .. 2^15 rounds away).
+fn high(p: u32) -> i32 {
+  return bitcast<i32>(p + 0x8000u) >> 16u;
+}
+
+// Σ_k n[k] · q[k] over a block (q4 nibbles n, texel q) against x's 4 pair texels.
+fn qblock(q: vec4<u32>, x0: vec4<u32>, x1: vec4<u32>, x2: vec4<u32>, x3: vec4<u32>) -> i32 {
+  return high(pairs(q.x, x0) + pairs(q.y, x1)) + high(pairs(q.z, x2) + pairs(q.w, x3));
+}
+
+// Scale j (0..7) of a texel of 8 f16 block scales.
+fn scale8(q: vec4<u32>, j: u32) -> f32 {
+  let u = pick(q, j >> 1u);
+  return unpack2x16float(select(u, u >> 16u, (j & 1u) == 1u)).x;
+}
+
+// XQ: Σ_k x[k] · W[m0 + j, k] for the 4 rows of the group from row m0 (q4), x from xq.
+fn dot4_xq(m0: u32) -> vec4<f32> {
+  let t0 = m0 * blocks_per_row();
+  let nb = (params.K + 31u) / 32u;
+  var acc = vec4<f32>(0.0);
+  for (var b8 = 0u; b8 < nb; b8 += 8u) {
+    // Row texel nb + b8 / 8 holds the scales of blocks b8 .. b8 + 7.
+    let st = t0 + 4u * (nb + (b8 >> 3u));
+    let s0 = wblock(st);
+    let s1 = wblock(st + 1u);
+    let s2 = wblock(st + 2u);
+    let s3 = wblock(st + 3u);
+    for (var j = 0u; j < min(8u, nb - b8); j++) {
+      let b = b8 + j;
+      let x0 = textureLoad(xq, vec2<u32>(4u * b, 0u));
+      let x1 = textureLoad(xq, vec2<u32>(4u * b + 1u, 0u));
+      let x2 = textureLoad(xq, vec2<u32>(4u * b + 2u, 0u));
+      let x3 = textureLoad(xq, vec2<u32>(4u * b + 3u, 0u));
+      let xm = textureLoad(xq, vec2<u32>(4u * nb + b, 0u));
+      let t = t0 + 4u * b;
+      let s = vec4<i32>(
+        qblock(wblock(t), x0, x1, x2, x3),
+        qblock(wblock(t + 1u), x0, x1, x2, x3),
+        qblock(wblock(t + 2u), x0, x1, x2, x3),
+        qblock(wblock(t + 3u), x0, x1, x2, x3),
+      ) - vec4<i32>(bitcast<i32>(xm.y));
+      let ws = vec4<f32>(scale8(s0, j), scale8(s1, j), scale8(s2, j), scale8(s3, j));
+      acc += vec4<f32>(s) * (bitcast<f32>(xm.x) * ws);
+    }
+  }
+  return acc;
+}
+
 // Σ_k norm(x)[k] · W[m0 + j, k] for the 4 rows of the group from row m0.
 fn dot4(m0: u32) -> vec4<f32> {
+  if (XQ && W_DTYPE == 4u) {
+    return dot4_xq(m0);
+  }
   let t0 = m0 * blocks_per_row();
   var acc = vec4<f32>(0.0);
   for (var c = 0u; c < (params.K + EPV - 1u) / EPV; c++) {

@@ -8,7 +8,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
-import { openCheckpoint } from "../src/model/checkpoint.ts";
+import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { Model } from "../src/generation/model.ts";
 import type { DType } from "../src/model/dtype.ts";
@@ -46,6 +46,37 @@ async function compareLogits(
     refLogits = ref.forward(next, pos, cache);
     gpuLogits = await engine.logitsAfter(0, [next], pos);
     assertClose(gpuLogits, refLogits, tol, `decode step ${i} logits`);
+  }
+}
+
+/**
+ * An engine whose one-row q4 steps quantize x to int8 blocks (quantize_x.wgsl: steps of at most 2^-6 of a
+ * block's largest value, errors ≤ half that) against the reference on the same q4 weights, which keeps x in
+ * floats: that rounding is ≥ 8× finer than q4's own (steps of 1/8 of a block's largest weight), so the logits
+ * must lie within a quarter of q4's effect (RMS over the vocabulary, against the unquantized reference) at
+ * the prompt's last position (its LM head a one-row step) and every decode step.
+ */
+async function compareQuantizedX(engine: Engine, ck: Checkpoint, prompt: number[]) {
+  const [ref, exact] = [await ReferenceModel.load(ck, { quant: "q4" }), await ReferenceModel.load(ck)];
+  const [cache, exactCache] = [ref.newCache(), exact.newCache()];
+  const rms = (a: Float32Array, b: Float32Array) =>
+    Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
+  let refLogits: Float32Array = new Float32Array(), exactLogits = refLogits;
+  prompt.forEach((t, p) => {
+    refLogits = ref.forward(t, p, cache);
+    exactLogits = exact.forward(t, p, exactCache);
+  });
+  let gpuLogits = await engine.logitsAfter(0, prompt, 0);
+  for (let i = 0; i <= 16; i++) {
+    const q4Effect = rms(refLogits, exactLogits), off = rms(gpuLogits, refLogits);
+    if (!(off <= q4Effect / 4)) {
+      throw new Error(`step ${i}: x rounding moved logits by ${off} RMS (q4: ${q4Effect})`);
+    }
+    if (i === 16) break;
+    const next = argmax(refLogits), pos = prompt.length + i;
+    refLogits = ref.forward(next, pos, cache);
+    exactLogits = exact.forward(next, pos, exactCache);
+    gpuLogits = await engine.logitsAfter(0, [next], pos);
   }
 }
 
@@ -143,7 +174,8 @@ for (const family of await families()) {
   });
 
   Deno.test(`engine (${family}): --quant q8 / q4 match the reference on the quantized weights`, async () => {
-    // Untied head (quantized too), K = 64 and 96 (whole blocks) and every kernel layout.
+    // Untied head (quantized too), K = 64 and 96 (whole blocks) and every kernel layout; x in floats
+    // (quantizedX off) to compare within TOL.BF16, then q4 as software GPUs run it (x quantized to int8 blocks).
     const ck = await openCheckpoint(await demo("quant", { tieEmbeddings: false, dtype: "BF16" }));
     for (const quant of ["q8", "q4"] as const) {
       const ref = await ReferenceModel.load(ck, { quant });
@@ -152,13 +184,19 @@ for (const family of await families()) {
       ) {
         const engine = await Engine.load(await testGpu(family), ck, {
           maxRows: 5,
-          backend: backendOf(storage, gpuKernels),
+          backend: { ...backendOf(storage, gpuKernels), quantizedX: false },
           quant,
         });
         assertEquals(engine.weights.lmHead.quant, quant);
         await compareLogits(engine, ref, [3, 17, 999, 0, 512, 42, 42, 7], TOL.BF16);
       }
     }
+    const engine = await Engine.load(await testGpu(family), ck, {
+      maxRows: 5,
+      backend: { ...backendOf("texture", false), quantizedX: true },
+      quant: "q4",
+    });
+    await compareQuantizedX(engine, ck, [3, 17, 999, 0, 512, 42, 42, 7]);
   });
 
   Deno.test(`engine (${family}): stories260K reproduces its golden greedy ids`, async () => {

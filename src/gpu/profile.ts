@@ -55,6 +55,11 @@ export interface BackendProfile {
   trainAttentionWorkgroup: number;
   /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read (texture weights). */
   normsToTexture: boolean;
+  /**
+   * One-row steps of q4 texture weights quantize x to int8 blocks and sum in integers (quantize_x.wgsl, gemv_tex
+   * XQ): on lavapipe a q4 GEMV ran ~2.2–2.5× faster by CPU time (kernels/README.md).
+   */
+  quantizedX: boolean;
   /** Prompts run one row per step rather than in chunks. */
   oneRowPrompts: boolean;
   /** Workgroups per row of the sampler's full-vocabulary passes. */
@@ -133,6 +138,7 @@ export function backendProfile(
     gateWorkgroup: software ? 1 : 128,
     trainAttentionWorkgroup: software ? 8 : 32,
     oneRowPrompts: software && texture && H >= ONE_ROW_PROMPT_MIN_HIDDEN,
+    quantizedX: software && texture,
     samplerBlocks: samplerBlocks(family, model.vocabSize),
     maxContext: software ? SOFTWARE_MAX_CONTEXT : Infinity,
     inlineDispatch: software && Deno.env.get("LP_NUM_THREADS") === "0",

@@ -74,7 +74,7 @@ export class LayerBuilder {
       rowScale: extras.rowScale,
       xTexture: extras.xTexture ?? undefined,
       argmax: extras.argmax ?? undefined,
-    }, { gemv: this.profile.bufferGemv, ...opts });
+    }, { gemv: this.profile.bufferGemv, quantizedX: this.profile.quantizedX, ...opts });
   }
 
   /** x read through RMSNorm with these weights. */

@@ -120,14 +120,34 @@ export function windowResources(device: GPUDevice, shared: Resource[], opts: Mat
   return resources;
 }
 
+const unusedXq = new WeakMap<GPUDevice, GPUTextureView>();
+
+/** A one-texel rgba32uint texture: gemv_tex's quantized x without XQ. */
+function unusedQuantizedX(device: GPUDevice): GPUTextureView {
+  let view = unusedXq.get(device);
+  if (!view) {
+    const usage = GPUTextureUsage.STORAGE_BINDING;
+    view = device.createTexture({ label: "matmul.unused_xq", size: [1, 1], format: "rgba32uint", usage })
+      .createView();
+    unusedXq.set(device, view);
+  }
+  return view;
+}
+
 /**
- * gemv_tex's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11 and the argmax
- * pairs (a stand-in without ARGMAX) in 12.
+ * gemv_tex's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11, the argmax pairs
+ * (a stand-in without ARGMAX) in 12 and x quantized (`xq`, a stand-in without XQ) in 13.
  */
-export function oneRowResources(windowed: Resource[], io: MatmulIO, device: GPUDevice): Resource[] {
+export function oneRowResources(
+  windowed: Resource[],
+  io: MatmulIO,
+  device: GPUDevice,
+  xq?: GPUTexture,
+): Resource[] {
   return [
     ...windowed,
     io.xTexture?.createView() ?? unusedRowTexture(device),
     io.argmax ?? standInsFor(device).best,
+    xq?.createView() ?? unusedQuantizedX(device),
   ];
 }

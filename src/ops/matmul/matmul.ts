@@ -10,6 +10,7 @@ import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
 import { oneRowResources, partParams, partResources, windowResources } from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
+import { wantsQuantizedX, XQuantizer } from "./quantize_x.ts";
 
 export class Matmul implements StepOp {
   /** "direct" for texture weights. */
@@ -26,6 +27,8 @@ export class Matmul implements StepOp {
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
+  /** One-row steps of q4 texture weights under `quantizedX`: quantize_x before gemv_tex. */
+  private readonly xq: XQuantizer | null = null;
 
   constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
     checkMatmul(w, io, opts);
@@ -48,6 +51,7 @@ export class Matmul implements StepOp {
     }
     const device = kernels.gpu.device;
     let bestBase = 0;
+    let xq: XQuantizer | null = null;
     for (const part of w.parts) {
       const params = partParams(device, w, part, io, opts, { groups: plans.groups, bestBase });
       bestBase += pairsOf(part.rows);
@@ -61,16 +65,19 @@ export class Matmul implements StepOp {
       bind(this.gemv, resources);
       bind(this.gemm, resources);
       if (!this.one) continue;
+      if (!xq && wantsQuantizedX(w, opts)) xq = new XQuantizer(kernels, w, io, opts, params);
       const windowed = windowResources(device, resources, opts);
-      bind(this.one, oneRowResources(windowed, io, device));
+      bind(this.one, oneRowResources(windowed, io, device, xq?.texture));
       for (const plan of new Set(this.few)) if (plan) bind(plan, windowed);
     }
+    this.xq = xq;
   }
 
   /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
   encode(pass: ComputeRecorder, nRows: number): void {
     if (nRows <= 0) return;
     const plan = this.planFor(nRows);
+    if (plan === this.one && this.xq) this.xq.encode(pass);
     pass.setPipeline(plan.kernel.pipeline);
     const gy = Math.ceil(nRows / plan.nPerGroup);
     for (const d of plan.dispatch) {
@@ -85,7 +92,8 @@ export class Matmul implements StepOp {
    */
   describe(): string {
     const few = this.few.length ? `${this.few[2].kernel.name} 2-${this.few.length - 1} rows, ` : "";
-    return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}${few}` +
+    const one = this.one ? `${this.xq ? "quantize_x + " : ""}${this.one.kernel.name} 1 row, ` : "";
+    return `${one}${few}` +
       `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
       `${this.gemm.kernel.name}/${this.gemmVariant}`;
   }
@@ -108,6 +116,7 @@ export class Matmul implements StepOp {
   /** Frees the uniforms (bind groups and weights belong to others or to the GC). */
   destroy(): void {
     for (const p of this.params) p.destroy();
+    this.xq?.destroy();
   }
 }
 

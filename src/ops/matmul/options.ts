@@ -42,6 +42,11 @@ export interface MatmulOptions {
   gemv?: GemvVariant;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
+  /**
+   * q4 texture weights: one-row steps quantize x to int8 blocks first (quantize_x.wgsl) and take gemv_tex's
+   * integer path (the backend profile's `quantizedX`; default off).
+   */
+  quantizedX?: boolean;
   /** 4-row groups per invocation of the direct kernel (tests; default by shape, see `directGroups`). */
   directGroups?: number;
 }

@@ -17,6 +17,7 @@ import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
 import { type GpuMatrix, weightCode } from "../../gpu/matrix.ts";
 import { isWindowed, UNIFORM_WINDOW } from "../../gpu/buffers.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
+import { wantsQuantizedX } from "./quantize_x.ts";
 
 /** Workgroup size of the one-row-per-invocation GEMV and of the direct kernels. */
 const ROW_WG = 8;
@@ -113,7 +114,7 @@ export function planMatmul(kernels: KernelCache, w: GpuMatrix, io: MatmulIO, opt
     gemmVariant: texture ? "direct" : "tiled",
     gemvMaxRows: opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8),
     groups,
-    one: uniformX ? oneRowPlan(kernels, dtype, groups, io, opts) : null,
+    one: uniformX ? oneRowPlan(kernels, dtype, groups, io, opts, wantsQuantizedX(w, opts)) : null,
     few: uniformX ? fewRowPlans(kernels, w, dtype, groups, opts) : [],
     gemv: gemvVariant === "direct" ? direct(DIRECT_NT_GEMV) : bufferGemvPlan(kernels, w, gemvVariant),
     gemm: texture ? direct(DIRECT_NT_GEMM) : {
@@ -125,21 +126,26 @@ export function planMatmul(kernels: KernelCache, w: GpuMatrix, io: MatmulIO, opt
   };
 }
 
-/** gemv_tex: NORM a pipeline constant (without it no norm weights are read), x from a row texture or not. */
+/**
+ * gemv_tex: NORM a pipeline constant (without it no norm weights are read), x from a row texture or not; under
+ * XQ x comes quantized (quantize_x.ts, which applies the norm).
+ */
 function oneRowPlan(
   kernels: KernelCache,
   dtype: number,
   groups: number,
   io: MatmulIO,
   opts: MatmulOptions,
+  xq: boolean,
 ): Plan {
   return {
     kernel: kernels.get("gemv_tex", {
       W_DTYPE: dtype,
       WG: ROW_WG,
-      NORM: opts.norm && !io.xTexture ? 1 : 0,
-      XTEX: io.xTexture ? 1 : 0,
+      NORM: opts.norm && !io.xTexture && !xq ? 1 : 0,
+      XTEX: io.xTexture && !xq ? 1 : 0,
       ARGMAX: io.argmax ? 1 : 0,
+      XQ: xq ? 1 : 0,
     }),
     rowsPerGroup: ROW_WG * 4 * groups,
     nPerGroup: 1,

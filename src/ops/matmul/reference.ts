@@ -78,3 +78,27 @@ export function referenceLinearBackward(
   }
   return { dx, dw };
 }
+
+/** Halves to even, as WGSL's round. */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * x (f32 values) as quantize_x.wgsl quantizes it for gemv_tex's XQ path, dequantized: per block of 32, d =
+ * 2^(E − 6) for the largest magnitude in [2^E, 2^(E + 1)) and q = round(v / d) (halves to even, ±127), exact
+ * in f64 as d is a power of two; a block whose largest magnitude is below 2^-120 becomes zeros.
+ */
+export function quantizeXRow(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let k0 = 0; k0 < x.length; k0 += 32) {
+    const block = x.subarray(k0, k0 + 32);
+    const peak = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const e = new Uint32Array(Float32Array.of(peak).buffer)[0] >>> 23;
+    if (e < 7) continue;
+    const d = 2 ** (e - 127 - 6);
+    block.forEach((v, i) => out[k0 + i] = Math.max(-127, Math.min(127, roundEven(v / d))) * d);
+  }
+  return out;
+}
