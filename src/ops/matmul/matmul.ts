@@ -8,7 +8,7 @@ import type { GpuMatrix } from "../../gpu/matrix.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
-import { oneRowResources, partParams, partResources, windowResources } from "./bindings.ts";
+import { oneRowResources, partParams, partResources, type RowWindow, windowResources } from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
 
 export class Matmul implements StepOp {
@@ -21,8 +21,8 @@ export class Matmul implements StepOp {
   /** Pairs written to `io.argmax` by a one-row step (0 without it). */
   readonly argmaxPairs: number = 0;
   private readonly one: Plan | null;
-  /** gemv_tex_rows by step rows (2..8; empty, or shorter, where rows of x outgrow the window). */
-  private readonly few: Plan[];
+  /** gemv_tex_rows's row groups by step rows (2..8; empty where rows of x do not fit the windows). */
+  private readonly few: Plan[][];
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
@@ -49,10 +49,15 @@ export class Matmul implements StepOp {
     const device = kernels.gpu.device;
     let bestBase = 0;
     for (const part of w.parts) {
-      const params = partParams(device, w, part, io, opts, { groups: plans.groups, bestBase });
+      const layout = { groups: plans.groups, bestBase };
       bestBase += pairsOf(part.rows);
-      this.params.push(params);
-      const resources = partResources(device, params, part, io, opts);
+      // Parameters and bindings (of a gemv_tex_rows row group's rows, where `rows` is given).
+      const resourcesFor = (rows?: RowWindow) => {
+        const params = partParams(device, w, part, io, opts, { ...layout, rows });
+        this.params.push(params);
+        return partResources(device, params, part, io, opts);
+      };
+      const resources = resourcesFor();
       const bind = (plan: Plan, r: typeof resources) =>
         plan.dispatch.push({
           bind: plan.kernel.bind(r, `${plan.kernel.name} ${w.name}`),
@@ -63,19 +68,29 @@ export class Matmul implements StepOp {
       if (!this.one) continue;
       const windowed = windowResources(device, resources, opts);
       bind(this.one, oneRowResources(windowed, io, device));
-      for (const plan of new Set(this.few)) if (plan) bind(plan, windowed);
+      for (const plan of new Set(this.few.flat())) {
+        const rows = plan.rows!;
+        const plain = rows.row0 === 0 && rows.xOffset === 0;
+        bind(plan, plain ? windowed : windowResources(device, resourcesFor(rows), opts, rows.xOffset));
+      }
     }
   }
 
-  /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
+  /**
+   * Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part (and
+   * per row group of a few-row step).
+   */
   encode(pass: ComputeRecorder, nRows: number): void {
     if (nRows <= 0) return;
-    const plan = this.planFor(nRows);
-    pass.setPipeline(plan.kernel.pipeline);
-    const gy = Math.ceil(nRows / plan.nPerGroup);
-    for (const d of plan.dispatch) {
-      pass.setBindGroup(0, d.bind);
-      pass.dispatchWorkgroups(d.x, gy, d.z);
+    const plans = this.plansFor(nRows);
+    for (const plan of plans) {
+      pass.setPipeline(plan.kernel.pipeline);
+      // A row group's invocations take all its rows (a workgroup row each beyond it would redo them).
+      const gy = plans.length > 1 ? 1 : Math.ceil(nRows / plan.nPerGroup);
+      for (const d of plan.dispatch) {
+        pass.setBindGroup(0, d.bind);
+        pass.dispatchWorkgroups(d.x, gy, d.z);
+      }
     }
   }
 
@@ -84,7 +99,13 @@ export class Matmul implements StepOp {
    * else the GEMV up to gemvMaxRows activation rows and the GEMM beyond.
    */
   describe(): string {
-    const few = this.few.length ? `${this.few[2].kernel.name} 2-${this.few.length - 1} rows, ` : "";
+    const counts = this.few.flatMap((groups, n) => groups.length ? [n] : []);
+    const split = counts.filter((n) => this.few[n].length > 1).map((n) => `${n}: ${this.rowGroupsFor(n)}`);
+    const few = counts.length
+      ? `${this.few[counts[0]][0].kernel.name} ${counts[0]}-${counts.at(-1)} rows${
+        split.length ? ` (row groups ${split.join(", ")})` : ""
+      }, `
+      : "";
     return `${this.one ? `${this.one.kernel.name} 1 row, ` : ""}${few}` +
       `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
       `${this.gemm.kernel.name}/${this.gemmVariant}`;
@@ -92,12 +113,18 @@ export class Matmul implements StepOp {
 
   /** The kernel that a step of `nRows` rows runs (tests, benchmarks). */
   kernelFor(nRows: number): string {
-    return this.planFor(nRows).kernel.name;
+    return this.plansFor(nRows)[0].kernel.name;
   }
 
-  private planFor(nRows: number): Plan {
-    if (nRows === 1 && this.one) return this.one;
-    return this.few[nRows] ?? (nRows <= this.gemvMaxRows ? this.gemv : this.gemm);
+  /** gemv_tex_rows's rows per invocation in each row group of a step of `nRows` rows ("4+2"; "" if none). */
+  rowGroupsFor(nRows: number): string {
+    return (this.few[nRows] ?? []).map((p) => p.nPerGroup).join("+");
+  }
+
+  private plansFor(nRows: number): Plan[] {
+    if (nRows === 1 && this.one) return [this.one];
+    const few = this.few[nRows] ?? [];
+    return few.length ? few : [nRows <= this.gemvMaxRows ? this.gemv : this.gemm];
   }
 
   /** Kernel names (tests, benchmarks). */

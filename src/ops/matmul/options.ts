@@ -42,6 +42,11 @@ export interface MatmulOptions {
   gemv?: GemvVariant;
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
+  /**
+   * gemv_tex_rows's rows per invocation (its NR), ascending: a few-row step takes row groups of at most the
+   * largest (the profile's `FEW_ROW_SIZES` by default; tests and benchmarks pass others).
+   */
+  fewRows?: number[];
   /** 4-row groups per invocation of the direct kernel (tests; default by shape, see `directGroups`). */
   directGroups?: number;
 }
