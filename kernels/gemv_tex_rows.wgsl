@@ -16,11 +16,15 @@
 // ROPE with each row's slot and position) follows the flags (lib/gemv_tex_store.wgsl). kernels/README.md has
 // the figures.
 //
-// Bindings: 0 params (MatmulParams through a storage binding, lib/gemv_tex_io.wgsl), 1 step (n_rows ≤ NR),
-// 2 x_uni (x's first 16384 floats: rows n · K .. n · K + K − 1 for n < NR), 3 w (one part of the matrix),
-// 4 y (f32 [N, y_stride]), 5 row_scale, 6 norm_uni (the norm weights' first 16384 floats; any window without
-// NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE, lib/matmul_rope.wgsl). Needs NR · K ≤ 16384 (rows
-// n ≥ step.n_rows are read, never stored). Weight format: override W_DTYPE (lib/weight_decode.wgsl).
+// A dispatch takes activation rows row0 .. row0 + NR − 1 (params.row0: the host covers a step of more rows
+// than one invocation holds with several dispatches, row groups, each with its own params and x window).
+//
+// Bindings: 0 params (MatmulParams through a storage binding, lib/gemv_tex_io.wgsl), 1 step (n_rows), 2 x_uni
+// (16384 floats of x holding rows row0 .. row0 + NR − 1 from element params.x_base),
+// 3 w (one part of the matrix), 4 y (f32 [N, y_stride]), 5 row_scale, 6 norm_uni (the norm weights' first
+// 16384 floats; any window without NORM), 7 rows, 8 cos_sin, 9 k_cache, 10 v_cache (ROPE,
+// lib/matmul_rope.wgsl). Needs x_base + NR · K ≤ 16384 (rows ≥ step.n_rows are read, never stored).
+// Weight format: override W_DTYPE (lib/weight_decode.wgsl).
 // Grid: x = ceil(M / (4 · WG · groups)) (wrapping into z beyond 65535); every invocation takes all NR rows.
 
 requires readonly_and_readwrite_storage_textures;
@@ -29,8 +33,8 @@ requires readonly_and_readwrite_storage_textures;
 //! use lib/gemv_tex_store.wgsl
 
 override WG: u32 = 8u;
-// Activation rows per invocation, 1 ..= 8: the step's rows at most (the host picks the smallest that holds
-// them; rows past step.n_rows cost their arithmetic but store nothing).
+// Activation rows per invocation, 1 ..= 8: the row group's rows at most (the host picks the smallest that
+// holds them; rows past step.n_rows cost their arithmetic but store nothing).
 override NR: u32 = 4u;
 
 // RMSNorm on the input, a pipeline constant as in gemv_tex.wgsl: without it no norm weights are read.
@@ -50,9 +54,9 @@ alias Rows = array<vec4<f32>, MAXNR>;
 // A group's 4 texels of one block (one per weight row).
 alias Blocks = array<vec4<u32>, 4>;
 
-// x row n, elements k .. k + 3 (k a multiple of 4), unmasked.
+// x row row0 + n, elements k .. k + 3 (k a multiple of 4), unmasked.
 fn xr4(n: u32, k: u32) -> vec4<f32> {
-  let i = n * params.K + k;
+  let i = params.x_base + n * params.K + k;
   let a = x_uni[i >> 2u];
   if (!UNALIGNED) {
     return a;
@@ -202,11 +206,13 @@ fn pass_over_k(t0: vec4<u32>) -> Sums {
   return r;
 }
 
-// Stores a group's sums for every row (a: 1 / RMS, s: alpha · s(n)), when the group is live.
+// Stores a group's sums for every row (a: 1 / RMS, s: alpha · s(n)), when the group is live: activation row
+// row0 + n.
 fn store_group(m0: u32, live: bool, acc: Rows, a: array<f32, MAXNR>, s: array<f32, MAXNR>) {
   for (var n = 0u; n < NR; n++) {
-    if (live && n < step.n_rows) {
-      epilogue(n, m0, acc[n] * a[n], s[n]);
+    let row = params.row0 + n;
+    if (live && row < step.n_rows) {
+      epilogue(row, m0, acc[n] * a[n], s[n]);
     }
   }
 }
@@ -221,12 +227,12 @@ fn main(
   let last = (params.rows - 1u) / 4u; // the part's last group
   let groups = max(params.groups, G);
   let first = ((wid.x + wid.z * nwg.x) * WG + li) * groups;
-  if (step.n_rows == 0u || first > last) {
+  if (step.n_rows <= params.row0 || first > last) {
     return;
   }
   var scale: array<f32, MAXNR>; // alpha · s(n)
   for (var n = 0u; n < NR; n++) {
-    scale[n] = scale_no_branch(n);
+    scale[n] = scale_no_branch(params.row0 + n);
   }
   // The same trip count on every lane: a lane past the part repeats the last group and stores nothing.
   for (var p = 0u; p < groups; p += G) {

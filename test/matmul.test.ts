@@ -6,6 +6,7 @@
 
 import { Matmul } from "../src/ops/matmul/matmul.ts";
 import type { GemvVariant, MatmulOptions } from "../src/ops/matmul/options.ts";
+import { fewRowGroups } from "../src/ops/matmul/plan.ts";
 import { quantizeXRow, referenceMatmul, referenceSwiglu } from "../src/ops/matmul/reference.ts";
 import { referenceRmsNorm } from "../src/ops/norm/reference.ts";
 import { ropePairRows } from "../src/model/layout.ts";
@@ -64,6 +65,10 @@ interface Case {
   argmax?: boolean;
   /** Every weight row a copy of row 0: all outputs tie. */
   dupRows?: boolean;
+  /** Bytes of x beyond its N rows (windowed: room for a row group's window to start at its first row). */
+  xRoom?: number;
+  /** gemv_tex_rows's row groups the plan must take ("3+3"; Matmul.rowGroupsFor). */
+  rowGroups?: string;
   /** One-row steps take quantize_x and gemv_tex XQ (opts.quantizedX on q4 texture weights, N = 1). */
   quantizedX?: boolean;
 }
@@ -95,18 +100,17 @@ function f2key(v: number): number {
   return (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
 }
 
-/** gemv_tex_rows's rows per invocation for a step of n rows (plan.ts): 2, 4 or 8. */
-const rowsPerInvocation = (n: number) => [2, 4, 8].find((nr) => nr >= n);
-
 /**
- * The kernel a texture case runs: windowed x takes gemv_tex for one row and gemv_tex_rows for 2-8 rows whose
- * invocation's rows (2, 4 or 8) fit the 16384-float window; anything else gemm_tex. Null for buffer weights.
+ * The kernel a texture case runs: windowed x takes gemv_tex for one row and gemv_tex_rows for 2-8 rows (row
+ * groups of up to 4 rows: any K ≤ 4000 fits them, larger ones only where the case names its row groups);
+ * anything else gemm_tex. Null for buffer weights, or where the case does not say.
  */
-function textureKernel(c: Pick<Case, "N" | "K" | "texture" | "windowed">): string | null {
+function textureKernel(c: Pick<Case, "N" | "K" | "texture" | "windowed" | "rowGroups">): string | null {
   if (!c.texture) return null;
-  const nr = rowsPerInvocation(c.N);
   if (c.windowed && c.N === 1 && c.K <= 16384) return "gemv_tex";
-  return c.windowed && c.N > 1 && nr && nr * c.K <= 16384 ? "gemv_tex_rows" : "gemm_tex";
+  if (!c.windowed || c.N > 8) return "gemm_tex";
+  if (c.rowGroups !== undefined) return c.rowGroups ? "gemv_tex_rows" : "gemm_tex";
+  return c.K <= 4000 ? "gemv_tex_rows" : null;
 }
 
 let seed = 1;
@@ -153,7 +157,7 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const rnd = mulberry32(seed++);
     const scale = new Float32Array(N).map(() => rnd());
     const use = c.windowed ? "windowed" : "storage";
-    const x = storageBuffer(device, "x", N * K * 4, use);
+    const x = storageBuffer(device, "x", N * K * 4 + (c.xRoom ?? 0), use);
     // NaN past the rows (the engine's x buffers hold other rows there): a kernel must not read it.
     device.queue.writeBuffer(x, 0, new Float32Array(x.size / 4).fill(NaN));
     device.queue.writeBuffer(x, 0, xVals);
@@ -186,6 +190,9 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     }
     const want = textureKernel(c);
     if (want && mm.kernelFor(N) !== want) throw new Error(`N=${N} K=${K}: not ${want}: ${mm.describe()}`);
+    if (c.rowGroups !== undefined && mm.rowGroupsFor(N) !== c.rowGroups) {
+      throw new Error(`N=${N} K=${K}: row groups ${mm.rowGroupsFor(N)} ≠ ${c.rowGroups}: ${mm.describe()}`);
+    }
     mm.encode(pass, N);
 
     const xNormed = c.norm ? referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
@@ -401,12 +408,13 @@ const rowTextureCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
 };
 
 /**
- * gemv_tex_rows: 2 to 8 windowed rows on texture weights, every row count (8 rows per invocation for 5 to 8,
- * 4 for 3 and 4: rows past the step are read and must not be stored), odd K (K % 4 ≠ 0: rows start mid-vec4
- * in the window; K not a multiple of the block: the masked tail chunk), M that leaves groups and invocations
- * part-filled, 1 to 6 groups per invocation (it takes at least 4, 4 a pass: with 5 or 6, the second pass's
- * last groups belong to the next invocation and must not be stored), split matrices, accumulate, row
- * scales, alpha, y offsets, NORM and SWIGLU.
+ * gemv_tex_rows: 2 to 8 windowed rows on texture weights, every row count (2, 3 and 4 in one dispatch, 5 to 8
+ * in two row groups, 3+2 to 4+4: the second reads its rows from mid-window, x_base, and stores them, and
+ * their row scales, at rows 3 or 4 on), odd K (K % 4 ≠ 0: rows start mid-vec4 in the window; K not a multiple
+ * of the block: the masked tail chunk), M that leaves groups and invocations part-filled, 1 to 6 groups per
+ * invocation (it takes at least 4, 4 a pass: with 5 or 6, the second pass's last groups belong to the next
+ * invocation and must not be stored), split matrices, accumulate (a group that stored rows of another would
+ * add them twice), row scales, alpha, y offsets, NORM and SWIGLU.
  */
 const fewRowCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
   const cases: Case[] = [];
@@ -439,11 +447,29 @@ const fewRowCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
 };
 
 /**
- * Few rows at the uniform window's edge: 8 rows of 2048 fill it (gemv_tex_rows), 5 rows of 2052 do not (an
- * invocation takes 8: gemm_tex); 4 rows of 4096 fill it, 3 rows of 4100 do not; 2 rows of 8192; NORM on half.
+ * Few rows at the uniform window's edge and row groups whose windows start past x's first byte. In x of just
+ * its rows (a window cannot start past the last 64 KiB): 8 rows of 2048 fill it (4+4), 5 rows of 2052 (3+2),
+ * 4 rows of 4096 fill it, 3 rows of 4100 (one group of 3), 2 rows of 8192 fill it; 3 rows of 8000 do not fit
+ * as 2+1 (the second group's window would start 30464 bytes in, 8384 floats before its row: gemm_tex). With
+ * room after x, windows start at each group's first row, at the 256-byte boundary before it: 6 rows of 3072
+ * (3+3; the dmtd-small shape's down projection, which took gemm_tex before), 7 of 2300 (4+3, its row 4 48
+ * floats past the boundary), 5 of 4100 (3+2), 6 of 2051 (3+3, K odd: row 3 starts mid-vec4) and 3 of 8000
+ * (2+1, each group 2 rows per invocation, the second reading a row past the step). NORM on half.
  */
 const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
-  [[8, 2048], [5, 2052], [4, 4096], [3, 4100], [2, 8192]].map(([N, K], i) => ({
+  ([
+    [8, 2048, 0, "4+4"],
+    [5, 2052, 0, "3+2"],
+    [4, 4096, 0, "4"],
+    [3, 4100, 0, "3"],
+    [2, 8192, 0, "2"],
+    [3, 8000, 0, ""],
+    [6, 3072, 65536, "3+3"],
+    [7, 2300, 65536, "4+3"],
+    [5, 4100, 65536, "3+2"],
+    [6, 2051, 65536, "3+3"],
+    [3, 8000, 65536, "2+2"],
+  ] as const).map(([N, K, xRoom, rowGroups], i) => ({
     N,
     K,
     M: 12,
@@ -453,6 +479,8 @@ const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
     norm: i % 2 === 0,
     texture: true,
     windowed: true,
+    xRoom,
+    rowGroups,
   }));
 
 /**
@@ -689,6 +717,31 @@ Deno.test("matmul: referenceMatmul", () => {
   assertClose(y, [4, 3, 1, 0.5], { atol: 1e-6, rtol: 0 }, "reference");
 });
 
+Deno.test("matmul: fewRowGroups splits a few-row step into row groups that fit x's window", () => {
+  const show = (n: number, K: number, xBytes: number, sizes = [2, 3, 4]) =>
+    fewRowGroups(n, K, xBytes, sizes)?.map((g) => `${g.nr}@${g.row0}:${g.xOffset}+${g.xBase}`).join(" ") ??
+      "none";
+  const want = (got: string, expected: string, label: string) => {
+    if (got !== expected) throw new Error(`${label}: ${got} ≠ ${expected}`);
+  };
+  const big = 1 << 20;
+  want(show(2, 1024, big), "2@0:0+0", "2 rows");
+  want(show(3, 1024, big), "3@0:0+0", "3 rows: NR 3");
+  want(show(3, 1024, big, [2, 4]), "4@0:0+0", "3 rows without NR 3");
+  // 6 rows of 3072 (18432 floats) in one window would not fit: 3+3, the second window at row 3's first byte.
+  want(show(6, 3072, big), "3@0:0+0 3@3:36864+0", "6 rows of 3072");
+  want(show(5, 1024, big), "3@0:0+0 2@3:12288+0", "5 rows");
+  // Row 4 of 2300 starts at byte 36800: the window at 36608, the row 48 floats in.
+  want(show(7, 2300, big), "4@0:0+0 3@4:36608+48", "7 rows of 2300");
+  want(show(8, 1024, big, [2, 4, 8]), "8@0:0+0", "8 rows with NR 8");
+  // x of just 5 rows of 1024 (64 KiB, the least a window needs): the second window cannot move.
+  want(show(5, 1024, 65536), "3@0:0+0 2@3:0+3072", "x without room");
+  // 3 rows of 8000: 2 rows per window at most; the second group's window must leave room in x.
+  want(show(3, 8000, big), "2@0:0+0 2@2:64000+0", "3 rows of 8000");
+  want(show(3, 8000, 96000), "none", "3 rows of 8000, no room");
+  want(show(2, 8200, big), "none", "2 rows of 8200");
+});
+
 Deno.test("matmul: steps of 2-8 windowed rows on texture weights take gemv_tex_rows (plan)", async () => {
   const gpu = await testGpu("plain");
   const kernels = new KernelCache(gpu);
@@ -728,10 +781,14 @@ Deno.test("matmul: steps of 2-8 windowed rows on texture weights take gemv_tex_r
     `gemv_tex ${rows(7)} gemm_tex`,
     "windowed norm weights",
   );
-  // 4 rows of 4096 fill the window; an invocation of 5 to 8 rows would not.
-  expect(plan(4096, "texture", "windowed"), `gemv_tex ${rows(3)} ${gemmTex(5)}`, "K 4096");
-  // 2 rows of 2816 fit, 4 too (11264 floats), 8 not.
-  expect(plan(2816, "texture", "windowed"), `gemv_tex ${rows(3)} ${gemmTex(5)}`, "K 2816");
+  // 4 rows of 4096 fill the window; 5 to 8 rows take two row groups, the second's window from its first row.
+  const k4096 = plan(4096, "texture", "windowed");
+  expect(k4096, `gemv_tex ${rows(7)} gemm_tex`, "K 4096");
+  if (!k4096.describe.includes("(row groups 5: 3+2, 6: 3+3, 7: 4+3, 8: 4+4)")) {
+    throw new Error(`describe: ${k4096.describe}`);
+  }
+  // 4 rows of 2816 fit (11264 floats), 5 to 8 in two row groups.
+  expect(plan(2816, "texture", "windowed"), `gemv_tex ${rows(7)} gemm_tex`, "K 2816");
   expect(plan(16384, "texture", "windowed"), `gemv_tex ${gemmTex(8)}`, "K 16384");
   // x or the norm weights without a uniform view, or buffer weights: as before.
   expect(plan(1024, "texture", "storage"), gemmTex(9), "x in a plain storage buffer");

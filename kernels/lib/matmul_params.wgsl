@@ -1,6 +1,6 @@
-// The parameters of every matmul kernel (matmul, gemm, gemm_tex, gemv_tex): the 64 bytes src/engine/matmul.ts
-// writes once per matrix part. gemv_tex.wgsl reads them through a storage binding (it says why), the others as
-// a uniform named `params`.
+// The parameters of every matmul kernel (matmul, gemm, gemm_tex, gemv_tex, gemv_tex_rows): the 80 bytes
+// src/ops/matmul/bindings.ts writes once per matrix part (and row group). The texture GEMVs read them through a
+// storage binding (lib/gemv_tex_io.wgsl says why), the others as a uniform named `params`.
 
 struct MatmulParams {
   K: u32,
@@ -18,5 +18,11 @@ struct MatmulParams {
   ctx: u32, // ROPE: positions per cache slot
   groups: u32, // texture weights: 4-row groups per invocation (several for short rows)
   best_base: u32, // gemv_tex ARGMAX: this part's first pair in `best`
-  pad: u32,
+  // gemv_tex_rows (0 elsewhere): the dispatch's first activation row (a step split into row groups) and where
+  // its x starts in the uniform window (the host binds the window at a 256-byte boundary at or before it)
+  row0: u32,
+  x_base: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }

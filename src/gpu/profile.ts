@@ -93,6 +93,14 @@ const NORM_TEXTURE_MIN_HIDDEN = 1024;
  */
 const ONE_ROW_PROMPT_MIN_HIDDEN = 256;
 
+/**
+ * Texture weights (CPU software GPUs): gemv_tex_rows's rows per invocation (NR). A step of 2 to 8 rows takes
+ * the smallest that holds it, or, beyond the largest, row groups of at most that many, a dispatch each
+ * (src/ops/matmul/plan.ts). On lavapipe each row costs its multiply-adds (no fused multiply-add) and 8 rows'
+ * sums outgrow the registers: kernels/README.md has the figures that chose these.
+ */
+export const FEW_ROW_SIZES = [2, 3, 4];
+
 /** Matrices this small make every dispatch short, so per-dispatch overhead dominates. */
 const SMALL_MATRIX_BYTES = 1 << 20;
 

@@ -1,5 +1,5 @@
 /**
- * What a matmul binds per part: its 64-byte parameter block (the `MatmulParams` of the kernels) and the
+ * What a matmul binds per part: its 80-byte parameter block (the `MatmulParams` of the kernels) and the
  * resources in binding order, with stand-ins where a fusion is off.
  */
 
@@ -9,7 +9,7 @@ import type { Resource } from "../op.ts";
 import type { MatmulIO, MatmulOptions } from "./options.ts";
 
 /** Bytes of a matmul's parameter block. */
-const PARAMS_BYTES = 64;
+const PARAMS_BYTES = 80;
 
 /**
  * Behaviour toggles travel in params.flags, not as override constants: fewer distinct pipelines (lavapipe
@@ -20,14 +20,27 @@ export function matmulFlags(w: GpuMatrix, opts: MatmulOptions): number {
     (opts.norm ? 16 : 0) | (opts.swiglu ? 32 : 0) | (opts.rope ? 64 : 0) | (opts.rope?.kvF16 ? 128 : 0);
 }
 
-/** Part `part`'s parameters: sizes, output columns, flags, the RoPE epilogue's, groups and its first pair. */
+/**
+ * A gemv_tex_rows row group's rows: the first (row0), x's window from `xOffset` bytes (a multiple of 256) and
+ * row0's x from element xBase of it.
+ */
+export interface RowWindow {
+  row0: number;
+  xOffset: number;
+  xBase: number;
+}
+
+/**
+ * Part `part`'s parameters: sizes, output columns, flags, the RoPE epilogue's, groups, its first pair and (a
+ * row group's) first row and where its x starts.
+ */
 export function partParams(
   device: GPUDevice,
   w: GpuMatrix,
   part: WeightPart,
   io: MatmulIO,
   opts: MatmulOptions,
-  layout: { groups: number; bestBase: number },
+  layout: { groups: number; bestBase: number; rows?: RowWindow },
 ): GPUBuffer {
   const data = new ArrayBuffer(PARAMS_BYTES);
   const u = new Uint32Array(data), f = new Float32Array(data);
@@ -39,6 +52,7 @@ export function partParams(
   u.set([part.texShift, rope?.headDim ?? 0, rope?.qRows ?? 0, rope?.kvDim ?? 0, rope?.ctx ?? 0], 8);
   u[13] = layout.groups;
   u[14] = layout.bestBase;
+  u.set([layout.rows?.row0 ?? 0, layout.rows?.xBase ?? 0], 15);
   const params = device.createBuffer({
     label: `${w.name}.params[${part.firstRow}]`,
     size: PARAMS_BYTES,
@@ -110,12 +124,17 @@ export function partResources(
 
 /**
  * The texture GEMVs' bindings 0-10 (gemv_tex, gemv_tex_rows): x and the norm weights (a stand-in without
- * NORM) as uniform windows in bindings 2 and 6.
+ * NORM) as uniform windows in bindings 2 and 6, x's from `xOffset` bytes (a multiple of 256: RowWindow).
  */
-export function windowResources(device: GPUDevice, shared: Resource[], opts: MatmulOptions): Resource[] {
-  const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
+export function windowResources(
+  device: GPUDevice,
+  shared: Resource[],
+  opts: MatmulOptions,
+  xOffset = 0,
+): Resource[] {
+  const window = (buffer: GPUBuffer, offset = 0) => ({ buffer, offset, size: UNIFORM_WINDOW });
   const resources = shared.slice();
-  resources[2] = window(resources[2] as GPUBuffer);
+  resources[2] = window(resources[2] as GPUBuffer, xOffset);
   resources[6] = window(opts.norm?.weight ?? standInsFor(device).window);
   return resources;
 }

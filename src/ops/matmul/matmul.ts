@@ -8,7 +8,7 @@ import type { GpuMatrix } from "../../gpu/matrix.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
-import { oneRowResources, partParams, partResources, windowResources } from "./bindings.ts";
+import { oneRowResources, partParams, partResources, type RowWindow, windowResources } from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
 import { wantsQuantizedX, XQuantizer } from "./quantize_x.ts";
 
@@ -22,8 +22,8 @@ export class Matmul implements StepOp {
   /** Pairs written to `io.argmax` by a one-row step (0 without it). */
   readonly argmaxPairs: number = 0;
   private readonly one: Plan | null;
-  /** gemv_tex_rows by step rows (2..8; empty, or shorter, where rows of x outgrow the window). */
-  private readonly few: Plan[];
+  /** gemv_tex_rows's row groups by step rows (2..8; empty where rows of x do not fit the windows). */
+  private readonly few: Plan[][];
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
@@ -53,10 +53,15 @@ export class Matmul implements StepOp {
     let bestBase = 0;
     let xq: XQuantizer | null = null;
     for (const part of w.parts) {
-      const params = partParams(device, w, part, io, opts, { groups: plans.groups, bestBase });
+      const layout = { groups: plans.groups, bestBase };
       bestBase += pairsOf(part.rows);
-      this.params.push(params);
-      const resources = partResources(device, params, part, io, opts);
+      // Parameters and bindings (of a gemv_tex_rows row group's rows, where `rows` is given).
+      const resourcesFor = (rows?: RowWindow) => {
+        const params = partParams(device, w, part, io, opts, { ...layout, rows });
+        this.params.push(params);
+        return partResources(device, params, part, io, opts);
+      };
+      const resources = resourcesFor();
       const bind = (plan: Plan, r: typeof resources) =>
         plan.dispatch.push({
           bind: plan.kernel.bind(r, `${plan.kernel.name} ${w.name}`),
@@ -65,24 +70,35 @@ export class Matmul implements StepOp {
       bind(this.gemv, resources);
       bind(this.gemm, resources);
       if (!this.one) continue;
+      const params = this.params.at(-1)!; // the part's own, pushed by resourcesFor()
       if (!xq && wantsQuantizedX(w, opts)) xq = new XQuantizer(kernels, w, io, opts, params);
       const windowed = windowResources(device, resources, opts);
       bind(this.one, oneRowResources(windowed, io, device, xq?.texture));
-      for (const plan of new Set(this.few)) if (plan) bind(plan, windowed);
+      for (const plan of new Set(this.few.flat())) {
+        const rows = plan.rows!;
+        const plain = rows.row0 === 0 && rows.xOffset === 0;
+        bind(plan, plain ? windowed : windowResources(device, resourcesFor(rows), opts, rows.xOffset));
+      }
     }
     this.xq = xq;
   }
 
-  /** Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part. */
+  /**
+   * Records the matmul for `nRows` activation rows (≤ the step uniform's n_rows): one dispatch per part (and
+   * per row group of a few-row step).
+   */
   encode(pass: ComputeRecorder, nRows: number): void {
     if (nRows <= 0) return;
-    const plan = this.planFor(nRows);
-    if (plan === this.one && this.xq) this.xq.encode(pass);
-    pass.setPipeline(plan.kernel.pipeline);
-    const gy = Math.ceil(nRows / plan.nPerGroup);
-    for (const d of plan.dispatch) {
-      pass.setBindGroup(0, d.bind);
-      pass.dispatchWorkgroups(d.x, gy, d.z);
+    const plans = this.plansFor(nRows);
+    if (plans[0] === this.one && this.xq) this.xq.encode(pass);
+    for (const plan of plans) {
+      pass.setPipeline(plan.kernel.pipeline);
+      // A row group's invocations take all its rows (a workgroup row each beyond it would redo them).
+      const gy = plans.length > 1 ? 1 : Math.ceil(nRows / plan.nPerGroup);
+      for (const d of plan.dispatch) {
+        pass.setBindGroup(0, d.bind);
+        pass.dispatchWorkgroups(d.x, gy, d.z);
+      }
     }
   }
 
@@ -91,7 +107,13 @@ export class Matmul implements StepOp {
    * else the GEMV up to gemvMaxRows activation rows and the GEMM beyond.
    */
   describe(): string {
-    const few = this.few.length ? `${this.few[2].kernel.name} 2-${this.few.length - 1} rows, ` : "";
+    const counts = this.few.flatMap((groups, n) => groups.length ? [n] : []);
+    const split = counts.filter((n) => this.few[n].length > 1).map((n) => `${n}: ${this.rowGroupsFor(n)}`);
+    const few = counts.length
+      ? `${this.few[counts[0]][0].kernel.name} ${counts[0]}-${counts.at(-1)} rows${
+        split.length ? ` (row groups ${split.join(", ")})` : ""
+      }, `
+      : "";
     const one = this.one ? `${this.xq ? "quantize_x + " : ""}${this.one.kernel.name} 1 row, ` : "";
     return `${one}${few}` +
       `${this.gemv.kernel.name}/${this.gemvVariant} ≤${this.gemvMaxRows} rows, ` +
@@ -100,12 +122,18 @@ export class Matmul implements StepOp {
 
   /** The kernel that a step of `nRows` rows runs (tests, benchmarks). */
   kernelFor(nRows: number): string {
-    return this.planFor(nRows).kernel.name;
+    return this.plansFor(nRows)[0].kernel.name;
   }
 
-  private planFor(nRows: number): Plan {
-    if (nRows === 1 && this.one) return this.one;
-    return this.few[nRows] ?? (nRows <= this.gemvMaxRows ? this.gemv : this.gemm);
+  /** gemv_tex_rows's rows per invocation in each row group of a step of `nRows` rows ("4+2"; "" if none). */
+  rowGroupsFor(nRows: number): string {
+    return (this.few[nRows] ?? []).map((p) => p.nPerGroup).join("+");
+  }
+
+  private plansFor(nRows: number): Plan[] {
+    if (nRows === 1 && this.one) return [this.one];
+    const few = this.few[nRows] ?? [];
+    return few.length ? few : [nRows <= this.gemvMaxRows ? this.gemv : this.gemm];
   }
 
   /** Kernel names (tests, benchmarks). */

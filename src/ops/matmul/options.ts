@@ -47,6 +47,11 @@ export interface MatmulOptions {
    * integer path (the backend profile's `quantizedX`; default off).
    */
   quantizedX?: boolean;
+  /**
+   * gemv_tex_rows's rows per invocation (its NR), ascending: a few-row step takes row groups of at most the
+   * largest (the profile's `FEW_ROW_SIZES` by default; tests and benchmarks pass others).
+   */
+  fewRows?: number[];
   /** 4-row groups per invocation of the direct kernel (tests; default by shape, see `directGroups`). */
   directGroups?: number;
 }

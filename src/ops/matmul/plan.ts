@@ -9,15 +9,19 @@
  * - texture weights (CPU software GPUs): `gemm_tex`, the direct kernel, for any row count (NT activation rows
  *   × 4 weight rows × `directGroups` per invocation straight from memory, no barrier), and `gemv_tex` for one
  *   row whose x comes through a uniform window or a row texture — straight-line code, parameters through a
- *   storage binding — and `gemv_tex_rows` for 2 to 8 rows whose x all fits the window (NR rows per invocation,
- *   each weight block fetched once for all; kernels/README.md says what in llvmpipe calls for each).
+ *   storage binding — and `gemv_tex_rows` for 2 to 8 rows (NR rows per invocation, each weight block fetched
+ *   once for all), a step of more rows than the profile's largest NR, or than fit one window, in row groups:
+ *   a dispatch each, with x's window bound at the group's first row (kernels/README.md says what in llvmpipe
+ *   calls for each).
  */
 
 import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
 import { type GpuMatrix, weightCode } from "../../gpu/matrix.ts";
 import { isWindowed, UNIFORM_WINDOW } from "../../gpu/buffers.ts";
+import { FEW_ROW_SIZES } from "../../gpu/profile.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
 import { wantsQuantizedX } from "./quantize_x.ts";
+import type { RowWindow } from "./bindings.ts";
 
 /** Workgroup size of the one-row-per-invocation GEMV and of the direct kernels. */
 const ROW_WG = 8;
@@ -26,11 +30,8 @@ const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
-/**
- * gemv_tex_rows's row counts (NR): a step of n rows takes the smallest that holds them. Few pipelines: each
- * compiles in 0.2-0.45 s on lavapipe, and it keeps few compiled variants of a module.
- */
-const FEW_ROWS = [2, 4, 8];
+/** The most activation rows a step may have and still take gemv_tex_rows (in row groups). */
+const FEW_MAX = 8;
 /** gemv_tex_rows's 4-row groups per pass over K (its G): an invocation takes at least that many. */
 const FEW_G = 4;
 
@@ -41,6 +42,8 @@ export interface Plan {
   rowsPerGroup: number;
   /** Activation rows per workgroup row of the grid. */
   nPerGroup: number;
+  /** gemv_tex_rows: the row group's first activation row and where its rows lie in x's window. */
+  rows?: RowWindow;
   dispatch: PartDispatch[];
 }
 
@@ -60,10 +63,10 @@ export interface Plans {
   /** One-row steps on texture weights: gemv_tex, x (and the norm weights) through uniform windows. */
   one: Plan | null;
   /**
-   * Steps of n rows (index n, 2 ≤ n ≤ 8) on texture weights whose n rows of x fit the uniform window:
-   * gemv_tex_rows (plans shared between counts); empty where none fits.
+   * Steps of n rows (index n, 2 ≤ n ≤ 8) on texture weights: gemv_tex_rows in row groups, one dispatch each
+   * (plans shared between counts; see fewRowGroups); an empty list where the rows do not fit the windows.
    */
-  few: Plan[];
+  few: Plan[][];
   gemv: Plan;
   gemm: Plan;
 }
@@ -115,7 +118,7 @@ export function planMatmul(kernels: KernelCache, w: GpuMatrix, io: MatmulIO, opt
     gemvMaxRows: opts.gemvMaxRows ?? (texture ? DIRECT_NT_GEMV : 8),
     groups,
     one: uniformX ? oneRowPlan(kernels, dtype, groups, io, opts, wantsQuantizedX(w, opts)) : null,
-    few: uniformX ? fewRowPlans(kernels, w, dtype, groups, opts) : [],
+    few: uniformX ? fewRowPlans(kernels, w, dtype, groups, io, opts) : [],
     gemv: gemvVariant === "direct" ? direct(DIRECT_NT_GEMV) : bufferGemvPlan(kernels, w, gemvVariant),
     gemm: texture ? direct(DIRECT_NT_GEMM) : {
       kernel: kernels.get("gemm", { W_DTYPE: dtype }),
@@ -154,35 +157,73 @@ function oneRowPlan(
 }
 
 /**
- * gemv_tex_rows for each row count up to 8 whose rows fit the window (NR the smallest of FEW_ROWS that holds
- * them), an invocation taking at least FEW_G groups; NORM a pipeline constant as in gemv_tex, UNALIGNED where
- * rows of K start mid-vec4.
+ * gemv_tex_rows for each step of 2 to FEW_MAX rows that `fewRowGroups` can cover, an invocation taking at
+ * least FEW_G groups; NORM a pipeline constant as in gemv_tex, UNALIGNED where rows of K start mid-vec4. One
+ * plan per (NR, first row), shared between step sizes.
  */
 function fewRowPlans(
   kernels: KernelCache,
   w: GpuMatrix,
   dtype: number,
   groups: number,
+  io: MatmulIO,
   opts: MatmulOptions,
-): Plan[] {
-  const plans: Plan[] = [];
-  const fits = FEW_ROWS.filter((nr) => nr * w.cols * 4 <= UNIFORM_WINDOW);
-  for (const nr of fits) {
-    const plan: Plan = {
-      kernel: kernels.get("gemv_tex_rows", {
-        W_DTYPE: dtype,
-        WG: ROW_WG,
-        NR: nr,
-        NORM: opts.norm ? 1 : 0,
-        UNALIGNED: w.cols % 4 === 0 ? 0 : 1,
-      }),
-      rowsPerGroup: ROW_WG * 4 * Math.max(groups, FEW_G),
-      nPerGroup: nr,
-      dispatch: [],
-    };
-    for (let n = Math.max(2, plans.length); n <= nr; n++) plans[n] = plan;
+): Plan[][] {
+  const plans = new Map<string, Plan>();
+  const plan = (g: RowGroup): Plan => {
+    const key = `${g.nr}:${g.row0}:${g.xOffset}`;
+    let p = plans.get(key);
+    if (!p) {
+      const constants = { W_DTYPE: dtype, WG: ROW_WG, NR: g.nr, NORM: opts.norm ? 1 : 0 };
+      p = {
+        kernel: kernels.get("gemv_tex_rows", { ...constants, UNALIGNED: w.cols % 4 === 0 ? 0 : 1 }),
+        rowsPerGroup: ROW_WG * 4 * Math.max(groups, FEW_G),
+        nPerGroup: g.nr,
+        rows: g,
+        dispatch: [],
+      };
+      plans.set(key, p);
+    }
+    return p;
+  };
+  const few: Plan[][] = [];
+  for (let n = 2; n <= FEW_MAX; n++) {
+    few[n] = fewRowGroups(n, w.cols, io.x.size, opts.fewRows ?? FEW_ROW_SIZES)?.map(plan) ?? [];
   }
-  return plans;
+  return few;
+}
+
+/** A row group of a few-row step: NR rows per invocation, and where its rows lie in x's window. */
+export interface RowGroup extends RowWindow {
+  nr: number;
+}
+
+/**
+ * How gemv_tex_rows covers a step of n rows of K: in as few row groups as it can, their sizes as even as can
+ * be (larger first), each taking the smallest of `sizes` (its NR, ascending) that holds it, where each group's
+ * NR rows fit one uniform window of x (`xBytes` long: the window starts at the last 256-byte boundary at or
+ * before the group's first row that leaves room for the window). Null where no split fits.
+ */
+export function fewRowGroups(n: number, K: number, xBytes: number, sizes: number[]): RowGroup[] | null {
+  const window = (nr: number, row0: number): RowGroup | null => {
+    const at = row0 * K * 4;
+    const xOffset = Math.min(at - at % 256, Math.floor((xBytes - UNIFORM_WINDOW) / 256) * 256);
+    const xBase = (at - xOffset) / 4;
+    return xOffset >= 0 && xBase + nr * K <= UNIFORM_WINDOW / 4 ? { nr, row0, xOffset, xBase } : null;
+  };
+  for (let g = Math.ceil(n / sizes[sizes.length - 1]); g <= n; g++) {
+    const split: RowGroup[] = [];
+    for (let i = 0, row0 = 0; i < g; i++) {
+      const rows = Math.floor(n / g) + (i < n % g ? 1 : 0);
+      const nr = sizes.find((s) => s >= rows);
+      const group = nr === undefined ? null : window(nr, row0);
+      if (!group) break;
+      split.push(group);
+      row0 += rows;
+    }
+    if (split.length === g) return split;
+  }
+  return null;
 }
 
 function bufferGemvPlan(kernels: KernelCache, w: GpuMatrix, variant: GemvVariant): Plan {
