@@ -435,7 +435,7 @@ Deno.test("cli: --profile times every kernel of the routed model with GPU timest
     const kernel of [
       "embed",
       "rmsnorm",
-      "gemm\\w*", // gemm, gemm_sg or gemm_tex by adapter
+      "(gemm|gemv)\\w*", // gemm, gemm_sg, gemm_tex or gemv_tex(_rows) by adapter and rows
       "route_gate",
       "gather",
       "scatter",
