@@ -10,6 +10,10 @@ export async function runCli(args: string[]): Promise<void> {
     stdout: "inherit",
     stderr: "inherit",
   }).output();
+  if (code === 130) {
+    console.error("interrupted: run `deno task models` again to resume where it stopped");
+    Deno.exit(130);
+  }
   if (code !== 0) throw new Error(`flexidepth ${args[0]} exited with ${code}: fix what it printed and rerun`);
 }
 
