@@ -15,6 +15,7 @@ const SHAPE = "Llama, 8 layers of 128 (4 heads of 32, MLP 352), 512-token vocabu
   "~1.7M parameters, f32";
 const TOKENIZER = "stories260K's 512-piece sentencepiece BPE (llama2.c, MIT)";
 const REBUILD = "npx -y deno@2.9.6 task models   # from the repository root, with ../shared beside it";
+const REBUILD_SECTION = ["## Rebuild", "", "```sh", REBUILD, "```", ""];
 
 const f = (x: number, d = 3) => Number.isFinite(x) ? x.toFixed(d) : "—";
 const minutes = (s: number) => `${(s / 60).toFixed(0)} min`;
@@ -96,12 +97,7 @@ export function flexidepthCard(
     "22.45 (sum) and 23.90 (product) of 32 layers per generated token.",
     "",
     ...taskTable([["routed", o.routed], ["full depth", o.full]]),
-    "## Rebuild",
-    "",
-    "```sh",
-    REBUILD,
-    "```",
-    "",
+    ...REBUILD_SECTION,
   ].join("\n");
 }
 
@@ -147,12 +143,7 @@ export function dmtdCard(
     `## Layers per task (\`flexidepth experiment all -n 20 --max-tokens 256\`, τ = ${o.cycle})`,
     "",
     ...taskTable([["DMTD", o.tasks]]),
-    "## Rebuild",
-    "",
-    "```sh",
-    REBUILD,
-    "```",
-    "",
+    ...REBUILD_SECTION,
   ].join("\n");
 }
 
