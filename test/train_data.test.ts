@@ -692,6 +692,26 @@ Deno.test("batches: a saved position continues exactly where an uninterrupted ru
   });
 });
 
+Deno.test("batches: a saved position follows the data's content, not its path or file time", async () => {
+  await withTempDir(async (dir) => {
+    const docs = storyDocs(30);
+    const path = await storiesFile(dir, docs);
+    const first = await open(path, 21);
+    take(first, 2, 7);
+    const saved = JSON.parse(JSON.stringify(first.position));
+    // The same text re-copied elsewhere, with another modification time, resumes.
+    const copy = await storiesFile(dir, docs, "copied.txt");
+    await Deno.utime(copy, new Date(2001, 1, 1), new Date(2001, 1, 1));
+    const moved = await open(copy, 21);
+    moved.restore(saved);
+    assert.deepEqual(moved.position, first.position);
+    // Changed text does not.
+    const edited = await storiesFile(dir, [...docs.slice(1), docs[0]], "edited.txt");
+    const other = await open(edited, 21);
+    assert.throws(() => other.restore(saved), DataError);
+  });
+});
+
 Deno.test("validation: the held-out windows in order, the last batch short; none without a split", async () => {
   await withTempDir(async (dir) => {
     const path = await storiesFile(dir, storyDocs(40));

@@ -78,12 +78,7 @@ export async function openTrainingData(opts: DataOptions): Promise<TrainingData>
       "give more data, a smaller --seq, or hold out fewer documents",
     );
   }
-  const corpus = await sha256Hex(JSON.stringify({
-    sources: loaded.map((s) => ({ identity: s.identity, stamp: s.stamp, weight: s.spec.weight })),
-    seq,
-    seed,
-    heldOut,
-  }));
+  const corpus = await corpusDigest(loaded, seq, seed, heldOut);
   const info = loaded.map((s, i) => ({
     label: s.spec.label,
     kind: s.spec.kind,
@@ -132,4 +127,16 @@ function checkOptions(opts: DataOptions): void {
   if (opts.sources.length === 0) {
     throw new UsageError("no training data", "give --data FILE (or tasks:...), once per source");
   }
+}
+
+/**
+ * What a saved data position belongs to: the sources' ids and documents (not their paths or file times, so a
+ * re-copied or moved data folder still resumes), weights, and the windowing options.
+ */
+async function corpusDigest(loaded: LoadedSource[], seq: number, seed: number, heldOut: number) {
+  const sources = [];
+  for (const s of loaded) {
+    sources.push({ ids: await sha256Hex(s.tokens), docs: await sha256Hex(s.docLens), weight: s.spec.weight });
+  }
+  return await sha256Hex(JSON.stringify({ sources, seq, seed, heldOut }));
 }

@@ -118,7 +118,10 @@ export async function tokenizerFingerprint(tok: TextTokenizer): Promise<string> 
   return await sha256Hex(JSON.stringify(facts));
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+export async function sha256Hex(data: string | Uint32Array): Promise<string> {
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
