@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { alphaFigure, dmtdCard, flexidepthCard } from "./cards.ts";
 import { type AlphaPoint, chooseAlpha, type DmtdPoint, readTaskRows, readTrainLog } from "./figures.ts";
-import { cliJson, runCli } from "./cli.ts";
+import { cliJson, formatFiles, runCli } from "./cli.ts";
 import { dmtdValidationLoss } from "./dmtd_loss.ts";
 
 const flags = parseArgs({
@@ -43,9 +43,10 @@ export const DATA = [
 ];
 const WINDOW = ["--seq", "512", "--eval-every", "50", "--save-every", "25"];
 const PRETRAIN = ["--steps", "700", "--batch", "8", "--lr", "2e-3", "--warmup", "30"];
-const FLEXIDEPTH = ["--steps", "100", "--batch", "8"];
-const DMTD = ["--steps", "150", "--batch", "8"];
-export const ALPHAS = [3e-3, 1e-2, 3e-2, 1e-1];
+const FLEXIDEPTH = ["--steps", "60", "--batch", "8"];
+const DMTD = ["--steps", "80", "--batch", "8"];
+const EXPERIMENT = ["-n", "12", "--max-tokens", "192"];
+export const ALPHAS = [1e-2, 3e-2, 1e-1];
 const CYCLE = 4;
 const TAUS = [1, 2, 3, 4];
 const SPEED_PROMPT = "Once upon a time";
@@ -98,10 +99,7 @@ async function experiment(model: string, name: string, extra: string[] = []): Pr
     "all",
     "--model",
     model,
-    "-n",
-    "20",
-    "--max-tokens",
-    "256",
+    ...EXPERIMENT,
     ...extra,
     "-o",
     out,
@@ -135,6 +133,7 @@ async function install(from: string, to: string, card: string, extra: Record<str
   }
   await Deno.writeTextFile(join(to, "README.md"), card);
   for (const [name, text] of Object.entries(extra)) await Deno.writeTextFile(join(to, name), text);
+  await formatFiles([join(to, "README.md")]);
 }
 
 const base = await pretrain();
@@ -147,7 +146,7 @@ const routed = await readTaskRows(await experiment(fdModel, "flexidepth"));
 const full = await readTaskRows(await experiment(fdModel, "full-depth", ["--full-depth"]));
 const dmtdTasks = await readTaskRows(await experiment(dmtdModel, "dmtd"));
 const speeds = await dmtdPoints(dmtdModel, join(base, "model"));
-const facts = { data: DATA, base: baseLog, baseArgs: [...PRETRAIN, ...WINDOW] };
+const facts = { data: DATA, base: baseLog, baseArgs: [...PRETRAIN, ...WINDOW], experimentArgs: EXPERIMENT };
 const fdFacts = { ...facts, stageArgs: [...FLEXIDEPTH, ...WINDOW], points, chosen, routed, full };
 await install(fdModel, "models/flexidepth-tiny", flexidepthCard(fdFacts), {
   "alpha.svg": alphaFigure(points, baseLog),

@@ -8,6 +8,8 @@ export interface CardFacts {
   base: TrainFigures;
   baseArgs: string[];
   stageArgs: string[];
+  /** `experiment all`'s sample count and length flags. */
+  experimentArgs: string[];
 }
 
 const LICENCE = "cdla-sharing-1.0";
@@ -91,7 +93,7 @@ export function flexidepthCard(
     "training batches; the α figure is `alpha.svg`.",
     "",
     ...alphaTable(o.points, o.chosen, o.base),
-    "## Layers per task (`flexidepth experiment all -n 20 --max-tokens 256`)",
+    `## Layers per task (\`flexidepth experiment all ${o.experimentArgs.join(" ")}\`)`,
     "",
     "The paper's study: FlexiDepth-Llama-3-8B-Instruct used 21.95 (copy), 20.09 (repeat), 30.27 (continue), " +
     "22.45 (sum) and 23.90 (product) of 32 layers per generated token.",
@@ -140,7 +142,7 @@ export function dmtdCard(
     "after `Once upon a time`, Mesa's lavapipe software GPU on a 2-core machine):",
     "",
     ...speedTable(o.speeds),
-    `## Layers per task (\`flexidepth experiment all -n 20 --max-tokens 256\`, τ = ${o.cycle})`,
+    `## Layers per task (\`flexidepth experiment all ${o.experimentArgs.join(" ")}\`, τ = ${o.cycle})`,
     "",
     ...taskTable([["DMTD", o.tasks]]),
     ...REBUILD_SECTION,

@@ -61,6 +61,7 @@ Deno.test("cards: every α and task row, the choice, the rebuild command; the α
     base,
     baseArgs: ["--steps", "700"],
     stageArgs: ["--steps", "150"],
+    experimentArgs: ["-n", "12", "--max-tokens", "192"],
   };
   const card = flexidepthCard({
     ...facts,
@@ -75,6 +76,7 @@ Deno.test("cards: every α and task row, the choice, the rebuild command; the α
   assert.match(card, /\| sum \| 6\.50 \| 3\/20 \| 9\.00 \| 3\/20 \|/);
   assert.match(card, /2\.87M tokens, 120 min/);
   assert.match(card, /deno@2\.9\.6 task models/);
+  assert.match(card, /experiment all -n 12 --max-tokens 192/);
   const speeds = [{ tau: 2, valLoss: 2.1, tokensPerS: 300 }, { tau: 0, valLoss: NaN, tokensPerS: 200 }];
   const dcard = dmtdCard({ ...facts, run: base, cycle: 4, tasks: rows(4), speeds });
   assert.match(dcard, /\| DMTD, τ = 2 \| 2\.100 \| 300 \(1\.50×\) \|/);
