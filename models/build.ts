@@ -43,10 +43,10 @@ export const DATA = [
 ];
 const WINDOW = ["--seq", "512", "--eval-every", "50", "--save-every", "25"];
 const PRETRAIN = ["--steps", "700", "--batch", "8", "--lr", "2e-3", "--warmup", "30"];
-const FLEXIDEPTH = ["--steps", "60", "--batch", "8"];
+const FLEXIDEPTH = ["--steps", "100", "--batch", "8"];
 const DMTD = ["--steps", "80", "--batch", "8"];
 const EXPERIMENT = ["-n", "12", "--max-tokens", "192"];
-export const ALPHAS = [1e-2, 3e-2, 1e-1];
+export const ALPHAS = [3e-3, 1e-2, 3e-2];
 const CYCLE = 4;
 const TAUS = [1, 2, 3, 4];
 const SPEED_PROMPT = "Once upon a time";
