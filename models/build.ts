@@ -133,7 +133,7 @@ async function install(from: string, to: string, card: string, extra: Record<str
   }
   await Deno.writeTextFile(join(to, "README.md"), card);
   for (const [name, text] of Object.entries(extra)) await Deno.writeTextFile(join(to, name), text);
-  await formatFiles([join(to, "README.md")]);
+  await formatFiles([to]); // the card, figure, config and tokenizer files, as `deno fmt --check` wants them
 }
 
 const base = await pretrain();

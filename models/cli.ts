@@ -30,7 +30,7 @@ export async function cliJson(args: string[]): Promise<Array<Record<string, unkn
   );
 }
 
-/** `deno fmt` on written files, so the cards pass the repository's `deno fmt --check`. */
+/** `deno fmt` on written files or folders, so they pass the repository's `deno fmt --check`. */
 export async function formatFiles(paths: string[]): Promise<void> {
   const { code } = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", ...paths] }).output();
   if (code !== 0) throw new Error(`deno fmt ${paths.join(" ")} exited with ${code}`);
