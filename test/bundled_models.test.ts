@@ -18,12 +18,11 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Mean layers per generated token over the first `samples` inputs of an experiment task, greedy. */
 async function meanLayers(model: Model, task: string, samples: number): Promise<number> {
-  const per: number[] = [];
+  const t = taskById(task), per: number[] = [];
   for (let i = 0; i < samples; i++) {
-    const t = taskById(task);
     const input = t.kind === "text" ? BUNDLED_PARAGRAPHS[i] : integerList(0, i);
     const r = await model.generate(buildPrompt(t, input, false).input, { maxTokens: 32 }).collect();
-    per.push(...r.tokens.map((t) => t.layers));
+    per.push(...r.tokens.map((token) => token.layers));
   }
   return mean(per);
 }
