@@ -137,3 +137,25 @@ Deno.test("train: dmtd and pretrain stages run, and their checkpoints load (DMTD
   const out = await pre.generate({ ids: [1, 403] }, { maxTokens: 4, ignoreEos: true }).collect();
   ok(out.tokens.length === 4);
 });
+
+Deno.test("train: pretrain --model continues the model's weights; a routed model or a shape beside it is refused", async () => {
+  const dir = join(tmp, "continued"), fresh = join(tmp, "pre");
+  await runTo(options(dir, { stage: "pretrain", steps: 2, lr: 1e-5, weightDecay: 0.1 }));
+  const first = (await curve(dir))[0][2] as number, scratch = (await curve(fresh))[0][2] as number;
+  ok(first < 3 && scratch > 5, `the first loss is the base's (${first}), not a new model's (${scratch})`);
+  const ck = await Model.load(join(dir, "model"), { gpu: await testGpu("fast"), progress: false });
+  assertEquals(ck.checkpoint.config.architecture, "llama");
+  const refused = [
+    [{ model: join(SHARED, "models/stories260K-flexidepth") }, /FlexiDepth or DMTD model.*the base it was/],
+    [{ shape: "llama-2m" }, /sets the shape and tokenizer.*--model DIR alone/],
+  ] as const;
+  for (const [over, pattern] of refused) {
+    await rejects(
+      setupTraining(options(join(tmp, "refused"), { stage: "pretrain", ...over })),
+      (e: Error) => {
+        ok(e instanceof TrainError && pattern.test(e.message), e.message);
+        return true;
+      },
+    );
+  }
+});

@@ -16,13 +16,15 @@ Usage:
   flexidepth train --stage flexidepth --model BASE --data SOURCE… -o OUT/ [options]
   flexidepth train --stage dmtd --model BASE --data SOURCE… -o OUT/ [--cycle 4]
   flexidepth train --stage pretrain --shape PRESET|config.json --tokenizer MODEL --data SOURCE… -o OUT/
+  flexidepth train --stage pretrain --model BASE --data SOURCE… -o OUT/     (continue pretraining BASE)
 
 Stages:
   flexidepth  the base frozen; a router and an adapter on each routed layer, trained with
               L = L_lm + α·L_skip, L_skip = mean over tokens of (Σ routed gates)², hard routing (g > 0.5)
   dmtd        every layer but the embedding and LM head trained with DMTD's forward: the decoding layers
               read e + t at cycle heads (p mod τ = 0) and e alone elsewhere
-  pretrain    a Llama or Qwen3 of the given shape from random initialisation, every weight trained
+  pretrain    a Llama or Qwen3 of the given shape from random initialisation, or --model's weights to go
+              on pretraining them (on new data, a curriculum), every weight trained
               (presets: ${Object.keys(SHAPE_PRESETS).join(", ")})
 
 Data (--data, repeatable): FILE.txt (documents split at blank lines, or --doc-sep), FILE.jsonl with "text"
@@ -38,7 +40,7 @@ Writes to OUT/ (run the same command again to resume; Ctrl-C finishes the step, 
 
 Options:
   --stage S          flexidepth, dmtd or pretrain (required)
-  --model DIR        the base model (flexidepth, dmtd)
+  --model DIR        the base model (flexidepth, dmtd; pretrain: the model to continue)
   --shape P          pretrain: a preset or a config.json (default stories260K)
   --tokenizer DIR    pretrain: the model folder whose tokenizer to use
   --data SOURCE      training data (repeatable; see above)

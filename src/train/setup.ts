@@ -20,14 +20,14 @@ import { TrainContext } from "./model/context.ts";
 import { TrainModel } from "./model/model.ts";
 import { paramSpecs, type Stage } from "./model/params.ts";
 import { baseShape, pretrainShape } from "./shapes.ts";
-import type { TrainShape } from "./model/shape.ts";
+import { type TrainShape, trainShape } from "./model/shape.ts";
 import { Optimizer } from "./optimizer.ts";
 import { ParamStore } from "./params.ts";
 import { loadState, readRunState, type RunState } from "./state.ts";
 
 export interface TrainOptions {
   stage: Stage;
-  /** The base model folder (flexidepth, dmtd). */
+  /** The base model folder (flexidepth, dmtd; pretrain: continue pretraining it). */
   model: string | null;
   /** pretrain: a preset name or a config.json path, and the model folder whose tokenizer to use. */
   shape: string | null;
@@ -108,6 +108,7 @@ async function loadTokenizer(ck: Checkpoint): Promise<TextTokenizer> {
 
 /** The base (or the tokenizer's model) and the shape the stage trains. */
 async function openModel(o: TrainOptions) {
+  if (o.stage === "pretrain" && o.model) return await continuedPretrain(o, o.model);
   if (o.stage === "pretrain") {
     if (!o.tokenizer) throw new TrainError("pretrain needs a tokenizer", "pass --tokenizer MODEL_DIR");
     const tokCk = await openCheckpoint(o.tokenizer);
@@ -123,6 +124,24 @@ async function openModel(o: TrainOptions) {
     tokenizerDir: o.model,
     shape: baseShape(o, base.config),
   };
+}
+
+/** Pretraining that starts from a model's weights: its shape and tokenizer, every weight trained. */
+async function continuedPretrain(o: TrainOptions, dir: string) {
+  if (o.shape || o.tokenizer) {
+    throw new TrainError(
+      "--model sets the shape and tokenizer of a continued pretrain",
+      "pass --model DIR alone, or --shape and --tokenizer for a new model",
+    );
+  }
+  const base = await openCheckpoint(dir);
+  if (base.config.routingLayers.length || base.config.dmtd) {
+    throw new TrainError(
+      `${dir} is a FlexiDepth or DMTD model: pretraining continues a plain one`,
+      "pass --model the base it was trained from",
+    );
+  }
+  return { base, tokenizer: await loadTokenizer(base), tokenizerDir: dir, shape: trainShape(base.config) };
 }
 
 /** The training attention's longest window at the model's head size (llvmpipe's loop limit sets it). */

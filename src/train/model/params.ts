@@ -1,7 +1,7 @@
 /**
  * The parameters a training stage has, by their Hugging Face names, and their first values:
  * - pretrain: every weight from random initialisation (normal(0, 0.02), the output projections of each layer
- *   scaled by 1/√(2·layers) as GPT-2 does, norm weights 1), every weight trained;
+ *   scaled by 1/√(2·layers) as GPT-2 does, norm weights 1), or from a base to continue, every weight trained;
  * - flexidepth: the base's tensors frozen, routers and adapters added on the routed layers as the release
  *   initialises them (normal(0, 0.02), router norm weights 1) and trained;
  * - dmtd: the base's tensors, every one trained except the embedding and the LM head.
@@ -102,7 +102,7 @@ function initialValues(slot: TensorSlot, s: TrainShape, seed: number): Float32Ar
 }
 
 /**
- * The stage's parameters with their first values: from `base` where it has the tensor (pretrain has none),
+ * The stage's parameters with their first values: from `base` where it has the tensor (a new pretrain has none),
  * else initialised from `seed` (without a base every tensor is: benchmarks of a shape).
  */
 export async function paramSpecs(
@@ -113,8 +113,8 @@ export async function paramSpecs(
 ): Promise<ParamSpec[]> {
   const specs: ParamSpec[] = [];
   for (const slot of tensorSlots(s)) {
-    const info = stage === "pretrain" ? undefined : base?.tensors.get(slot.name);
-    if (!info && base && stage !== "pretrain" && !slot.routed) {
+    const info = base?.tensors.get(slot.name);
+    if (!info && base && !slot.routed) {
       throw new TrainError(
         `the base model lacks ${slot.name}`,
         "pass --model a complete Llama or Qwen3 checkpoint folder",
