@@ -4,9 +4,9 @@
  * every shipped kernel resolves and compiles.
  */
 
-import { deepStrictEqual as assertEquals, match, ok, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match, ok, rejects, throws } from "node:assert/strict";
 import { GpuError } from "../src/errors.ts";
-import { kernelSource } from "../src/gpu/kernels.ts";
+import { KernelCache, kernelSource } from "../src/gpu/kernels.ts";
 import { testGpu } from "./harness.ts";
 
 /** A temporary kernel directory holding `files` (path → text). */
@@ -82,6 +82,25 @@ Deno.test("kernel loader: a library holding enable, requires or diagnostic is re
       return true;
     });
   }
+});
+
+Deno.test("kernel cache: engines on one device share pipelines; a compile error reaches every cache using it", async () => {
+  const gpu = await testGpu("fast");
+  const dir = await kernelDir({
+    "good.wgsl": "override N: u32 = 1u;\n@compute @workgroup_size(1) fn main() { _ = N; }\n",
+    "bad.wgsl": "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }\n",
+  });
+  const a = new KernelCache(gpu, dir), b = new KernelCache(gpu, dir);
+  ok(a.get("good", { N: 2 }) === b.get("good", { N: 2 }), "the same pipeline for the same constants");
+  ok(a.get("good", { N: 2 }) !== a.get("good", { N: 3 }), "other constants, another pipeline");
+  ok(a.get("good") !== new KernelCache(gpu).get("rmsnorm"), "kernel directories are kept apart");
+  await a.checkErrors();
+  a.get("bad");
+  b.get("bad");
+  for (const cache of [a, b]) {
+    await rejects(cache.checkErrors(), (e: Error) => e instanceof GpuError && /kernel bad/.test(e.message));
+  }
+  await new KernelCache(gpu, dir).checkErrors(); // a cache that never asked for it
 });
 
 Deno.test("kernel loader: every shipped kernel resolves and compiles; every library is used", async () => {

@@ -92,45 +92,67 @@ export class Kernel {
   }
 }
 
-/** Compiles kernels on first use and caches them by name and constants. */
+/** A compiled pipeline and its compile error (null when it compiled), which arrives asynchronously. */
+interface Compiled {
+  kernel: Kernel;
+  error: Promise<string | null>;
+}
+
+/**
+ * Pipelines by device, kernel directory, name and constants: every engine on a device shares them, so a second
+ * model (a test's, a reload's) does not compile them again — on llvmpipe compiles are most of a load.
+ */
+const compiledByDevice = new WeakMap<GPUDevice, Map<string, Compiled>>();
+/** Shader modules by device, kernel directory and name (a module serves every set of constants). */
+const modulesByDevice = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
+
+function shaderModule(device: GPUDevice, name: string, dir?: URL): GPUShaderModule {
+  let modules = modulesByDevice.get(device);
+  if (!modules) modulesByDevice.set(device, modules = new Map());
+  const key = `${dir?.href ?? ""}|${name}`;
+  let module = modules.get(key);
+  if (!module) {
+    modules.set(key, module = device.createShaderModule({ label: name, code: kernelSource(name, dir) }));
+  }
+  return module;
+}
+
+function compile(device: GPUDevice, name: string, constants: Constants, dir?: URL): Compiled {
+  const module = shaderModule(device, name, dir);
+  device.pushErrorScope("validation");
+  const pipeline = device.createComputePipeline({
+    label: name,
+    layout: "auto",
+    compute: { module, entryPoint: "main", constants },
+  });
+  const error = device.popErrorScope().then((err) => err ? `kernel ${name}: ${err.message}` : null);
+  return { kernel: new Kernel(name, pipeline, device), error };
+}
+
+/** Compiles kernels on first use on the device and hands them out by name and constants. */
 export class KernelCache {
-  private pipelines = new Map<string, Kernel>();
-  private modules = new Map<string, GPUShaderModule>();
+  private used = new Map<string, Compiled>();
 
   /** `kernelDir`: another kernel directory (tests, bench/matmul_ab.ts). */
   constructor(readonly gpu: GpuContext, private readonly kernelDir?: URL) {}
 
   get(name: string, constants: Constants = {}): Kernel {
-    const key = `${name}|${JSON.stringify(constants)}`;
-    let k = this.pipelines.get(key);
-    if (k) return k;
+    const key = `${this.kernelDir?.href ?? ""}|${name}|${JSON.stringify(constants)}`;
+    let c = this.used.get(key);
+    if (c) return c.kernel;
     const device = this.gpu.device;
-    let module = this.modules.get(name);
-    if (!module) {
-      module = device.createShaderModule({ label: name, code: kernelSource(name, this.kernelDir) });
-      this.modules.set(name, module);
-    }
-    device.pushErrorScope("validation");
-    const pipeline = device.createComputePipeline({
-      label: name,
-      layout: "auto",
-      compute: { module, entryPoint: "main", constants },
-    });
-    // Compilation errors surface asynchronously; record them so `checkErrors` can report the kernel by name.
-    device.popErrorScope().then((err) => {
-      if (err) this.errors.push(`kernel ${name}: ${err.message}`);
-    });
-    k = new Kernel(name, pipeline, device);
-    this.pipelines.set(key, k);
-    return k;
+    let shared = compiledByDevice.get(device);
+    if (!shared) compiledByDevice.set(device, shared = new Map());
+    c = shared.get(key);
+    if (!c) shared.set(key, c = compile(device, name, constants, this.kernelDir));
+    this.used.set(key, c);
+    return c.kernel;
   }
 
-  /** Kernel compile/validation failures seen so far. */
-  readonly errors: string[] = [];
-
-  /** Throws a GpuError naming the kernel if any pipeline failed to compile. */
+  /** Throws a GpuError naming the kernel if any pipeline this cache handed out failed to compile. */
   async checkErrors(): Promise<void> {
     await this.gpu.device.queue.onSubmittedWorkDone();
-    if (this.errors.length) throw new GpuError(this.errors.join("; "));
+    const errors = (await Promise.all([...this.used.values()].map((c) => c.error))).filter((e) => e !== null);
+    if (errors.length) throw new GpuError(errors.join("; "));
   }
 }
