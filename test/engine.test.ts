@@ -4,7 +4,7 @@
  * Qwen2 beside Llama, and the real stories260K model's golden output.
  */
 
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { assertClose, families, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
@@ -197,6 +197,18 @@ for (const family of await families()) {
       quant: "q4",
     });
     await compareQuantizedX(engine, ck, [3, 17, 999, 0, 512, 42, 42, 7]);
+    // A tied head: a quantized copy of the embedding, whose gather keeps the checkpoint's values.
+    const tied = await openCheckpoint(await demo("quant-tied", { tieEmbeddings: true, dtype: "BF16" }));
+    const tiedRef = await ReferenceModel.load(tied, { quant: "q8" });
+    for (const storage of ["buffer", "texture"] as const) {
+      const engine = await Engine.load(await testGpu(family), tied, {
+        maxRows: 5,
+        backend: { ...backendOf(storage, false), quantizedX: false },
+        quant: "q8",
+      });
+      ok(engine.weights.lmHead.quant === "q8" && engine.weights.embed.quant === null, storage);
+      await compareLogits(engine, tiedRef, [3, 17, 999, 0, 512, 42], TOL.BF16);
+    }
   });
 
   Deno.test(`engine (${family}): stories260K reproduces its golden greedy ids`, async () => {

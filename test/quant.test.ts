@@ -73,7 +73,7 @@ Deno.test("quant: zero blocks decode to zero; q4 padding nibbles decode to zero"
   ok(q4.subarray(20, 32).every((b) => b === 0x88), `padding bytes ${q4.subarray(20, 32)}`);
 });
 
-Deno.test("quant: --quant touches the base model's projections and an untied head only", () => {
+Deno.test("quant: --quant touches the base model's projections and the head only (a tied head: as its own copy)", () => {
   for (
     const name of [
       "model.layers.0.self_attn.q_proj.weight",

@@ -104,8 +104,8 @@ export class ReferenceModel {
   }
 
   /**
-   * `quant`: the weights the engine computes with under `--quant` — the base model's projections (and an
-   * untied LM head) round-tripped through the quantized format.
+   * `quant`: the weights the engine computes with under `--quant` — the base model's projections and the LM
+   * head (a tied one as a quantized copy of the embedding) round-tripped through the quantized format.
    */
   static async load(ck: Checkpoint, opts: { quant?: QuantFormat | null } = {}): Promise<ReferenceModel> {
     /** A tensor's values (quantized as the engine stores it under `quant`). */
@@ -155,9 +155,13 @@ export class ReferenceModel {
       });
     }
     const embed = await t("model.embed_tokens.weight");
-    const lmHead = cfg.tieWordEmbeddings && !ck.tensors.has("lm_head.weight")
-      ? embed
-      : await t("lm_head.weight");
+    const tied = cfg.tieWordEmbeddings && !ck.tensors.has("lm_head.weight");
+    // A tied head under --quant: the engine's quantized copy of the embedding.
+    const lmHead = !tied
+      ? await t("lm_head.weight")
+      : opts.quant
+      ? quantizeValues(opts.quant, embed, cfg.vocabSize, cfg.hiddenSize)
+      : embed;
     return new ReferenceModel(cfg, embed, layers, await t("model.norm.weight"), lmHead, ck.dtype);
   }
 

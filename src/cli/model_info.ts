@@ -88,6 +88,10 @@ export async function modelInfo(
       ? t.shape[0] * quantRowBytes(quant, t.shape[1])
       : t.byteLength;
   }
+  // A tied head gets a quantized copy of its own under --quant (src/graph/weights.ts).
+  if (quant && !ck.tensors.has("lm_head.weight")) {
+    weightBytes += c.vocabSize * quantRowBytes(quant, c.hiddenSize);
+  }
   const ctx = defaultContext(ck, context);
   const kv = kvCacheBytes(c, ctx, kvDtype);
   return {

@@ -74,13 +74,16 @@ export class WeightLoader {
     return { storage, maxTextureDimension, quant: quant && isQuantizedTensor(name) ? quant : null };
   }
 
-  /** One matrix; `storage` overrides where it lives (the embedding table is a buffer: its kernel gathers). */
-  async matrix(name: string, storage?: WeightStorage): Promise<GpuMatrix> {
+  /**
+   * One matrix; `storage` overrides where it lives (the embedding table is a buffer: its kernel gathers);
+   * `role`: the tensor whose storage it takes (a tied head: the embedding's values, stored as lm_head.weight).
+   */
+  async matrix(name: string, storage?: WeightStorage, role = name): Promise<GpuMatrix> {
     const info = this.tensor(name);
     if (info.shape.length !== 2) throw new GpuError(`tensor ${name} is not a matrix`);
     await this.pool?.room();
     const raw = await this.rowsOf(info);
-    const as = storage ? { ...this.storageOf(name), storage, quant: null } : this.storageOf(name);
+    const as = storage ? { ...this.storageOf(role), storage, quant: null } : this.storageOf(role);
     const [rows, cols] = info.shape;
     const m = uploadMatrix(
       this.device,

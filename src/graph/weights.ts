@@ -193,12 +193,13 @@ async function upload(
   const layers: LayerWeights[] = [];
   for (let i = 0; i < ck.config.numLayers; i++) layers.push(await layerWeights(load, ck, i, !quant));
   const norm = await load.vector("model.norm.weight");
-  // A tied LM head shares the embedding's buffer, or gets its own texture copy where matmuls read textures.
+  // A tied LM head shares the embedding's buffer, or gets a copy of its own where matmuls read textures or the
+  // model is quantized (the head is quantized as an untied one is; the gathered embedding keeps its precision).
   const tied = !ck.tensors.has("lm_head.weight");
   const lmHead = !tied
     ? await load.matrix("lm_head.weight")
-    : storage === "texture"
-    ? await load.matrix("model.embed_tokens.weight")
+    : storage === "texture" || quant
+    ? await load.matrix("model.embed_tokens.weight", undefined, "lm_head.weight")
     : embed;
   return { embed, layers, norm, lmHead, bytes: load.bytes, ropePairs, quant };
 }

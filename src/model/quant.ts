@@ -23,9 +23,9 @@ export function isQuantFormat(s: string): s is QuantFormat {
 }
 
 /**
- * The tensors `--quant` quantizes: the base model's projections and an untied LM head. The embedding (and a
- * head tied to it), the norms and FlexiDepth's small routers and adapters keep the checkpoint's precision,
- * so routing decisions see the weights they were trained with.
+ * The tensors `--quant` quantizes: the base model's projections and the LM head (a tied head as a copy of the
+ * embedding of its own). The gathered embedding, the norms and FlexiDepth's small routers and adapters keep the
+ * checkpoint's precision, so routing decisions see the weights they were trained with.
  */
 export function isQuantizedTensor(name: string): boolean {
   return name === "lm_head.weight" ||
