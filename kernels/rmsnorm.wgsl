@@ -6,10 +6,14 @@
 // 9.0–9.4 with 8, 10.6–11.9 with 1.
 
 //! use lib/step.wgsl
+//! use lib/quantize_block.wgsl
 
 // TEXTURE (flags bit 1): row 0 of y also goes to x_tex as texels of 4 floats (zero past hidden), for a matmul
 // that reads its x there (gemv_tex.wgsl XTEX). Any rgba32float texture is bound otherwise.
-// flags: bit 0 GATHER, bit 1 TEXTURE — runtime flags rather than overrides (fewer distinct pipelines).
+// QUANT (flags bit 2): row 0 of y also goes to xq quantized in int8 blocks (lib/quantize_block.wgsl), for q4
+// matmuls whose integer path reads it (gemv_tex.wgsl XQ): quantize_x.wgsl's work, without its dispatch. Any
+// rgba32uint texture is bound otherwise.
+// flags: bit 0 GATHER, bit 1 TEXTURE, bit 2 QUANT — runtime flags rather than overrides (fewer pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -19,6 +23,7 @@ struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> out_rows: array<u32>;
 @group(0) @binding(6) var x_tex: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(7) var xq: texture_storage_2d<rgba32uint, write>;
 
 override WG: u32 = 64u;
 
@@ -59,5 +64,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       v[c] = select(0.0, x[xb + i] * scale * weight[i], 4u * t + c < h);
     }
     textureStore(x_tex, vec2<u32>(t, 0u), v);
+  }
+  let nb = (h + 31u) / 32u;
+  let blocks = select(0u, nb, j == 0u && (params.flags & 4u) != 0u);
+  for (var b = lid.x; b < blocks; b += WG) {
+    var v: array<vec4<f32>, 8>;
+    for (var t = 0u; t < 8u; t++) {
+      for (var c = 0u; c < 4u; c++) {
+        let k = 32u * b + 4u * t + c;
+        let i = min(k, h - 1u);
+        v[t][c] = select(0.0, x[xb + i] * scale * weight[i], k < h);
+      }
+    }
+    store_quantized_block(b, nb, v);
   }
 }

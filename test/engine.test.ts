@@ -197,6 +197,14 @@ for (const family of await families()) {
       quant: "q4",
     });
     await compareQuantizedX(engine, ck, [3, 17, 999, 0, 512, 42, 42, 7]);
+    // Norms into a row texture: the norm writes x's int8 blocks too, and the matmuls after it read those.
+    const folded = await Engine.load(await testGpu(family), ck, {
+      maxRows: 5,
+      backend: { ...backendOf("texture", false, true), quantizedX: true },
+      quant: "q4",
+    });
+    ok(folded.forward.state.xqTexture !== null, "the norm writes quantized x");
+    await compareQuantizedX(folded, ck, [3, 17, 999, 0, 512, 42, 42, 7]);
     // A tied head: a quantized copy of the embedding, whose gather keeps the checkpoint's values.
     const tied = await openCheckpoint(await demo("quant-tied", { tieEmbeddings: true, dtype: "BF16" }));
     const tiedRef = await ReferenceModel.load(tied, { quant: "q8" });

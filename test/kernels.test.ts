@@ -3,6 +3,7 @@
  * do not divide the workgroup (rope_heads in rope_heads.test.ts).
  */
 
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { assertClose, families, testGpu } from "./harness.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { uploadMatrix } from "../src/gpu/matrix.ts";
@@ -17,6 +18,8 @@ import {
 import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model/dtype.ts";
 import { randomNormal } from "../src/util/random.ts";
 import { rmsnorm } from "./reference.ts";
+import { quantizedXWords } from "../src/ops/matmul/reference.ts";
+import { quantizedXTexels } from "../src/ops/matmul/quantize_x.ts";
 
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 
@@ -83,20 +86,27 @@ for (const family of await families()) {
     const outRows = [6, 0, 3];
     // The GPUs' workgroup and the software GPUs' (rows wider than the workgroup either way); with the row
     // texture output (TEXTURE: row 0 again as texels, zero past H) and without (the texture is left alone).
+    // QUANT: row 0 also in int8 blocks, exactly the blocks of the row the texture holds (quantize_x's layout).
     const cases = [[false, 64, false], [true, 64, true], [false, 8, true], [true, 8, false]] as const;
     for (const [gather, WG, texture] of cases) {
       const y = storageBuffer(device, "y", n * H * 4);
       const tex = rowTexture(device, "x_tex", H);
       const fill = new Float32Array(tex.width * 4).fill(7);
       device.queue.writeTexture({ texture: tex }, fill, {}, [tex.width, 1]);
+      const xq = device.createTexture({
+        size: [quantizedXTexels(H), 1],
+        format: "rgba32uint",
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
+      });
       await run(kernels, "rmsnorm", { WG }, [
-        u(device, [["u32", H], ["f32", eps], ["u32", (gather ? 1 : 0) | (texture ? 2 : 0)]]),
+        u(device, [["u32", H], ["f32", eps], ["u32", (gather ? 1 : 0) | (texture ? 6 : 0)]]),
         bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),
         bufferFrom(device, "x", xs),
         bufferFrom(device, "w", w),
         y,
         bufferFrom(device, "out_rows", Uint32Array.from(outRows)),
         tex.createView(),
+        xq.createView(),
       ], [gather ? outRows.length : n]);
       const src = gather ? outRows : [...Array(n).keys()];
       const expected = new Float32Array(
@@ -114,6 +124,9 @@ for (const family of await families()) {
         { atol: 0, rtol: 0 },
         `${label} texels`,
       );
+      if (!texture) continue;
+      const words = new Uint32Array((await readRowTexture(device, xq)).buffer);
+      assertEquals([...words], [...quantizedXWords(out.subarray(0, H))], `${label} int8 blocks`);
     }
   });
 

@@ -76,6 +76,20 @@ export function unusedRowTexture(device: GPUDevice): GPUTextureView {
   return view;
 }
 
+const unusedUintRowTextures = new WeakMap<GPUDevice, GPUTextureView>();
+
+/** A one-texel rgba32uint texture for kernels whose quantized-row binding a dispatch does not use. */
+export function unusedQuantizedRow(device: GPUDevice): GPUTextureView {
+  let view = unusedUintRowTextures.get(device);
+  if (!view) {
+    const usage = GPUTextureUsage.STORAGE_BINDING;
+    view = device.createTexture({ label: "unused_quantized_row", size: [1, 1], format: "rgba32uint", usage })
+      .createView();
+    unusedUintRowTextures.set(device, view);
+  }
+  return view;
+}
+
 /** Reads a buffer back to the host (slow: tests, diagnostics and one-off reads only). */
 export async function readBuffer(
   device: GPUDevice,

@@ -11,6 +11,7 @@ import type { BranchRows } from "../ops/route/gate.ts";
 import { Attention } from "../ops/attention/attention.ts";
 import { ropeTable } from "../ops/rope/table.ts";
 import { mixBytes } from "../ops/dmtd/mix_rows.ts";
+import { quantizedRowTexture } from "../ops/matmul/quantize_x.ts";
 import type { ModelWeights } from "./weights.ts";
 
 /** What the engine writes before a step, and what it reads back after. */
@@ -82,6 +83,8 @@ export interface RunState extends StepBuffers {
   hn: GPUBuffer;
   /** One-row steps' norms for the matmuls after them (the profile's `normsToTexture`), else null. */
   xnTexture: GPUTexture | null;
+  /** xnTexture's row in int8 blocks, written by the same norm, for q4 matmuls' integer path (`quantizedX`). */
+  xqTexture: GPUTexture | null;
   /** The norm kernel's buffer output beside xnTexture (never read). */
   xn: GPUBuffer | null;
   /** The final norm of a one-row step as a row texture, where the LM head reads x (texture weights). */
@@ -153,6 +156,9 @@ export function createRunState(
     act: input("act", maxRows * Math.max(cfg.intermediateSize, widest((L) => L.router?.adapterUp.cols ?? 0))),
     hn: input("hn", maxOut * H),
     xnTexture,
+    xqTexture: xnTexture && profile.quantizedX && weights.quant === "q4"
+      ? quantizedRowTexture(device, H)
+      : null,
     xn: xnTexture ? f32("xn", H) : null,
     hnTexture,
     headParts: hnTexture ? headPartsBuffer(device, cfg, weights) : null,

@@ -4,7 +4,7 @@
  */
 
 import type { GpuMatrix, WeightPart } from "../../gpu/matrix.ts";
-import { UNIFORM_WINDOW, unusedRowTexture } from "../../gpu/buffers.ts";
+import { UNIFORM_WINDOW, unusedQuantizedRow, unusedRowTexture } from "../../gpu/buffers.ts";
 import type { Resource } from "../op.ts";
 import type { MatmulIO, MatmulOptions } from "./options.ts";
 
@@ -139,20 +139,6 @@ export function windowResources(
   return resources;
 }
 
-const unusedXq = new WeakMap<GPUDevice, GPUTextureView>();
-
-/** A one-texel rgba32uint texture: gemv_tex's quantized x without XQ. */
-function unusedQuantizedX(device: GPUDevice): GPUTextureView {
-  let view = unusedXq.get(device);
-  if (!view) {
-    const usage = GPUTextureUsage.STORAGE_BINDING;
-    view = device.createTexture({ label: "matmul.unused_xq", size: [1, 1], format: "rgba32uint", usage })
-      .createView();
-    unusedXq.set(device, view);
-  }
-  return view;
-}
-
 /**
  * gemv_tex's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11, the argmax pairs
  * (a stand-in without ARGMAX) in 12 and x quantized (`xq`, a stand-in without XQ) in 13.
@@ -167,6 +153,6 @@ export function oneRowResources(
     ...windowed,
     io.xTexture?.createView() ?? unusedRowTexture(device),
     io.argmax ?? standInsFor(device).best,
-    xq?.createView() ?? unusedQuantizedX(device),
+    xq?.createView() ?? unusedQuantizedRow(device),
   ];
 }

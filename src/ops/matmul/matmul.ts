@@ -10,7 +10,7 @@ import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
 import { oneRowResources, partParams, partResources, type RowWindow, windowResources } from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
-import { wantsQuantizedX, XQuantizer } from "./quantize_x.ts";
+import { quantizedXTexels, wantsQuantizedX, XQuantizer } from "./quantize_x.ts";
 
 export class Matmul implements StepOp {
   /** "direct" for texture weights. */
@@ -27,7 +27,7 @@ export class Matmul implements StepOp {
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
-  /** One-row steps of q4 texture weights under `quantizedX`: quantize_x before gemv_tex. */
+  /** One-row steps of q4 texture weights under `quantizedX`: quantize_x before gemv_tex (unless io.xq). */
   private readonly xq: XQuantizer | null = null;
 
   constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
@@ -71,9 +71,10 @@ export class Matmul implements StepOp {
       bind(this.gemm, resources);
       if (!this.one) continue;
       const params = this.params.at(-1)!; // the part's own, pushed by resourcesFor()
-      if (!xq && wantsQuantizedX(w, opts)) xq = new XQuantizer(kernels, w, io, opts, params);
+      const quantizes = wantsQuantizedX(w, opts);
+      if (!xq && quantizes && !io.xq) xq = new XQuantizer(kernels, w, io, opts, params);
       const windowed = windowResources(device, resources, opts);
-      bind(this.one, oneRowResources(windowed, io, device, xq?.texture));
+      bind(this.one, oneRowResources(windowed, io, device, quantizes ? io.xq ?? xq?.texture : undefined));
       for (const plan of new Set(this.few.flat())) {
         const rows = plan.rows!;
         const plain = rows.row0 === 0 && rows.xOffset === 0;
@@ -155,6 +156,9 @@ function checkMatmul(w: GpuMatrix, io: MatmulIO, opts: MatmulOptions): void {
   };
   const scaleMode = opts.scaleMode ?? 0, yOffset = io.yOffset ?? 0;
   if (scaleMode !== 0 && !io.rowScale) fail(`scaleMode ${scaleMode} needs rowScale`);
+  if (io.xq && (!io.xTexture || io.xq.width !== quantizedXTexels(w.cols))) {
+    fail(`quantized x needs its x texture and ${quantizedXTexels(w.cols)} texels (${w.cols} values)`);
+  }
   if (io.xTexture && io.xTexture.width * 4 < w.cols) {
     fail(`x texture holds ${io.xTexture.width * 4} < ${w.cols} values`);
   }

@@ -93,6 +93,11 @@ export interface MatmulIO {
    */
   xTexture?: GPUTexture;
   /**
+   * xTexture's row quantized in int8 blocks by the same producer (rmsnorm.wgsl QUANT): a matmul that would
+   * quantize x itself (quantize_x.ts) reads this instead and dispatches no quantize_x.
+   */
+  xq?: GPUTexture;
+  /**
    * One-row texture steps (the LM head): each invocation also writes the (key, index) pair of its largest
    * output here (gemv_tex.wgsl ARGMAX), `argmaxPairs` pairs in all, for the sampler (`headParts`).
    */

@@ -23,6 +23,16 @@ export function quantizedXTexels(K: number): number {
   return 5 * Math.ceil(K / 32);
 }
 
+/** A row texture for K values quantized (quantize_x.wgsl, or rmsnorm.wgsl QUANT, writes it). */
+export function quantizedRowTexture(device: GPUDevice, K: number, label = "xq_texture"): GPUTexture {
+  return device.createTexture({
+    label,
+    size: [quantizedXTexels(K), 1],
+    format: "rgba32uint",
+    usage: GPUTextureUsage.STORAGE_BINDING,
+  });
+}
+
 /** The row texture quantize_x writes, and its dispatch before gemv_tex. */
 export class XQuantizer {
   readonly texture: GPUTexture;
@@ -32,12 +42,7 @@ export class XQuantizer {
 
   constructor(kernels: KernelCache, w: GpuMatrix, io: MatmulIO, opts: MatmulOptions, params: GPUBuffer) {
     const device = kernels.gpu.device;
-    this.texture = device.createTexture({
-      label: `${w.name}.xq`,
-      size: [quantizedXTexels(w.cols), 1],
-      format: "rgba32uint",
-      usage: GPUTextureUsage.STORAGE_BINDING,
-    });
+    this.texture = quantizedRowTexture(device, w.cols, `${w.name}.xq`);
     this.kernel = kernels.get("quantize_x", {
       NORM: opts.norm && !io.xTexture ? 1 : 0,
       XTEX: io.xTexture ? 1 : 0,

@@ -102,3 +102,28 @@ export function quantizeXRow(x: Float32Array): Float32Array {
   }
   return out;
 }
+
+/**
+ * The texels that quantize_x.wgsl (and rmsnorm.wgsl QUANT) write for x, as u32 words (lib/quantize_block.wgsl):
+ * per block b, texels 4b .. 4b + 3 hold q[8g + i + 4] + 2^16 · q[8g + i] (mod 2^32), texel 4 · nb + b holds
+ * (d's f32 bits, 8 · Σ q, 0, 0).
+ */
+export function quantizedXWords(x: Float32Array): Uint32Array {
+  const nb = Math.ceil(x.length / 32), words = new Uint32Array(4 * 5 * nb);
+  const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+  for (let b = 0; b < nb; b++) {
+    const block = Float32Array.from({ length: 32 }, (_, i) => x[32 * b + i] ?? 0);
+    f[0] = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const e = bits[0] >>> 23;
+    const d = e >= 7 ? 2 ** (e - 127 - 6) : 0;
+    const q = Array.from(block, (v) => d ? Math.max(-127, Math.min(127, roundEven(v / d))) : 0);
+    for (let g = 0; g < 4; g++) {
+      for (let i = 0; i < 4; i++) {
+        words[4 * (4 * b + g) + i] = (q[8 * g + i + 4] + q[8 * g + i] * 65536) >>> 0;
+      }
+    }
+    f[0] = d;
+    words.set([bits[0], (8 * q.reduce((a, v) => a + v, 0)) >>> 0], 4 * (4 * nb + b));
+  }
+  return words;
+}

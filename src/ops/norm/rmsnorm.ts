@@ -7,7 +7,7 @@
 
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
-import { unusedRowTexture } from "../../gpu/buffers.ts";
+import { unusedQuantizedRow, unusedRowTexture } from "../../gpu/buffers.ts";
 import { bindKernel, type Dispatch, record, type StepOp, uniformBuffer } from "../op.ts";
 
 export interface RmsNormIO {
@@ -21,6 +21,8 @@ export interface RmsNormIO {
   outRows: GPUBuffer;
   /** Row 0 of y also goes to this row texture (a one-row step's matmuls read it there). */
   texture?: GPUTexture;
+  /** Row 0 of y also goes here in int8 blocks (quantize_x.ts's layout: the q4 matmuls' integer path). */
+  quantized?: GPUTexture;
 }
 
 export interface RmsNormShape {
@@ -37,7 +39,7 @@ export class RmsNorm implements StepOp {
 
   constructor(kernels: KernelCache, io: RmsNormIO, shape: RmsNormShape) {
     const device = kernels.gpu.device;
-    const flags = (shape.gather ? 1 : 0) | (io.texture ? 2 : 0);
+    const flags = (shape.gather ? 1 : 0) | (io.texture ? 2 : 0) | (io.quantized ? 4 : 0);
     this.dispatch = bindKernel(kernels, "rmsnorm", { WG: shape.workgroup }, [
       uniformBuffer(device, "rmsnorm", [["u32", shape.hidden], ["f32", shape.eps], ["u32", flags]]),
       io.step,
@@ -46,6 +48,7 @@ export class RmsNorm implements StepOp {
       io.y,
       io.outRows,
       io.texture?.createView() ?? unusedRowTexture(device),
+      io.quantized?.createView() ?? unusedQuantizedRow(device),
     ]);
   }
 
