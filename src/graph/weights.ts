@@ -61,7 +61,7 @@ export interface ModelWeights {
   embed: GpuMatrix;
   layers: LayerWeights[];
   norm: GPUBuffer;
-  /** The embedding itself when tied. */
+  /** The embedding itself when tied (a copy of its own on texture weights, and quantized under --quant). */
   lmHead: GpuMatrix;
   /** Bytes of weights on the GPU. */
   bytes: number;
