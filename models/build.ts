@@ -18,12 +18,13 @@ import { alphaFigure, dmtdCard, flexidepthCard } from "./cards.ts";
 import { type AlphaPoint, chooseAlpha, type DmtdPoint, readTaskRows, readTrainLog } from "./figures.ts";
 import { cliJson, formatFiles, runCli } from "./cli.ts";
 import { dmtdValidationLoss } from "./dmtd_loss.ts";
+import { numberFlag } from "../src/cli/args.ts";
 
 const flags = parseArgs({
   options: {
     work: { type: "string", default: "runs/models" },
     shared: { type: "string", default: "../shared" },
-    "pretrain-steps": { type: "string", default: "700" },
+    "pretrain-steps": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -33,11 +34,14 @@ if (flags.values.help) {
   );
   Deno.exit(0);
 }
-const PRETRAIN_STEPS = Number(flags.values["pretrain-steps"]);
-if (!Number.isInteger(PRETRAIN_STEPS) || PRETRAIN_STEPS < 1) {
-  console.error(`--pretrain-steps must be a whole number of steps, got "${flags.values["pretrain-steps"]}"`);
-  Deno.exit(2);
-}
+const PRETRAIN_STEPS = (() => {
+  try {
+    return numberFlag(flags.values["pretrain-steps"], "--pretrain-steps", 700, { min: 1, integer: true });
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    Deno.exit(2);
+  }
+})();
 const WORK = flags.values.work!, SHARED = flags.values.shared!;
 const TEXT = `${SHARED}/data/text`;
 

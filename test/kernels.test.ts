@@ -19,7 +19,7 @@ import { decodeToF32, type DType, DTYPE_CODE, encodeFromF32 } from "../src/model
 import { randomNormal } from "../src/util/random.ts";
 import { rmsnorm } from "./reference.ts";
 import { quantizedXWords } from "../src/ops/matmul/reference.ts";
-import { quantizedXTexels } from "../src/ops/matmul/quantize_x.ts";
+import { quantizedRowTexture } from "../src/ops/matmul/quantize_x.ts";
 
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 
@@ -93,11 +93,7 @@ for (const family of await families()) {
       const tex = rowTexture(device, "x_tex", H);
       const fill = new Float32Array(tex.width * 4).fill(7);
       device.queue.writeTexture({ texture: tex }, fill, {}, [tex.width, 1]);
-      const xq = device.createTexture({
-        size: [quantizedXTexels(H), 1],
-        format: "rgba32uint",
-        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
-      });
+      const xq = quantizedRowTexture(device, H, "xq", GPUTextureUsage.COPY_SRC);
       await run(kernels, "rmsnorm", { WG }, [
         u(device, [["u32", H], ["f32", eps], ["u32", (gather ? 1 : 0) | (texture ? 6 : 0)]]),
         bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),

@@ -64,30 +64,29 @@ export function rowTexture(device: GPUDevice, label: string, n: number): GPUText
   });
 }
 
-const unusedRowTextures = new WeakMap<GPUDevice, GPUTextureView>();
+const unusedTextures = new WeakMap<GPUDevice, Map<GPUTextureFormat, GPUTextureView>>();
 
-/** A one-texel row texture for kernels whose row-texture binding a dispatch does not use. */
-export function unusedRowTexture(device: GPUDevice): GPUTextureView {
-  let view = unusedRowTextures.get(device);
+/** A one-texel storage texture of `format`, for a kernel's texture binding that a dispatch does not use. */
+function unusedTexture(device: GPUDevice, format: GPUTextureFormat): GPUTextureView {
+  let views = unusedTextures.get(device);
+  if (!views) unusedTextures.set(device, views = new Map());
+  let view = views.get(format);
   if (!view) {
-    view = rowTexture(device, "unused_row", 1).createView();
-    unusedRowTextures.set(device, view);
+    const usage = GPUTextureUsage.STORAGE_BINDING;
+    view = device.createTexture({ label: `unused_${format}`, size: [1, 1], format, usage }).createView();
+    views.set(format, view);
   }
   return view;
 }
 
-const unusedUintRowTextures = new WeakMap<GPUDevice, GPUTextureView>();
+/** A one-texel row texture (rgba32float) for kernels whose row-texture binding a dispatch does not use. */
+export function unusedRowTexture(device: GPUDevice): GPUTextureView {
+  return unusedTexture(device, "rgba32float");
+}
 
 /** A one-texel rgba32uint texture for kernels whose quantized-row binding a dispatch does not use. */
 export function unusedQuantizedRow(device: GPUDevice): GPUTextureView {
-  let view = unusedUintRowTextures.get(device);
-  if (!view) {
-    const usage = GPUTextureUsage.STORAGE_BINDING;
-    view = device.createTexture({ label: "unused_quantized_row", size: [1, 1], format: "rgba32uint", usage })
-      .createView();
-    unusedUintRowTextures.set(device, view);
-  }
-  return view;
+  return unusedTexture(device, "rgba32uint");
 }
 
 /** Reads a buffer back to the host (slow: tests, diagnostics and one-off reads only). */

@@ -23,13 +23,21 @@ export function quantizedXTexels(K: number): number {
   return 5 * Math.ceil(K / 32);
 }
 
-/** A row texture for K values quantized (quantize_x.wgsl, or rmsnorm.wgsl QUANT, writes it). */
-export function quantizedRowTexture(device: GPUDevice, K: number, label = "xq_texture"): GPUTexture {
+/**
+ * A row texture for K values quantized (quantize_x.wgsl, or rmsnorm.wgsl QUANT, writes it); `extraUsage`:
+ * e.g. COPY_SRC for a test that reads it back.
+ */
+export function quantizedRowTexture(
+  device: GPUDevice,
+  K: number,
+  label = "xq_texture",
+  extraUsage = 0,
+): GPUTexture {
   return device.createTexture({
     label,
     size: [quantizedXTexels(K), 1],
     format: "rgba32uint",
-    usage: GPUTextureUsage.STORAGE_BINDING,
+    usage: GPUTextureUsage.STORAGE_BINDING | extraUsage,
   });
 }
 

@@ -85,6 +85,15 @@ function roundEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** One block of up to 32 values of x as quantize_x.wgsl quantizes it: its step d and integers q (zero past x). */
+function quantizeXBlock(block: Float32Array): { d: number; q: number[] } {
+  const peak = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const e = new Uint32Array(Float32Array.of(peak).buffer)[0] >>> 23;
+  const d = e >= 7 ? 2 ** (e - 127 - 6) : 0;
+  const q = Array.from({ length: 32 }, (_, i) => i < block.length && d ? roundEven(block[i] / d) : 0);
+  return { d, q: q.map((v) => Math.max(-127, Math.min(127, v))) };
+}
+
 /**
  * x (f32 values) as quantize_x.wgsl quantizes it for gemv_tex's XQ path, dequantized: per block of 32, d =
  * 2^(E − 6) for the largest magnitude in [2^E, 2^(E + 1)) and q = round(v / d) (halves to even, ±127), exact
@@ -93,12 +102,8 @@ function roundEven(v: number): number {
 export function quantizeXRow(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
   for (let k0 = 0; k0 < x.length; k0 += 32) {
-    const block = x.subarray(k0, k0 + 32);
-    const peak = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const e = new Uint32Array(Float32Array.of(peak).buffer)[0] >>> 23;
-    if (e < 7) continue;
-    const d = 2 ** (e - 127 - 6);
-    block.forEach((v, i) => out[k0 + i] = Math.max(-127, Math.min(127, roundEven(v / d))) * d);
+    const block = x.subarray(k0, k0 + 32), { d, q } = quantizeXBlock(block);
+    block.forEach((_, i) => out[k0 + i] = q[i] * d);
   }
   return out;
 }
@@ -110,20 +115,14 @@ export function quantizeXRow(x: Float32Array): Float32Array {
  */
 export function quantizedXWords(x: Float32Array): Uint32Array {
   const nb = Math.ceil(x.length / 32), words = new Uint32Array(4 * 5 * nb);
-  const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
   for (let b = 0; b < nb; b++) {
-    const block = Float32Array.from({ length: 32 }, (_, i) => x[32 * b + i] ?? 0);
-    f[0] = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const e = bits[0] >>> 23;
-    const d = e >= 7 ? 2 ** (e - 127 - 6) : 0;
-    const q = Array.from(block, (v) => d ? Math.max(-127, Math.min(127, roundEven(v / d))) : 0);
-    for (let g = 0; g < 4; g++) {
-      for (let i = 0; i < 4; i++) {
-        words[4 * (4 * b + g) + i] = (q[8 * g + i + 4] + q[8 * g + i] * 65536) >>> 0;
-      }
+    const { d, q } = quantizeXBlock(x.subarray(32 * b, 32 * b + 32));
+    for (let t = 0; t < 16; t++) {
+      const g = t >> 2, i = t & 3;
+      words[16 * b + t] = (q[8 * g + i + 4] + q[8 * g + i] * 65536) >>> 0;
     }
-    f[0] = d;
-    words.set([bits[0], (8 * q.reduce((a, v) => a + v, 0)) >>> 0], 4 * (4 * nb + b));
+    const dBits = new Uint32Array(Float32Array.of(d).buffer)[0];
+    words.set([dBits, (8 * q.reduce((a, v) => a + v, 0)) >>> 0], 4 * (4 * nb + b));
   }
   return words;
 }
