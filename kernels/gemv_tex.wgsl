@@ -43,10 +43,11 @@ override XTEX: bool = false;
 // need not read the logits again. Plain store only (no accumulate, SWIGLU or ROPE: the host checks).
 override ARGMAX: bool = false;
 
-// q4 weights against x quantized to int8 blocks by quantize_x.wgsl (binding 13; NORM and XTEX then off, the
-// quantizer having read x through them): integer sums, two nibble-by-x products per 32-bit multiply (`pairs`),
-// each row's scales read once per 8 blocks. On lavapipe a q4 GEMV ran ~2.2–2.5× faster by CPU time than the
-// float path (kernels/README.md), which decodes each nibble to a float and multiplies it by x's float.
+// q8 and q4 weights against x quantized to int8 blocks by quantize_x.wgsl (binding 13; NORM and XTEX then off,
+// the quantizer having read x through them): integer sums, two weight-by-x products per 32-bit multiply
+// (`pairs`, `q8pairs`), each row's scales read once per 8 blocks. On lavapipe q4 GEMVs ran ~2.2–2.5× and q8
+// ~1.6× faster than the float path (kernels/README.md), which decodes each weight to a float and multiplies
+// it by x's float.
 override XQ: bool = false;
 
 @group(0) @binding(11) var x_tex: texture_storage_2d<rgba32float, read>;
@@ -99,20 +100,60 @@ fn qblock(q: vec4<u32>, x0: vec4<u32>, x1: vec4<u32>, x2: vec4<u32>, x3: vec4<u3
   return high(pairs(q.x, x0) + pairs(q.y, x1)) + high(pairs(q.z, x2) + pairs(q.w, x3));
 }
 
+// Σ over a q8 word's 4 signed bytes (weights 4i .. 4i + 3) times x's two pair words for them: bytes 0 and 2,
+// then 1 and 3, as signed 16-bit fields (offset by 128 through the XOR, the offset taken off field by field),
+// each product's high field a_j · x_j + a_(j+2) · x_(j+2) (under 2^15 in magnitude: 2 · 128 · 127).
+fn q8pairs(u: u32, xl: u32, xh: u32) -> i32 {
+  let v = u ^ 0x80808080u;
+  let lo = (v & 0x00ff00ffu) - 0x00800080u;
+  let hi = ((v >> 8u) & 0x00ff00ffu) - 0x00800080u;
+  return high(lo * xl) + high(hi * xh);
+}
+
+// Σ_k a[k] · q[k] over a q8 block (its two texels) against x's 4 pair texels.
+fn q8block(qa: vec4<u32>, qb: vec4<u32>, x0: vec4<u32>, x1: vec4<u32>, x2: vec4<u32>, x3: vec4<u32>) -> i32 {
+  let first = (q8pairs(qa.x, x0.x, x0.y) + q8pairs(qa.y, x0.z, x0.w)) +
+    (q8pairs(qa.z, x1.x, x1.y) + q8pairs(qa.w, x1.z, x1.w));
+  let second = (q8pairs(qb.x, x2.x, x2.y) + q8pairs(qb.y, x2.z, x2.w)) +
+    (q8pairs(qb.z, x3.x, x3.y) + q8pairs(qb.w, x3.z, x3.w));
+  return first + second;
+}
+
+// Block sums of the 4 rows of a group: q8 (two texels a row; its fields are signed, no offset) or q4 (one
+// texel a row, the nibbles' offset of 8 taken out through x's 8 · Σ q).
+fn block4(t0: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, x2: vec4<u32>, x3: vec4<u32>, offset: i32) -> vec4<i32> {
+  if (W_DTYPE == 3u) {
+    let t = t0 + 8u * b;
+    return vec4<i32>(
+      q8block(wblock(t), wblock(t + 4u), x0, x1, x2, x3),
+      q8block(wblock(t + 1u), wblock(t + 5u), x0, x1, x2, x3),
+      q8block(wblock(t + 2u), wblock(t + 6u), x0, x1, x2, x3),
+      q8block(wblock(t + 3u), wblock(t + 7u), x0, x1, x2, x3),
+    );
+  }
+  let t = t0 + 4u * b;
+  return vec4<i32>(
+    qblock(wblock(t), x0, x1, x2, x3),
+    qblock(wblock(t + 1u), x0, x1, x2, x3),
+    qblock(wblock(t + 2u), x0, x1, x2, x3),
+    qblock(wblock(t + 3u), x0, x1, x2, x3),
+  ) - vec4<i32>(offset);
+}
+
 // Scale j (0..7) of a texel of 8 f16 block scales.
 fn scale8(q: vec4<u32>, j: u32) -> f32 {
   let u = pick(q, j >> 1u);
   return unpack2x16float(select(u, u >> 16u, (j & 1u) == 1u)).x;
 }
 
-// XQ: Σ_k x[k] · W[m0 + j, k] for the 4 rows of the group from row m0 (q4), x from xq.
+// XQ: Σ_k x[k] · W[m0 + j, k] for the 4 rows of the group from row m0 (q8 or q4), x from xq.
 fn dot4_xq(m0: u32) -> vec4<f32> {
   let t0 = m0 * blocks_per_row();
   let nb = (params.K + 31u) / 32u;
   var acc = vec4<f32>(0.0);
   for (var b8 = 0u; b8 < nb; b8 += 8u) {
-    // Row texel nb + b8 / 8 holds the scales of blocks b8 .. b8 + 7.
-    let st = t0 + 4u * (nb + (b8 >> 3u));
+    // One row texel holds the scales of blocks b8 .. b8 + 7.
+    let st = t0 + 4u * (scale_word(b8) >> 2u);
     let s0 = wblock(st);
     let s1 = wblock(st + 1u);
     let s2 = wblock(st + 2u);
@@ -124,13 +165,7 @@ fn dot4_xq(m0: u32) -> vec4<f32> {
       let x2 = textureLoad(xq, vec2<u32>(4u * b + 2u, 0u));
       let x3 = textureLoad(xq, vec2<u32>(4u * b + 3u, 0u));
       let xm = textureLoad(xq, vec2<u32>(4u * nb + b, 0u));
-      let t = t0 + 4u * b;
-      let s = vec4<i32>(
-        qblock(wblock(t), x0, x1, x2, x3),
-        qblock(wblock(t + 1u), x0, x1, x2, x3),
-        qblock(wblock(t + 2u), x0, x1, x2, x3),
-        qblock(wblock(t + 3u), x0, x1, x2, x3),
-      ) - vec4<i32>(bitcast<i32>(xm.y));
+      let s = block4(t0, b, x0, x1, x2, x3, bitcast<i32>(xm.y));
       let ws = vec4<f32>(scale8(s0, j), scale8(s1, j), scale8(s2, j), scale8(s3, j));
       acc += vec4<f32>(s) * (bitcast<f32>(xm.x) * ws);
     }
@@ -140,7 +175,7 @@ fn dot4_xq(m0: u32) -> vec4<f32> {
 
 // Σ_k norm(x)[k] · W[m0 + j, k] for the 4 rows of the group from row m0.
 fn dot4(m0: u32) -> vec4<f32> {
-  if (XQ && W_DTYPE == 4u) {
+  if (XQ && W_DTYPE >= 3u) {
     return dot4_xq(m0);
   }
   let t0 = m0 * blocks_per_row();

@@ -1,7 +1,7 @@
-// One activation row quantized for gemv_tex.wgsl's integer path (XQ, q4 weights): norm(x) (zero past K) in
-// blocks of 32 as lib/quantize_block.wgsl writes them. d a power of two makes v / d exact, so the reference
+// One activation row quantized for gemv_tex.wgsl's integer path (XQ, q8 or q4 weights: Q8 picks the pairing):
+// norm(x) (zero past K) in blocks of 32 as lib/quantize_block.wgsl writes them. d a power of two makes v / d exact, so the reference
 // (src/ops/matmul/reference.ts `quantizeXRow`, `quantizedXTexels`) rounds exactly as here. The pairs are what
-// gemv_tex.wgsl multiplies q4 nibble pairs by; 8 · Σ q takes the nibbles' offset of 8 out once per block.
+// gemv_tex.wgsl multiplies weight pairs by; 8 · Σ q takes q4 nibbles' offset of 8 out once per block.
 // rmsnorm.wgsl writes the same row for a one-row step's norm into a row texture (QUANT), saving this dispatch.
 //
 // Bindings: 0 params (MatmulParams through storage, as gemv_tex: K, eps), 2 x_uni (x's first 16384 floats; any
@@ -15,6 +15,7 @@ requires readonly_and_readwrite_storage_textures;
 
 override NORM: bool = false;
 override XTEX: bool = false;
+override Q8: bool = false;
 
 @group(0) @binding(0) var<storage, read> params: MatmulParams;
 @group(0) @binding(2) var<uniform> x_uni: array<vec4<f32>, 4096>;
@@ -60,5 +61,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     v[i] = e;
   }
-  store_quantized_block(b, nb, v);
+  store_quantized_block(b, nb, v, Q8);
 }

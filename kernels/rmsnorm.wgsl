@@ -10,10 +10,11 @@
 
 // TEXTURE (flags bit 1): row 0 of y also goes to x_tex as texels of 4 floats (zero past hidden), for a matmul
 // that reads its x there (gemv_tex.wgsl XTEX). Any rgba32float texture is bound otherwise.
-// QUANT (flags bit 2): row 0 of y also goes to xq quantized in int8 blocks (lib/quantize_block.wgsl), for q4
-// matmuls whose integer path reads it (gemv_tex.wgsl XQ): quantize_x.wgsl's work, without its dispatch. Any
-// rgba32uint texture is bound otherwise.
-// flags: bit 0 GATHER, bit 1 TEXTURE, bit 2 QUANT — runtime flags rather than overrides (fewer pipelines).
+// QUANT (flags bit 2): row 0 of y also goes to xq quantized in int8 blocks (lib/quantize_block.wgsl), for
+// quantized matmuls whose integer path reads it (gemv_tex.wgsl XQ): quantize_x.wgsl's work, without its
+// dispatch; paired for q8 weights with bit 3 (Q8), else for q4. Any rgba32uint texture is bound otherwise.
+// flags: bit 0 GATHER, bit 1 TEXTURE, bit 2 QUANT, bit 3 Q8 — runtime flags rather than overrides (fewer
+// pipelines).
 struct Params { hidden: u32, eps: f32, flags: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -76,6 +77,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         v[t][c] = select(0.0, x[xb + i] * scale * weight[i], k < h);
       }
     }
-    store_quantized_block(b, nb, v);
+    store_quantized_block(b, nb, v, (params.flags & 8u) != 0u);
   }
 }

@@ -86,16 +86,25 @@ for (const family of await families()) {
     const outRows = [6, 0, 3];
     // The GPUs' workgroup and the software GPUs' (rows wider than the workgroup either way); with the row
     // texture output (TEXTURE: row 0 again as texels, zero past H) and without (the texture is left alone).
-    // QUANT: row 0 also in int8 blocks, exactly the blocks of the row the texture holds (quantize_x's layout).
-    const cases = [[false, 64, false], [true, 64, true], [false, 8, true], [true, 8, false]] as const;
-    for (const [gather, WG, texture] of cases) {
+    // QUANT: row 0 also in int8 blocks, exactly the blocks of the row the texture holds (quantize_x's layout),
+    // paired for q4 or (Q8) q8 weights.
+    const cases = [
+      [false, 64, false, "q4"],
+      [true, 64, true, "q4"],
+      [false, 8, true, "q8"],
+      [true, 8, false, "q4"],
+    ] as const;
+    for (const [gather, WG, texture, format] of cases) {
       const y = storageBuffer(device, "y", n * H * 4);
       const tex = rowTexture(device, "x_tex", H);
       const fill = new Float32Array(tex.width * 4).fill(7);
       device.queue.writeTexture({ texture: tex }, fill, {}, [tex.width, 1]);
       const xq = quantizedRowTexture(device, H, "xq", GPUTextureUsage.COPY_SRC);
       await run(kernels, "rmsnorm", { WG }, [
-        u(device, [["u32", H], ["f32", eps], ["u32", (gather ? 1 : 0) | (texture ? 6 : 0)]]),
+        u(device, [["u32", H], ["f32", eps], [
+          "u32",
+          (gather ? 1 : 0) | (texture ? 6 : 0) | (texture && format === "q8" ? 8 : 0),
+        ]]),
         bufferFrom(device, "step", new Uint32Array([n, outRows.length, 0, 0])),
         bufferFrom(device, "x", xs),
         bufferFrom(device, "w", w),
@@ -108,7 +117,7 @@ for (const family of await families()) {
       const expected = new Float32Array(
         src.flatMap((r) => [...rmsnorm(xs.subarray(r * H, (r + 1) * H), w, eps)]),
       );
-      const label = `rmsnorm gather=${gather} WG=${WG} texture=${texture}`;
+      const label = `rmsnorm gather=${gather} WG=${WG} texture=${texture} ${format}`;
       const out = await f32(device, y, src.length * H);
       assertClose(out, expected, TOL, label);
       // The texture holds exactly the stored row 0 (the LM head must see what the buffer path sees).
@@ -122,7 +131,7 @@ for (const family of await families()) {
       );
       if (!texture) continue;
       const words = new Uint32Array((await readRowTexture(device, xq)).buffer);
-      assertEquals([...words], [...quantizedXWords(out.subarray(0, H))], `${label} int8 blocks`);
+      assertEquals([...words], [...quantizedXWords(out.subarray(0, H), format)], `${label} int8 blocks`);
     }
   });
 

@@ -69,7 +69,7 @@ interface Case {
   xRoom?: number;
   /** gemv_tex_rows's row groups the plan must take ("3+3"; Matmul.rowGroupsFor). */
   rowGroups?: string;
-  /** One-row steps take quantize_x and gemv_tex XQ (opts.quantizedX on q4 texture weights, N = 1). */
+  /** One-row steps take quantize_x and gemv_tex XQ (opts.quantizedX on q8 / q4 texture weights, N = 1). */
   quantizedX?: boolean;
 }
 
@@ -484,13 +484,13 @@ const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
   }));
 
 /**
- * q4 one-row steps with x quantized to int8 blocks (quantize_x + gemv_tex XQ): odd K (blocks part-filled, x
+ * q8 and q4 one-row steps with x quantized to int8 blocks (quantize_x + gemv_tex XQ): odd K (blocks part-filled, x
  * past K zero), K past 8 blocks (the scales' texel), x from the window or a row texture, NORM in the quantizer
  * or already applied in the texture, SWIGLU, accumulate, row scales, alpha, split matrices, argmax pairs.
  * Where the norm runs on the GPU its rounding is not the reference's: those cases check the result against the
  * unquantized reference within the x-rounding bound only (xqBound, and TOL_XQ).
  */
-const quantizedXCases = (): Case[] => {
+const quantizedXCases = (quant: QuantFormat): Case[] => {
   const cases: Case[] = [];
   let i = 0;
   for (const K of [7, 64, 100, 257, 1000, 2048]) {
@@ -503,7 +503,7 @@ const quantizedXCases = (): Case[] => {
         K,
         M,
         dtype: "BF16",
-        quant: "q4",
+        quant,
         opts: { ...f.opts, quantizedX: true, ...(argmax ? { accumulate: false } : {}) },
         yOffset: f.yOffset,
         norm: f.norm || i % 5 === 1,
@@ -568,9 +568,11 @@ for (const family of await families()) {
       );
       await t.step(`rows written in pieces ${fname}`, () => runCases(gpu, kernels, pieceCases(format)));
     }
-    await t.step("q4, x quantized to int8 blocks (quantize_x + gemv_tex XQ)", async () => {
-      await runCases(gpu, kernels, quantizedXCases());
-    });
+    for (const quant of ["q8", "q4"] as const) {
+      await t.step(`${quant}, x quantized to int8 blocks (quantize_x + gemv_tex XQ)`, async () => {
+        await runCases(gpu, kernels, quantizedXCases(quant));
+      });
+    }
   });
 }
 

@@ -10,7 +10,7 @@ import { readTensorBytes } from "../src/model/safetensors.ts";
 import { decodeToF32, type DType } from "../src/model/dtype.ts";
 import { type ModelConfig, ropeInvFreq } from "../src/model/config.ts";
 import { isQuantizedTensor, type QuantFormat, quantizeValues } from "../src/model/quant.ts";
-import { referenceMatvec as matvec, silu } from "../src/ops/matmul/reference.ts";
+import { quantizeXRow, referenceMatvec as matvec, silu } from "../src/ops/matmul/reference.ts";
 import { referenceRmsNorm } from "../src/ops/norm/reference.ts";
 import { referenceHead, referenceRope as rope } from "../src/ops/rope/reference.ts";
 import { referenceAttention } from "../src/ops/attention/reference.ts";
@@ -60,6 +60,11 @@ export interface RefOptions {
   fullDepth?: boolean;
   /** A deliberately wrong variant (tests show they can tell): skipped tokens write no K/V. */
   noKvForSkipped?: boolean;
+  /**
+   * x of every quantized projection and the LM head rounded to int8 blocks (quantizeXRow), as one-row steps
+   * on software GPUs compute them (quantize_x.wgsl); for a model loaded with `quant`.
+   */
+  quantizeX?: boolean;
 }
 
 /** What one decoder layer did: its gate g (1 on a plain layer) and whether its full layer ran. */
@@ -207,14 +212,15 @@ export class ReferenceModel {
     const H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKV = c.numKvHeads;
     const kvDim = nKV * hd;
     const xn = rmsnorm(x, L.inputNorm, c.rmsNormEps);
+    const qx = (v: Float32Array) => opts.quantizeX ? quantizeXRow(v) : v, xq = qx(xn);
     let g = 1, run = true;
     if (L.router) {
       g = opts.fullDepth ? 1 : this.gate(L.router, xn);
       run = opts.fullDepth || g > (opts.threshold ?? 0.5);
     }
     // Every token writes its K/V, kept or skipped.
-    const k = matvec(L.wk, xn, kvDim, H);
-    const v = matvec(L.wv, xn, kvDim, H);
+    const k = matvec(L.wk, xq, kvDim, H);
+    const v = matvec(L.wv, xq, kvDim, H);
     this.heads(k, nKV, pos, L.kBias, L.kNorm);
     if (L.vBias) { for (let i = 0; i < kvDim; i++) v[i] += L.vBias[i]; }
     if (this.kvF16) [k, v].forEach(roundF16);
@@ -237,29 +243,29 @@ export class ReferenceModel {
       return { g, run };
     }
     // attention
-    const q = matvec(L.wq, xn, nH * hd, H);
+    const q = matvec(L.wq, xq, nH * hd, H);
     this.heads(q, nH, pos, L.qBias, L.qNorm);
     const att = referenceAttention(q, cache.k[l], cache.v[l], pos, {
       numHeads: nH,
       numKvHeads: nKV,
       headDim: hd,
     });
-    const o = matvec(L.wo, att, H, nH * hd);
+    const o = matvec(L.wo, qx(att), H, nH * hd);
     for (let i = 0; i < H; i++) x[i] += o[i];
     // MLP
-    const hn = rmsnorm(x, L.postNorm, c.rmsNormEps);
+    const hn = qx(rmsnorm(x, L.postNorm, c.rmsNormEps));
     const act = matvec(L.gate, hn, c.intermediateSize, H);
     const u = matvec(L.up, hn, c.intermediateSize, H);
     for (let i = 0; i < act.length; i++) act[i] = silu(act[i]) * u[i];
-    const d = matvec(L.down, act, H, c.intermediateSize);
+    const d = matvec(L.down, qx(act), H, c.intermediateSize);
     for (let i = 0; i < H; i++) x[i] += g * d[i];
     return { g, run };
   }
 
   /** The final norm and the LM head (the embedding when tied) on a hidden state. */
-  logits(x: Float32Array): Float32Array {
-    const c = this.cfg;
-    return matvec(this.lmHead, rmsnorm(x, this.norm, c.rmsNormEps), c.vocabSize, c.hiddenSize);
+  logits(x: Float32Array, opts: RefOptions = {}): Float32Array {
+    const c = this.cfg, hn = rmsnorm(x, this.norm, c.rmsNormEps);
+    return matvec(this.lmHead, opts.quantizeX ? quantizeXRow(hn) : hn, c.vocabSize, c.hiddenSize);
   }
 
   /** One token through every layer: logits, gates, routes and the layer count. */
@@ -274,7 +280,7 @@ export class ReferenceModel {
       }
     }
     return {
-      logits: this.logits(x),
+      logits: this.logits(x, opts),
       gates,
       runs,
       layers: this.cfg.numLayers - runs.filter((r) => !r).length,

@@ -56,8 +56,8 @@ export interface BackendProfile {
   /** One-row steps run each RMSNorm once into a row texture that the matmuls after it read (texture weights). */
   normsToTexture: boolean;
   /**
-   * One-row steps of q4 texture weights quantize x to int8 blocks and sum in integers (quantize_x.wgsl, gemv_tex
-   * XQ): on lavapipe a q4 GEMV ran ~2.2–2.5× faster by CPU time (kernels/README.md).
+   * One-row steps of q8 and q4 texture weights quantize x to int8 blocks and sum in integers (quantize_x.wgsl,
+   * gemv_tex XQ): on lavapipe q4 GEMVs ran ~2.2–2.5× and q8 ~1.6× faster (kernels/README.md).
    */
   quantizedX: boolean;
   /** Prompts run one row per step rather than in chunks. */

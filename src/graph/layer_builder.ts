@@ -73,9 +73,9 @@ export class LayerBuilder {
       step,
       rowScale: extras.rowScale,
       xTexture: extras.xTexture ?? undefined,
-      // The norm that writes the row texture writes its int8 blocks too (q4 matmuls read those).
+      // The norm that writes the row texture writes its int8 blocks too (quantized matmuls read those).
       xq: extras.xTexture && extras.xTexture === this.state.xnTexture
-        ? this.state.xqTexture ?? undefined
+        ? this.state.xq ?? undefined
         : undefined,
       argmax: extras.argmax ?? undefined,
     }, { gemv: this.profile.bufferGemv, quantizedX: this.profile.quantizedX, ...opts });
@@ -173,7 +173,7 @@ export class LayerBuilder {
         step: s.step,
         outRows: s.outRows,
         texture: s.xnTexture,
-        quantized: s.xqTexture ?? undefined,
+        quantized: s.xq ?? undefined,
       }, {
         hidden: this.cfg.hiddenSize,
         eps: this.cfg.rmsNormEps,

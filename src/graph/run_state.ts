@@ -11,7 +11,7 @@ import type { BranchRows } from "../ops/route/gate.ts";
 import { Attention } from "../ops/attention/attention.ts";
 import { ropeTable } from "../ops/rope/table.ts";
 import { mixBytes } from "../ops/dmtd/mix_rows.ts";
-import { quantizedRowTexture } from "../ops/matmul/quantize_x.ts";
+import { type QuantizedRow, quantizedRowTexture } from "../ops/matmul/quantize_x.ts";
 import type { ModelWeights } from "./weights.ts";
 
 /** What the engine writes before a step, and what it reads back after. */
@@ -83,8 +83,8 @@ export interface RunState extends StepBuffers {
   hn: GPUBuffer;
   /** One-row steps' norms for the matmuls after them (the profile's `normsToTexture`), else null. */
   xnTexture: GPUTexture | null;
-  /** xnTexture's row in int8 blocks, written by the same norm, for q4 matmuls' integer path (`quantizedX`). */
-  xqTexture: GPUTexture | null;
+  /** xnTexture's row in int8 blocks, written by the same norm, for quantized matmuls' integer path. */
+  xq: QuantizedRow | null;
   /** The norm kernel's buffer output beside xnTexture (never read). */
   xn: GPUBuffer | null;
   /** The final norm of a one-row step as a row texture, where the LM head reads x (texture weights). */
@@ -156,8 +156,8 @@ export function createRunState(
     act: input("act", maxRows * Math.max(cfg.intermediateSize, widest((L) => L.router?.adapterUp.cols ?? 0))),
     hn: input("hn", maxOut * H),
     xnTexture,
-    xqTexture: xnTexture && profile.quantizedX && weights.quant === "q4"
-      ? quantizedRowTexture(device, H)
+    xq: xnTexture && profile.quantizedX && weights.quant
+      ? { texture: quantizedRowTexture(device, H), format: weights.quant }
       : null,
     xn: xnTexture ? f32("xn", H) : null,
     hnTexture,

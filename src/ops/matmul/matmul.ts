@@ -74,7 +74,10 @@ export class Matmul implements StepOp {
       const quantizes = wantsQuantizedX(w, opts);
       if (!xq && quantizes && !io.xq) xq = new XQuantizer(kernels, w, io, opts, params);
       const windowed = windowResources(device, resources, opts);
-      bind(this.one, oneRowResources(windowed, io, device, quantizes ? io.xq ?? xq?.texture : undefined));
+      bind(
+        this.one,
+        oneRowResources(windowed, io, device, quantizes ? io.xq?.texture ?? xq?.texture : undefined),
+      );
       for (const plan of new Set(this.few.flat())) {
         const rows = plan.rows!;
         const plain = rows.row0 === 0 && rows.xOffset === 0;
@@ -156,8 +159,11 @@ function checkMatmul(w: GpuMatrix, io: MatmulIO, opts: MatmulOptions): void {
   };
   const scaleMode = opts.scaleMode ?? 0, yOffset = io.yOffset ?? 0;
   if (scaleMode !== 0 && !io.rowScale) fail(`scaleMode ${scaleMode} needs rowScale`);
-  if (io.xq && (!io.xTexture || io.xq.width !== quantizedXTexels(w.cols))) {
+  if (io.xq && (!io.xTexture || io.xq.texture.width !== quantizedXTexels(w.cols))) {
     fail(`quantized x needs its x texture and ${quantizedXTexels(w.cols)} texels (${w.cols} values)`);
+  }
+  if (io.xq && wantsQuantizedX(w, opts) && io.xq.format !== w.quant) {
+    fail(`quantized x paired for ${io.xq.format} weights, not ${w.quant}`);
   }
   if (io.xTexture && io.xTexture.width * 4 < w.cols) {
     fail(`x texture holds ${io.xTexture.width * 4} < ${w.cols} values`);

@@ -7,6 +7,7 @@
  */
 
 import type { BufferGemv } from "../../gpu/profile.ts";
+import type { QuantizedRow } from "./quantize_x.ts";
 
 /** 0: no row scale; 1: × rowScale[n]; 2: × (1 − rowScale[n]). */
 export type ScaleMode = 0 | 1 | 2;
@@ -43,7 +44,7 @@ export interface MatmulOptions {
   /** Largest activation row count served by the GEMV kernel; more go to the GEMM (default 4, 8 on GPUs). */
   gemvMaxRows?: number;
   /**
-   * q4 texture weights: one-row steps quantize x to int8 blocks first (quantize_x.wgsl) and take gemv_tex's
+   * q8 and q4 texture weights: one-row steps quantize x to int8 blocks first (quantize_x.wgsl) and take gemv_tex's
    * integer path (the backend profile's `quantizedX`; default off).
    */
   quantizedX?: boolean;
@@ -96,7 +97,7 @@ export interface MatmulIO {
    * xTexture's row quantized in int8 blocks by the same producer (rmsnorm.wgsl QUANT): a matmul that would
    * quantize x itself (quantize_x.ts) reads this instead and dispatches no quantize_x.
    */
-  xq?: GPUTexture;
+  xq?: QuantizedRow;
   /**
    * One-row texture steps (the LM head): each invocation also writes the (key, index) pair of its largest
    * output here (gemv_tex.wgsl ARGMAX), `argmaxPairs` pairs in all, for the sampler (`headParts`).

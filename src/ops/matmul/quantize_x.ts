@@ -1,11 +1,13 @@
 /**
- * One-row steps of q4 texture weights with `quantizedX` (the backend profile's choice): quantize_x.wgsl turns
- * x (through the norm, if any) into int8 blocks in a small rgba32uint row texture, which gemv_tex.wgsl's XQ
- * path reads instead of x: integer sums, two nibble products per 32-bit multiply (kernels/README.md).
+ * One-row steps of q8 and q4 texture weights with `quantizedX` (the backend profile's choice): quantize_x.wgsl
+ * turns x (through the norm, if any) into int8 blocks in a small rgba32uint row texture, which gemv_tex.wgsl's
+ * XQ path reads instead of x: integer sums, two weight products per 32-bit multiply (kernels/README.md). The
+ * blocks pair x's values as the weights' words pair theirs, so a quantized row serves one format.
  */
 
 import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
 import { type GpuMatrix, weightCode } from "../../gpu/matrix.ts";
+import type { QuantFormat } from "../../model/quant.ts";
 import { UNIFORM_WINDOW, unusedRowTexture } from "../../gpu/buffers.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { MatmulIO, MatmulOptions } from "./options.ts";
@@ -13,9 +15,16 @@ import type { MatmulIO, MatmulOptions } from "./options.ts";
 /** Invocations per workgroup of quantize_x (one per block of 32 values). */
 const QX_WG = 64;
 
-/** Whether a matmul's one-row steps quantize x: q4 texture weights whose x fits the window, when asked. */
+/** x's row in int8 blocks (quantize_x.wgsl or rmsnorm.wgsl QUANT writes it), paired for `format` weights. */
+export interface QuantizedRow {
+  texture: GPUTexture;
+  format: QuantFormat;
+}
+
+/** Whether a matmul's one-row steps quantize x: quantized texture weights whose x fits the window, when asked. */
 export function wantsQuantizedX(w: GpuMatrix, opts: MatmulOptions): boolean {
-  return !!opts.quantizedX && w.storage === "texture" && weightCode(w) === 4 && w.cols * 4 <= UNIFORM_WINDOW;
+  return !!opts.quantizedX && w.storage === "texture" && w.quant !== null && weightCode(w) >= 3 &&
+    w.cols * 4 <= UNIFORM_WINDOW;
 }
 
 /** Texels of a quantized x row of K values: 4 per block of 32, then one per block (scale, offset sum). */
@@ -54,6 +63,7 @@ export class XQuantizer {
     this.kernel = kernels.get("quantize_x", {
       NORM: opts.norm && !io.xTexture ? 1 : 0,
       XTEX: io.xTexture ? 1 : 0,
+      Q8: w.quant === "q8" ? 1 : 0,
     });
     const window = (buffer: GPUBuffer) => ({ buffer, size: UNIFORM_WINDOW });
     // Without NORM the norm window is any windowed buffer: x's own.

@@ -1,5 +1,7 @@
 /** Matmul and its SwiGLU epilogue in plain TypeScript (f64 sums), for checking the kernels. */
 
+import type { QuantFormat } from "../../model/quant.ts";
+
 /** x [N, K] · wᵀ with w [M, K] (decoded f32 values) → [N, M]. */
 export function referenceMatmul(
   x: Float32Array,
@@ -109,17 +111,19 @@ export function quantizeXRow(x: Float32Array): Float32Array {
 }
 
 /**
- * The texels that quantize_x.wgsl (and rmsnorm.wgsl QUANT) write for x, as u32 words (lib/quantize_block.wgsl):
- * per block b, texels 4b .. 4b + 3 hold q[8g + i + 4] + 2^16 · q[8g + i] (mod 2^32), texel 4 · nb + b holds
- * (d's f32 bits, 8 · Σ q, 0, 0).
+ * The texels that quantize_x.wgsl (and rmsnorm.wgsl QUANT) write for x, paired for `format` weights, as u32
+ * words (lib/quantize_block.wgsl): per block b, word i of texel 4b + g holds q[j + s] + 2^16 · q[j] (mod 2^32)
+ * with j = 8g + i, s = 4 for q4 (a word's nibbles i and i + 4), j = 8g + 4⌊i / 2⌋ + i mod 2, s = 2 for q8 (a
+ * word's bytes j and j + 2); texel 4 · nb + b holds (d's f32 bits, 8 · Σ q, 0, 0).
  */
-export function quantizedXWords(x: Float32Array): Uint32Array {
+export function quantizedXWords(x: Float32Array, format: QuantFormat): Uint32Array {
   const nb = Math.ceil(x.length / 32), words = new Uint32Array(4 * 5 * nb);
   for (let b = 0; b < nb; b++) {
     const { d, q } = quantizeXBlock(x.subarray(32 * b, 32 * b + 32));
     for (let t = 0; t < 16; t++) {
       const g = t >> 2, i = t & 3;
-      words[16 * b + t] = (q[8 * g + i + 4] + q[8 * g + i] * 65536) >>> 0;
+      const [j, s] = format === "q4" ? [8 * g + i, 4] : [8 * g + 4 * (i >> 1) + (i & 1), 2];
+      words[16 * b + t] = (q[j + s] + q[j] * 65536) >>> 0;
     }
     const dBits = new Uint32Array(Float32Array.of(d).buffer)[0];
     words.set([dBits, (8 * q.reduce((a, v) => a + v, 0)) >>> 0], 4 * (4 * nb + b));

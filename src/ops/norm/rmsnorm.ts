@@ -8,6 +8,7 @@
 import type { KernelCache } from "../../gpu/kernels.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import { unusedQuantizedRow, unusedRowTexture } from "../../gpu/buffers.ts";
+import type { QuantizedRow } from "../matmul/quantize_x.ts";
 import { bindKernel, type Dispatch, record, type StepOp, uniformBuffer } from "../op.ts";
 
 export interface RmsNormIO {
@@ -21,8 +22,8 @@ export interface RmsNormIO {
   outRows: GPUBuffer;
   /** Row 0 of y also goes to this row texture (a one-row step's matmuls read it there). */
   texture?: GPUTexture;
-  /** Row 0 of y also goes here in int8 blocks (quantize_x.ts's layout: the q4 matmuls' integer path). */
-  quantized?: GPUTexture;
+  /** Row 0 of y also goes here in int8 blocks (quantize_x.ts's layout: the quantized matmuls' integer path). */
+  quantized?: QuantizedRow;
 }
 
 export interface RmsNormShape {
@@ -39,7 +40,8 @@ export class RmsNorm implements StepOp {
 
   constructor(kernels: KernelCache, io: RmsNormIO, shape: RmsNormShape) {
     const device = kernels.gpu.device;
-    const flags = (shape.gather ? 1 : 0) | (io.texture ? 2 : 0) | (io.quantized ? 4 : 0);
+    const q = io.quantized;
+    const flags = (shape.gather ? 1 : 0) | (io.texture ? 2 : 0) | (q ? 4 : 0) | (q?.format === "q8" ? 8 : 0);
     this.dispatch = bindKernel(kernels, "rmsnorm", { WG: shape.workgroup }, [
       uniformBuffer(device, "rmsnorm", [["u32", shape.hidden], ["f32", shape.eps], ["u32", flags]]),
       io.step,
@@ -48,7 +50,7 @@ export class RmsNorm implements StepOp {
       io.y,
       io.outRows,
       io.texture?.createView() ?? unusedRowTexture(device),
-      io.quantized?.createView() ?? unusedQuantizedRow(device),
+      q?.texture.createView() ?? unusedQuantizedRow(device),
     ]);
   }
 
