@@ -73,6 +73,21 @@ function alphaTable(points: AlphaPoint[], chosen: AlphaPoint, base: TrainFigures
   ];
 }
 
+/** Whether the routed model shows the paper's pattern, said with its figures (models/README.md says why not). */
+export function patternVerdict(rows: TaskRow[]): string {
+  const layers = (task: string) => rows.find((r) => r.task === task)?.meanLayers ?? NaN;
+  const cheap = ["copy", "repeat"], dear = ["continue", "sum", "product"];
+  const fewer = cheap.every((c) => dear.every((d) => layers(c) < layers(d)));
+  const solved = ["sum", "product"].every((t) =>
+    (rows.find((r) => r.task === t)?.accuracy?.correct ?? 0) > 0
+  );
+  const figures = [...cheap, ...dear].map((t) => `${t} ${f(layers(t), 2)}`).join(", ");
+  if (fewer && solved) return `The paper's pattern shows here (${figures}), with sums and products answered.`;
+  return `The paper's pattern — copy and repeat cheaper than continue, sum and product, with sums and products ` +
+    `answered — does not show here (${figures}${solved ? "" : "; no sum or product right"}): this base ` +
+    "cannot copy yet. `models/README.md` says what was tried and why, and how a GPU would build one that can.";
+}
+
 export function flexidepthCard(
   o: CardFacts & { points: AlphaPoint[]; chosen: AlphaPoint; routed: TaskRow[]; full: TaskRow[] },
 ): string {
@@ -99,6 +114,8 @@ export function flexidepthCard(
     "22.45 (sum) and 23.90 (product) of 32 layers per generated token.",
     "",
     ...taskTable([["routed", o.routed], ["full depth", o.full]]),
+    patternVerdict(o.routed),
+    "",
     ...REBUILD_SECTION,
   ].join("\n");
 }
@@ -138,8 +155,8 @@ export function dmtdCard(
     `${tokens(o.run.tokens)} tokens, ${minutes(o.run.seconds)}; held-out loss ${f(o.run.valLoss)} at τ = ` +
     `${o.cycle} (base at full depth: ${f(o.base.valLoss)}).`,
     "",
-    "Held-out loss and decode speed at each τ (τ = 1 runs every layer for every token; speed: greedy, 256 tokens",
-    "after `Once upon a time`, Mesa's lavapipe software GPU on a 2-core machine):",
+    "Held-out loss and decode speed at each τ (τ = 1 runs every layer for every token; speed: the best of 3",
+    "greedy runs of 256 tokens after `Once upon a time`, Mesa's lavapipe software GPU on a 2-core machine):",
     "",
     ...speedTable(o.speeds),
     `## Layers per task (\`flexidepth experiment all ${o.experimentArgs.join(" ")}\`, τ = ${o.cycle})`,

@@ -1,7 +1,7 @@
 /** The model builder's figures (a run's log, the α choice) and the cards and α figure drawn from them. */
 
 import assert from "node:assert/strict";
-import { alphaFigure, dmtdCard, flexidepthCard } from "../models/cards.ts";
+import { alphaFigure, dmtdCard, flexidepthCard, patternVerdict } from "../models/cards.ts";
 import { type AlphaPoint, chooseAlpha, type TaskRow, trainFigures } from "../models/figures.ts";
 
 const log = (n: number) =>
@@ -83,4 +83,32 @@ Deno.test("cards: every α and task row, the choice, the rebuild command; the α
   const svg = alphaFigure(sweep, base);
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" /);
   assert.match(svg, /<path d="M/);
+});
+
+Deno.test("cards: the verdict on the paper's pattern follows the task figures", () => {
+  const tasks = ["copy", "summarize", "continue", "repeat", "sum", "product"];
+  const rows = (layers: number[], correct: number): TaskRow[] =>
+    tasks.map((task, i) => ({
+      task,
+      meanLayers: layers[i],
+      accuracy: i >= 3 ? { correct, total: 12 } : null,
+      tokensPerS: 1,
+    }));
+  assert.match(
+    patternVerdict(rows([5, 7, 7.5, 4.5, 6, 6.5], 3)),
+    /pattern shows here \(copy 5\.00, repeat 4\.50/,
+  );
+  // Cheap enough but no sum right; then copy as dear as continuing (flexidepth-tiny's figures).
+  assert.match(
+    patternVerdict(rows([5, 7, 7.5, 4.5, 6, 6.5], 0)),
+    /does not show here .*; no sum or product right\)/,
+  );
+  assert.match(
+    patternVerdict(rows([7.69, 7.72, 7.7, 4.52, 4.36, 4.41], 0)),
+    /does not show here \(copy 7\.69, repeat 4\.52, continue 7\.70, sum 4\.36, product 4\.41; no sum/,
+  );
+  assert.match(
+    patternVerdict(rows([7.8, 7, 7.5, 4.5, 6, 6.5], 5)),
+    /does not show here \(copy 7\.80.*product 6\.50\)/,
+  );
 });
