@@ -6,7 +6,7 @@
  */
 
 import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
-import { type GpuMatrix, weightCode } from "../../gpu/matrix.ts";
+import type { GpuMatrix } from "../../gpu/matrix.ts";
 import type { QuantFormat } from "../../model/quant.ts";
 import { UNIFORM_WINDOW, unusedRowTexture } from "../../gpu/buffers.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
@@ -23,8 +23,7 @@ export interface QuantizedRow {
 
 /** Whether a matmul's one-row steps quantize x: quantized texture weights whose x fits the window, when asked. */
 export function wantsQuantizedX(w: GpuMatrix, opts: MatmulOptions): boolean {
-  return !!opts.quantizedX && w.storage === "texture" && w.quant !== null && weightCode(w) >= 3 &&
-    w.cols * 4 <= UNIFORM_WINDOW;
+  return !!opts.quantizedX && w.storage === "texture" && w.quant !== null && w.cols * 4 <= UNIFORM_WINDOW;
 }
 
 /** Texels of a quantized x row of K values: 4 per block of 32, then one per block (scale, offset sum). */
