@@ -1,7 +1,8 @@
 // One activation row quantized for gemv_tex.wgsl's integer path (XQ, q8 or q4 weights: Q8 picks the pairing):
-// norm(x) (zero past K) in blocks of 32 as lib/quantize_block.wgsl writes them. d a power of two makes v / d exact, so the reference
-// (src/ops/matmul/reference.ts `quantizeXRow`, `quantizedXTexels`) rounds exactly as here. The pairs are what
-// gemv_tex.wgsl multiplies weight pairs by; 8 · Σ q takes q4 nibbles' offset of 8 out once per block.
+// norm(x) (zero past K) in blocks of 32 as lib/quantize_block.wgsl writes them. d a power of two makes v / d
+// exact, so the reference (src/ops/matmul/reference.ts `quantizeXRow`, `quantizedXWords`) rounds exactly as
+// here. The pairs are what gemv_tex.wgsl multiplies weight pairs by; 8 · Σ q takes q4 nibbles' offset of 8 out
+// once per block.
 // rmsnorm.wgsl writes the same row for a one-row step's norm into a row texture (QUANT), saving this dispatch.
 //
 // Bindings: 0 params (MatmulParams through storage, as gemv_tex: K, eps), 2 x_uni (x's first 16384 floats; any

@@ -27,7 +27,7 @@ export class Matmul implements StepOp {
   private readonly gemv: Plan;
   private readonly gemm: Plan;
   private readonly params: GPUBuffer[] = [];
-  /** One-row steps of q4 texture weights under `quantizedX`: quantize_x before gemv_tex (unless io.xq). */
+  /** One-row steps of quantized texture weights under `quantizedX`: quantize_x before gemv_tex (unless io.xq). */
   private readonly xq: XQuantizer | null = null;
 
   constructor(kernels: KernelCache, readonly w: GpuMatrix, io: MatmulIO, opts: MatmulOptions = {}) {
