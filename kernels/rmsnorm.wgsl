@@ -8,8 +8,9 @@
 //! use lib/step.wgsl
 //! use lib/quantize_block.wgsl
 
-// TEXTURE (flags bit 1): row 0 of y also goes to x_tex as texels of 4 floats (zero past hidden), for a matmul
-// that reads its x there (gemv_tex.wgsl XTEX). Any rgba32float texture is bound otherwise.
+// TEXTURE (flags bit 1): row j of y also goes to row j of x_tex, for the rows it has, as texels of 4 floats
+// (zero past hidden), for the matmuls that read their x there (gemv_tex.wgsl and gemv_tex_rows.wgsl XTEX).
+// Any rgba32float texture is bound otherwise.
 // QUANT (flags bit 2): row 0 of y also goes to xq quantized in int8 blocks (lib/quantize_block.wgsl), for
 // quantized matmuls whose integer path reads it (gemv_tex.wgsl XQ): quantize_x.wgsl's work, without its
 // dispatch; paired for q8 weights with bit 3 (Q8), else for q4. Any rgba32uint texture is bound otherwise.
@@ -57,14 +58,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     y[j * h + i] = x[xb + i] * scale * weight[i];
   }
   // A loop rather than an `if`: llvmpipe runs both sides of a branch, but skips a loop no lane enters.
-  let texels = select(0u, (h + 3u) / 4u, j == 0u && (params.flags & 2u) != 0u);
+  let texels = select(0u, (h + 3u) / 4u, j < textureDimensions(x_tex).y && (params.flags & 2u) != 0u);
   for (var t = lid.x; t < texels; t += WG) {
     var v = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
       let i = min(4u * t + c, h - 1u);
       v[c] = select(0.0, x[xb + i] * scale * weight[i], 4u * t + c < h);
     }
-    textureStore(x_tex, vec2<u32>(t, 0u), v);
+    textureStore(x_tex, vec2<u32>(t, j), v);
   }
   let nb = (h + 31u) / 32u;
   let blocks = select(0u, nb, j == 0u && (params.flags & 4u) != 0u);

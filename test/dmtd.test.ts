@@ -159,6 +159,7 @@ Deno.test("dmtd: a non-head step dispatches no thinking-layer work; a head runs 
   const none = matmulLabels();
   fwd.encode(none.pass, 1, 1, "sample", {
     thinkingRows: 0,
+    thinkingOutRows: 0,
     fromHistory: false,
     mixRows: 0,
     thinkingOnly: false,
@@ -168,11 +169,29 @@ Deno.test("dmtd: a non-head step dispatches no thinking-layer work; a head runs 
   const head = matmulLabels();
   fwd.encode(head.pass, 1, 1, "sample", {
     thinkingRows: 4,
+    thinkingOutRows: 1,
     fromHistory: true,
     mixRows: 1,
     thinkingOnly: false,
   });
   ok(thinking(head.labels).length > 0 && decoding(head.labels).length > 0, "a head runs every layer");
+  // A refill before a prompt reads no thinking output: the last thinking layer only writes its K/V.
+  const only = matmulLabels();
+  fwd.encode(only.pass, 4, 0, "sample", {
+    thinkingRows: 4,
+    thinkingOutRows: 0,
+    fromHistory: false,
+    mixRows: 0,
+    thinkingOnly: true,
+  });
+  const last = only.labels.filter((l) => /layers\.2\./.test(l));
+  assertEquals(
+    last.map((l) => l.replace(/^\S+ /, "")),
+    ["model.layers.2.self_attn.qkv"],
+    "layer 2: K/V only",
+  );
+  ok(only.labels.some((l) => /layers\.1\.mlp/.test(l)), "the layers before it run whole");
+  assertEquals(decoding(only.labels), []);
 });
 
 Deno.test("dmtd: every window depth gives the same tokens; heads and layer counts follow the cycle", async () => {
@@ -212,19 +231,30 @@ Deno.test("dmtd: every window depth gives the same tokens; heads and layer count
 for (const family of await families()) {
   Deno.test(`dmtd (${family}): greedy tokens and layer counts match the oracle that recomputes everything`, async () => {
     // Llama and Qwen3 layouts; τ = 2, 3, 4 over the checkpoint's; the prompt length (5) no multiple of τ; both
-    // prompt conventions.
-    for (const qwen3 of [false, true]) {
+    // prompt conventions. Once also with texture weights and every norm of a step of few rows into the row
+    // texture that the matmuls read (as wide models have it on software GPUs): refills take gemv_tex_rows XTEX.
+    const layouts = [[false, false], [true, false], ...(family === "plain" ? [[true, true]] : [])];
+    for (const [qwen3, normsToTexture] of layouts) {
       const dir = await dmtdDemo(`oracle-${family}-${qwen3}`, 3, 4, 4, qwen3);
       const ck = await openCheckpoint(dir);
       const ref = await ReferenceModel.load(ck);
-      const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows: 8 });
+      const backend = normsToTexture ? { weightStorage: "texture", normsToTexture } as const : undefined;
+      const model = await Model.load(dir, {
+        gpu: await testGpu(family),
+        progress: false,
+        maxRows: 8,
+        backend,
+      });
+      assertEquals(model.engine.forward.normsToTexture, normsToTexture, "norms into a row texture");
       ref.kvF16 = model.engine.backend.kvCache === "f16"; // the reference rounds K/V as the cache holds them
       const prompt = [5, 77, 300, 12, 599];
       for (const [cycle, prefill] of [[2, "reference"], [3, "plain"], [4, "reference"]] as const) {
         const want = oracleGreedy(ref, prompt, 11, cycle, { prefill });
         const got = await model.generate({ ids: prompt }, { maxTokens: 11, dmtd: { cycle, prefill } })
           .collect();
-        const label = `${qwen3 ? "qwen3" : "llama"} τ ${cycle} ${prefill}`;
+        const label = `${qwen3 ? "qwen3" : "llama"}${
+          normsToTexture ? " norm textures" : ""
+        } τ ${cycle} ${prefill}`;
         assertEquals(got.tokens.map((t) => t.id), want.ids, `${label}: tokens`);
         assertEquals(got.tokens.map((t) => t.layers), want.layers, `${label}: layers`);
       }

@@ -85,20 +85,24 @@ for (const family of await families()) {
     const w = randomNormal(3, H);
     const outRows = [6, 0, 3];
     // The GPUs' workgroup and the software GPUs' (rows wider than the workgroup either way); with the row
-    // texture output (TEXTURE: row 0 again as texels, zero past H) and without (the texture is left alone).
-    // QUANT: row 0 also in int8 blocks, exactly the blocks of the row the texture holds (quantize_x's layout),
-    // paired for q4 or (Q8) q8 weights.
+    // texture output (TEXTURE: each row the texture has again as texels, zero past H: 1 of 7, 4 of 7, 2 of 3
+    // gathered) and without (the texture is left alone). QUANT: row 0 also in int8 blocks, exactly the blocks
+    // of the row the texture holds (quantize_x's layout), paired for q4 or (Q8) q8 weights.
     const cases = [
-      [false, 64, false, "q4"],
-      [true, 64, true, "q4"],
-      [false, 8, true, "q8"],
-      [true, 8, false, "q4"],
+      [false, 64, false, "q4", 4],
+      [true, 64, true, "q4", 2],
+      [false, 8, true, "q8", 4],
+      [false, 8, true, "q4", 1],
+      [true, 8, false, "q4", 1],
     ] as const;
-    for (const [gather, WG, texture, format] of cases) {
+    for (const [gather, WG, texture, format, texRows] of cases) {
       const y = storageBuffer(device, "y", n * H * 4);
-      const tex = rowTexture(device, "x_tex", H);
-      const fill = new Float32Array(tex.width * 4).fill(7);
-      device.queue.writeTexture({ texture: tex }, fill, {}, [tex.width, 1]);
+      const tex = rowTexture(device, "x_tex", H, texRows);
+      const fill = new Float32Array(tex.width * 4 * texRows).fill(7);
+      device.queue.writeTexture({ texture: tex }, fill, { bytesPerRow: tex.width * 16 }, [
+        tex.width,
+        texRows,
+      ]);
       const xq = quantizedRowTexture(device, H, "xq", GPUTextureUsage.COPY_SRC);
       await run(kernels, "rmsnorm", { WG }, [
         u(device, [["u32", H], ["f32", eps], [
@@ -117,18 +121,16 @@ for (const family of await families()) {
       const expected = new Float32Array(
         src.flatMap((r) => [...rmsnorm(xs.subarray(r * H, (r + 1) * H), w, eps)]),
       );
-      const label = `rmsnorm gather=${gather} WG=${WG} texture=${texture} ${format}`;
+      const label = `rmsnorm gather=${gather} WG=${WG} texture=${texture}×${texRows} ${format}`;
       const out = await f32(device, y, src.length * H);
       assertClose(out, expected, TOL, label);
-      // The texture holds exactly the stored row 0 (the LM head must see what the buffer path sees).
-      const row0 = new Float32Array(tex.width * 4);
-      row0.set(out.subarray(0, H));
-      assertClose(
-        await readRowTexture(device, tex),
-        texture ? row0 : fill,
-        { atol: 0, rtol: 0 },
-        `${label} texels`,
-      );
+      // The texture's rows hold exactly the stored rows (the LM head must see what the buffer path sees).
+      const rows = fill.slice();
+      for (let r = 0; texture && r < Math.min(texRows, src.length); r++) {
+        rows.fill(0, r * tex.width * 4, (r + 1) * tex.width * 4);
+        rows.set(out.subarray(r * H, (r + 1) * H), r * tex.width * 4);
+      }
+      assertClose(await readRowTexture(device, tex), rows, { atol: 0, rtol: 0 }, `${label} texels`);
       if (!texture) continue;
       const words = new Uint32Array((await readRowTexture(device, xq)).buffer);
       assertEquals([...words], [...quantizedXWords(out.subarray(0, H), format)], `${label} int8 blocks`);

@@ -14,6 +14,7 @@ import type { GpuContext } from "../src/gpu/device.ts";
 import { KernelCache } from "../src/gpu/kernels.ts";
 import { createMatrix, rowBytesFor, uploadMatrix, type WeightStorage, writeRows } from "../src/gpu/matrix.ts";
 import { bufferFrom, readBuffer, rowTexture, storageBuffer } from "../src/gpu/buffers.ts";
+import { FEW_ROW_MAX } from "../src/gpu/profile.ts";
 import { decodeToF32, type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import { type QuantFormat, quantizeValues } from "../src/model/quant.ts";
 import { mulberry32, randomNormal } from "../src/util/random.ts";
@@ -57,10 +58,13 @@ interface Case {
   /** Write the rows in pieces starting at these rows (as stacked projections are), not in one upload. */
   pieces?: number[];
   /**
-   * x's row 0 also in a row texture (NaN past K; normalized with `norm`), which one-row steps read instead
-   * (gemv_tex XTEX).
+   * x's rows also in a row texture (NaN past K and past the step's rows; normalized with `norm`), which one-row
+   * steps read instead (gemv_tex XTEX), and steps of 2-8 rows where it has FEW_ROW_MAX rows (gemv_tex_rows
+   * XTEX: x's buffer then holds only NaN, which they must not read).
    */
   xTexture?: boolean;
+  /** The row texture's rows (default: 1 for one-row steps, FEW_ROW_MAX beyond). */
+  textureRows?: number;
   /** Argmax pairs (gemv_tex ARGMAX): they must name the largest output, ties to the lowest index. */
   argmax?: boolean;
   /** Every weight row a copy of row 0: all outputs tie. */
@@ -158,9 +162,10 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     const scale = new Float32Array(N).map(() => rnd());
     const use = c.windowed ? "windowed" : "storage";
     const x = storageBuffer(device, "x", N * K * 4 + (c.xRoom ?? 0), use);
+    const texRows = c.textureRows ?? (N === 1 ? 1 : FEW_ROW_MAX);
     // NaN past the rows (the engine's x buffers hold other rows there): a kernel must not read it.
     device.queue.writeBuffer(x, 0, new Float32Array(x.size / 4).fill(NaN));
-    device.queue.writeBuffer(x, 0, xVals);
+    if (!c.xTexture || N === 1 || texRows < N) device.queue.writeBuffer(x, 0, xVals);
     const y = bufferFrom(device, "y", y0);
     const rowScale = bufferFrom(device, "row_scale", scale);
     const step = bufferFrom(device, "step", new Uint32Array([N, 0, 0, 0]));
@@ -172,12 +177,15 @@ async function runCases(gpu: GpuContext, kernels: KernelCache, cases: Case[]): P
     };
     let xTexture: GPUTexture | undefined;
     if (c.xTexture) {
-      xTexture = rowTexture(device, "x_tex", K);
-      const row = new Float32Array(xTexture.width * 4).fill(NaN);
+      xTexture = rowTexture(device, "x_tex", K, texRows);
+      const texels = xTexture.width * 4, rows = new Float32Array(texels * texRows).fill(NaN);
       // With a norm, the texture's producer applied it (rmsnorm.wgsl TEXTURE): the matmul must not again.
-      const x0 = xVals.subarray(0, K);
-      row.set(c.norm ? referenceRmsNorm(x0, 1, K, normW, 1e-5) : x0);
-      device.queue.writeTexture({ texture: xTexture }, row, {}, [xTexture.width, 1]);
+      const xn = c.norm ? referenceRmsNorm(xVals, N, K, normW, 1e-5) : xVals;
+      for (let n = 0; n < Math.min(N, texRows); n++) rows.set(xn.subarray(n * K, (n + 1) * K), n * texels);
+      device.queue.writeTexture({ texture: xTexture }, rows, { bytesPerRow: texels * 4 }, [
+        xTexture.width,
+        texRows,
+      ]);
     }
     const argmax = c.argmax
       ? storageBuffer(device, "best", (Math.ceil(M / 4) + w.parts.length) * 8)
@@ -439,6 +447,9 @@ const fewRowCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
         partRows,
         texture: true,
         windowed: true,
+        // x from a texture of rows on every other case; of one row (too few: not read) on some.
+        xTexture: i % 2 === 1 || i % 6 === 2,
+        textureRows: i % 6 === 2 ? 1 : undefined,
       });
       i++;
     }
@@ -454,7 +465,8 @@ const fewRowCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] => {
  * room after x, windows start at each group's first row, at the 256-byte boundary before it: 6 rows of 3072
  * (3+3; the dmtd-small shape's down projection, which took gemm_tex before), 7 of 2300 (4+3, its row 4 48
  * floats past the boundary), 5 of 4100 (3+2), 6 of 2051 (3+3, K odd: row 3 starts mid-vec4) and 3 of 8000
- * (2+1, each group 2 rows per invocation, the second reading a row past the step). NORM on half.
+ * (2+1, each group 2 rows per invocation, the second reading a row past the step). NORM on half; x from a
+ * texture of rows on a third of those that take gemv_tex_rows (3+3 of K 2051: rows aligned there).
  */
 const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
   ([
@@ -481,6 +493,7 @@ const fewRowEdgeCases = ([dtype, quant]: [DType, QuantFormat | null]): Case[] =>
     windowed: true,
     xRoom,
     rowGroups,
+    xTexture: rowGroups !== "" && i % 3 === 0,
   }));
 
 /**

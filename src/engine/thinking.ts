@@ -62,7 +62,7 @@ export function planThinking(
     return {
       rows: [],
       mix: [],
-      shape: { thinkingRows: 0, fromHistory: false, mixRows: 0, thinkingOnly: false },
+      shape: { thinkingRows: 0, thinkingOutRows: 0, fromHistory: false, mixRows: 0, thinkingOnly: false },
     };
   }
   if (spec.rows === "step") {
@@ -72,6 +72,7 @@ export function planThinking(
     const mix = inputs.every((i) => i === "thinking") ? [] : inputs.map((i, src) => ({ src, ...ROW_MIX[i] }));
     const shape = {
       thinkingRows: rows.length,
+      thinkingOutRows: spec.only ? 0 : rows.length,
       fromHistory: false,
       mixRows: mix.length,
       thinkingOnly: !!spec.only,
@@ -82,9 +83,17 @@ export function planThinking(
   if (rows.length !== 1 || block.length > maxRows || block.at(-1) !== rows[0].pos) {
     throw new Error(`a refill block [${block}] must end at the step's one row and hold ≤ ${maxRows} rows`);
   }
+  // The head first: only its thinking output is read, so the last thinking layer runs the rest for K/V alone.
+  const order = [block.length - 1, ...block.keys()].slice(0, block.length);
   return {
-    rows: block.map((pos) => ({ slot: rows[0].slot, pos })),
-    mix: add ? [{ src: block.length - 1, a: 1, b: 1 }] : [],
-    shape: { thinkingRows: block.length, fromHistory: true, mixRows: add ? 1 : 0, thinkingOnly: false },
+    rows: order.map((i) => ({ slot: rows[0].slot, pos: block[i] })),
+    mix: add ? [{ src: 0, a: 1, b: 1 }] : [],
+    shape: {
+      thinkingRows: block.length,
+      thinkingOutRows: 1,
+      fromHistory: true,
+      mixRows: add ? 1 : 0,
+      thinkingOnly: false,
+    },
   };
 }

@@ -52,13 +52,14 @@ export function isWindowed(b: GPUBuffer): boolean {
 }
 
 /**
- * One activation row of `n` floats as an rgba32float texture of ceil(n / 4) texels (zero past n): rmsnorm.wgsl
- * writes one, and gemv_tex.wgsl reads its x there on software GPUs (a texel load beats a uniform gather).
+ * `rows` activation rows of `n` floats as an rgba32float texture, a row of ceil(n / 4) texels each (zero past
+ * n): rmsnorm.wgsl writes one, and gemv_tex.wgsl (row 0) and gemv_tex_rows.wgsl read their x there on software
+ * GPUs (a texel load beats a uniform gather).
  */
-export function rowTexture(device: GPUDevice, label: string, n: number): GPUTexture {
+export function rowTexture(device: GPUDevice, label: string, n: number, rows = 1): GPUTexture {
   return device.createTexture({
     label,
-    size: [Math.max(1, Math.ceil(n / 4)), 1],
+    size: [Math.max(1, Math.ceil(n / 4)), rows],
     format: "rgba32float",
     usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
   });
@@ -108,18 +109,21 @@ export async function readBuffer(
   return out;
 }
 
-/** Reads a row texture (rowTexture) back as its floats, 4 per texel (tests and diagnostics only). */
+/** Reads a row texture (rowTexture) back as its floats, 4 per texel, row after row (tests and diagnostics). */
 export async function readRowTexture(device: GPUDevice, texture: GPUTexture): Promise<Float32Array> {
-  const bytesPerRow = Math.ceil(texture.width * 16 / 256) * 256;
+  const bytesPerRow = Math.ceil(texture.width * 16 / 256) * 256, rows = texture.height;
   const staging = device.createBuffer({
-    size: bytesPerRow,
+    size: bytesPerRow * rows,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   const enc = device.createCommandEncoder();
-  enc.copyTextureToBuffer({ texture }, { buffer: staging, bytesPerRow }, [texture.width, 1]);
+  enc.copyTextureToBuffer({ texture }, { buffer: staging, bytesPerRow }, [texture.width, rows]);
   device.queue.submit([enc.finish()]);
   await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0, texture.width * 16));
+  const mapped = staging.getMappedRange(), out = new Float32Array(texture.width * 4 * rows);
+  for (let r = 0; r < rows; r++) {
+    out.set(new Float32Array(mapped, r * bytesPerRow, texture.width * 4), r * texture.width * 4);
+  }
   staging.unmap();
   staging.destroy();
   return out;

@@ -100,6 +100,8 @@ const ONE_ROW_PROMPT_MIN_HIDDEN = 256;
  * sums outgrow the registers: kernels/README.md has the figures that chose these.
  */
 export const FEW_ROW_SIZES = [2, 3, 4];
+/** The most activation rows a step may have and still take gemv_tex_rows (in row groups). */
+export const FEW_ROW_MAX = 8;
 
 /** Matrices this small make every dispatch short, so per-dispatch overhead dominates. */
 const SMALL_MATRIX_BYTES = 1 << 20;

@@ -27,14 +27,18 @@ export interface RoutingMode {
 
 /** A decoder layer of some kind: builds its dispatches once, records them per step. */
 export interface LayerUnit {
-  encode(pass: ComputeRecorder, nRows: number, routing: RoutingMode): void;
+  /**
+   * Records the layer over `nRows` rows; where only the first `outRows` rows' outputs are read, a unit may
+   * write the other rows' K/V and compute no more for them.
+   */
+  encode(pass: ComputeRecorder, nRows: number, routing: RoutingMode, outRows?: number): void;
 }
 
 /** Where a matmul reads and writes besides x and y (`MatmulIO`). */
 export interface MatmulExtras {
   /** Per-row scale (FlexiDepth's g) for `scaleMode`. */
   rowScale?: GPUBuffer;
-  /** One-row steps read x from this row texture (already normalized when the matmul has a norm). */
+  /** Steps of few rows read x from this row texture (already normalized when the matmul has a norm). */
   xTexture?: GPUTexture | null;
   /** One-row steps leave argmax pairs here (the LM head). */
   argmax?: GPUBuffer | null;
@@ -161,8 +165,11 @@ export class LayerBuilder {
     });
   }
 
-  /** A one-row step's RMSNorm of x into the row texture the next matmuls read (where the profile has one). */
-  rowNorm(weight: GPUBuffer): StepOp {
+  /**
+   * The RMSNorm of x into the row texture that the next matmuls read (where the profile has one), in steps of up
+   * to `maxRows` rows: by default as many as the texture has, the steps whose matmuls read x there.
+   */
+  rowNorm(weight: GPUBuffer, maxRows?: number): StepOp {
     const s = this.state;
     if (!s.xnTexture) return NO_OP;
     return new RowTextureNorm(
@@ -179,6 +186,7 @@ export class LayerBuilder {
         eps: this.cfg.rmsNormEps,
         workgroup: this.profile.normWorkgroup,
       }),
+      maxRows ?? s.xnTexture.height,
     );
   }
 }

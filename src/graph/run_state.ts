@@ -5,7 +5,7 @@
  */
 
 import type { ModelConfig } from "../model/config.ts";
-import type { BackendProfile } from "../gpu/profile.ts";
+import { type BackendProfile, FEW_ROW_MAX } from "../gpu/profile.ts";
 import { bufferFrom, rowTexture, storageBuffer, UNIFORM_WINDOW } from "../gpu/buffers.ts";
 import type { BranchRows } from "../ops/route/gate.ts";
 import { Attention } from "../ops/attention/attention.ts";
@@ -81,9 +81,12 @@ export interface RunState extends StepBuffers {
   act: GPUBuffer;
   /** Final norm of the output rows [outputs, hidden]. */
   hn: GPUBuffer;
-  /** One-row steps' norms for the matmuls after them (the profile's `normsToTexture`), else null. */
+  /**
+   * The norms of steps of up to FEW_ROW_MAX rows for the matmuls after them (the profile's `normsToTexture`),
+   * a texture row each, else null.
+   */
   xnTexture: GPUTexture | null;
-  /** xnTexture's row in int8 blocks, written by the same norm, for quantized matmuls' integer path. */
+  /** xnTexture's row 0 in int8 blocks, written by the same norm, for quantized matmuls' integer path. */
   xq: QuantizedRow | null;
   /** The norm kernel's buffer output beside xnTexture (never read). */
   xn: GPUBuffer | null;
@@ -143,7 +146,8 @@ export function createRunState(
   const windowed = profile.weightStorage === "texture" ? "windowed" : "storage";
   const input = (label: string, n: number) => storageBuffer(device, label, n * 4, windowed);
   const widest = (of: (L: ModelWeights["layers"][number]) => number) => Math.max(...weights.layers.map(of));
-  const xnTexture = profile.normsToTexture ? rowTexture(device, "xn_texture", H) : null;
+  // Rows for any step that gemv_tex_rows takes: its norms go there too.
+  const xnTexture = profile.normsToTexture ? rowTexture(device, "xn_texture", H, FEW_ROW_MAX) : null;
   const hnTexture = weights.lmHead.storage === "texture" && H * 4 <= UNIFORM_WINDOW
     ? rowTexture(device, "hn_texture", H)
     : null;
@@ -159,7 +163,7 @@ export function createRunState(
     xq: xnTexture && profile.quantizedX && weights.quant
       ? { texture: quantizedRowTexture(device, H), format: weights.quant }
       : null,
-    xn: xnTexture ? f32("xn", H) : null,
+    xn: xnTexture ? f32("xn", FEW_ROW_MAX * H) : null,
     hnTexture,
     headParts: hnTexture ? headPartsBuffer(device, cfg, weights) : null,
     cosSin: bufferFrom(device, "rope_cos_sin", ropeTable(cfg, size.context)),

@@ -12,6 +12,11 @@ import type { LayerUnit, RoutingMode } from "./layer_builder.ts";
 export interface DmtdShape {
   /** Rows of the thinking layers; 0: a non-head step, whose decoding layers run on the embedding alone. */
   thinkingRows: number;
+  /**
+   * The first rows of those whose thinking output is read (a refill block's head, put first; a prompt chunk's
+   * every row; none before a prompt): the last thinking layer writes the other rows' K/V and computes no more.
+   */
+  thinkingOutRows: number;
   /** The thinking rows' tokens come from the GPU's token history (a refill block), not the step's tokens. */
   fromHistory: boolean;
   /** Rows of the mix table that make the decoding layers' input from the thinking output and the embedding. */

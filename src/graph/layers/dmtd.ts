@@ -52,12 +52,16 @@ export class DmtdStack implements LayerStack {
 
   /** Without a shape, every layer runs on the step's rows, d = t: the plain stack (full depth, tests). */
   encode(pass: ComputeRecorder, nRows: number, routing: RoutingMode, shape?: DmtdShape): void {
-    const sh = shape ?? { thinkingRows: nRows, fromHistory: false, mixRows: 0, thinkingOnly: false };
+    const sh = shape ??
+      { thinkingRows: nRows, thinkingOutRows: nRows, fromHistory: false, mixRows: 0, thinkingOnly: false };
     if (sh.thinkingRows > 0) {
       if (sh.fromHistory) this.history.gather(pass, sh.thinkingRows);
       this.embedThinking.encode(pass, sh.thinkingRows);
       if (sh.mixRows > 0) this.keepEmbedding.encode(pass, sh.thinkingRows);
-      for (const layer of this.thinking) layer.encode(pass, sh.thinkingRows, routing);
+      const last = this.thinking.length - 1;
+      this.thinking.forEach((layer, l) =>
+        layer.encode(pass, sh.thinkingRows, routing, l === last ? sh.thinkingOutRows : undefined)
+      );
       if (sh.thinkingOnly) return;
       this.mix.encode(pass, sh.mixRows);
     } else {

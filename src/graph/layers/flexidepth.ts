@@ -51,13 +51,21 @@ export class FlexiDepthLayer implements LayerUnit {
 
   constructor(b: LayerBuilder, L: LayerWeights, l: number) {
     const s = b.state, r = s.routing!, R = L.router!, { kvDim } = b;
-    const oneRow = { xTexture: s.xnTexture };
+    const fromTexture = { xTexture: s.xnTexture };
     this.inNorm = b.rowNorm(L.inputNorm);
-    this.kv = b.matmul(L.qkv, s.x, s.qkv, s.step, b.projection(L.inputNorm, l, s.rows, 0, kvDim), oneRow);
+    this.kv = b.matmul(
+      L.qkv,
+      s.x,
+      s.qkv,
+      s.step,
+      b.projection(L.inputNorm, l, s.rows, 0, kvDim),
+      fromTexture,
+    );
     this.kvWrite = b.ropeKv(L, l, s.step, s.rows, s.qkv, { stride: L.qkv.rows, k: 0, v: kvDim });
-    this.enc = R.enc ? b.matmul(R.enc, s.x, r.enc, s.step, b.normed(L.inputNorm), oneRow) : NO_OP;
+    this.enc = R.enc ? b.matmul(R.enc, s.x, r.enc, s.step, b.normed(L.inputNorm), fromTexture) : NO_OP;
     this.gate = routeGate(b, L, l, R, r);
-    this.postNorm = b.rowNorm(L.postNorm);
+    // Only a one-row step's MLP reads it (in place); several rows' branches gather theirs.
+    this.postNorm = b.rowNorm(L.postNorm, 1);
     const k = r.kept, sk = r.skipped, H = b.cfg.hiddenSize;
     this.gathered = branches(b, L, l, r.xBlock, r.rowsBlock, null, {
       keptIn: [

@@ -11,7 +11,7 @@
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { StepOp } from "../../ops/op.ts";
 import type { LayerWeights } from "../weights.ts";
-import type { LayerBuilder, LayerUnit } from "../layer_builder.ts";
+import type { LayerBuilder, LayerUnit, RoutingMode } from "../layer_builder.ts";
 
 export class LlamaLayer implements LayerUnit {
   private readonly inNorm: StepOp;
@@ -26,27 +26,35 @@ export class LlamaLayer implements LayerUnit {
   constructor(b: LayerBuilder, L: LayerWeights, l: number) {
     const s = b.state, { qDim, kvDim } = b;
     const stride = qDim + 2 * kvDim;
-    const oneRow = { xTexture: s.xnTexture };
+    const fromTexture = { xTexture: s.xnTexture };
     this.inNorm = b.rowNorm(L.inputNorm);
-    this.qkv = b.matmul(L.qkv, s.x, s.qkv, s.step, b.projection(L.inputNorm, l, s.rows, qDim, kvDim), oneRow);
+    this.qkv = b.matmul(
+      L.qkv,
+      s.x,
+      s.qkv,
+      s.step,
+      b.projection(L.inputNorm, l, s.rows, qDim, kvDim),
+      fromTexture,
+    );
     this.ropeKv = b.ropeKv(L, l, s.step, s.rows, s.qkv, { stride, q: 0, k: qDim, v: qDim + kvDim });
     this.attention = b.attention(l, s.step, s.rows, s.qkv, stride);
     this.o = b.matmul(L.o, s.att, s.x, s.step, { accumulate: true });
     this.postNorm = b.rowNorm(L.postNorm);
-    this.gateUp = b.matmul(L.gateUp, s.x, s.act, s.step, b.mlp(L.postNorm), oneRow);
+    this.gateUp = b.matmul(L.gateUp, s.x, s.act, s.step, b.mlp(L.postNorm), fromTexture);
     this.down = b.matmul(L.down, s.act, s.x, s.step, { accumulate: true });
   }
 
-  encode(pass: ComputeRecorder, n: number): void {
-    // Attention block (a one-row step on a wide model first normalizes x into a row texture).
+  encode(pass: ComputeRecorder, n: number, _routing?: RoutingMode, outRows = n): void {
+    // Attention block (a step of few rows on a wide model first normalizes x into a row texture); K/V of every
+    // row, the rest of the layer for the rows whose output is read.
     this.inNorm.encode(pass, n);
     this.qkv.encode(pass, n);
     this.ropeKv.encode(pass, n);
-    this.attention.encode(pass, n);
-    this.o.encode(pass, n);
+    this.attention.encode(pass, outRows);
+    this.o.encode(pass, outRows);
     // MLP block.
-    this.postNorm.encode(pass, n);
-    this.gateUp.encode(pass, n);
-    this.down.encode(pass, n);
+    this.postNorm.encode(pass, outRows);
+    this.gateUp.encode(pass, outRows);
+    this.down.encode(pass, outRows);
   }
 }

@@ -139,9 +139,14 @@ export function windowResources(
   return resources;
 }
 
+/** gemv_tex_rows's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11. */
+export function fewRowResources(windowed: Resource[], io: MatmulIO, device: GPUDevice): Resource[] {
+  return [...windowed, io.xTexture?.createView() ?? unusedRowTexture(device)];
+}
+
 /**
- * gemv_tex's bindings: windowResources, then x's row texture (a stand-in without XTEX) in 11, the argmax pairs
- * (a stand-in without ARGMAX) in 12 and x quantized (`xq`, a stand-in without XQ) in 13.
+ * gemv_tex's bindings: fewRowResources, then the argmax pairs (a stand-in without ARGMAX) in 12 and x
+ * quantized (`xq`, a stand-in without XQ) in 13.
  */
 export function oneRowResources(
   windowed: Resource[],
@@ -150,8 +155,7 @@ export function oneRowResources(
   xq?: GPUTexture,
 ): Resource[] {
   return [
-    ...windowed,
-    io.xTexture?.createView() ?? unusedRowTexture(device),
+    ...fewRowResources(windowed, io, device),
     io.argmax ?? standInsFor(device).best,
     xq?.createView() ?? unusedQuantizedRow(device),
   ];

@@ -8,7 +8,14 @@ import type { GpuMatrix } from "../../gpu/matrix.ts";
 import type { ComputeRecorder } from "../../gpu/profiler.ts";
 import type { StepOp } from "../op.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
-import { oneRowResources, partParams, partResources, type RowWindow, windowResources } from "./bindings.ts";
+import {
+  fewRowResources,
+  oneRowResources,
+  partParams,
+  partResources,
+  type RowWindow,
+  windowResources,
+} from "./bindings.ts";
 import { grid, type Plan, planMatmul } from "./plan.ts";
 import { quantizedXTexels, wantsQuantizedX, XQuantizer } from "./quantize_x.ts";
 
@@ -81,7 +88,8 @@ export class Matmul implements StepOp {
       for (const plan of new Set(this.few.flat())) {
         const rows = plan.rows!;
         const plain = rows.row0 === 0 && rows.xOffset === 0;
-        bind(plan, plain ? windowed : windowResources(device, resourcesFor(rows), opts, rows.xOffset));
+        const x = plain ? windowed : windowResources(device, resourcesFor(rows), opts, rows.xOffset);
+        bind(plan, fewRowResources(x, io, device));
       }
     }
     this.xq = xq;

@@ -88,9 +88,10 @@ export interface MatmulIO {
   /** f32 [N]: required when scaleMode ≠ 0. */
   rowScale?: GPUBuffer;
   /**
-   * x's row 0 again, as a row texture (rowTexture) that its producer writes too (rmsnorm.wgsl TEXTURE), already
+   * x's rows again, as a row texture (rowTexture) that its producer writes too (rmsnorm.wgsl TEXTURE), already
    * normalized when the matmul has `norm` (the producer applied it): one-row steps on texture weights read x
-   * there (gemv_tex.wgsl XTEX, without NORM). Ignored by the other kernels.
+   * there (gemv_tex.wgsl XTEX, without NORM), and so do steps of 2 to FEW_ROW_MAX rows where the texture has
+   * that many rows (gemv_tex_rows.wgsl XTEX). Ignored by the other kernels.
    */
   xTexture?: GPUTexture;
   /**

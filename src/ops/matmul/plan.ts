@@ -1,7 +1,8 @@
 /**
  * Which matmul kernel runs, by where the weights live and how many activation rows a step has. Every kernel
  * binds 0 params, 1 step, 2 x, 3 w (one part), 4 y, 5 row_scale, 6 norm_w, 7-10 the RoPE epilogue's rows,
- * cos_sin, k_cache, v_cache (gemv_tex also 11 x's row texture and 12 the argmax pairs):
+ * cos_sin, k_cache, v_cache (gemv_tex and gemv_tex_rows also 11 x's row texture, gemv_tex 12 the argmax pairs
+ * and 13 x quantized):
  * - buffer weights: `matmul`, the GEMV, up to `gemvMaxRows` rows ("coop": TPR threads per output row striding
  *   over K with coalesced loads, partial sums reduced in workgroup memory; "row": one row per invocation, no
  *   barrier, for CPU software GPUs), and `gemm`, the tiled GEMM, beyond (64 × 64 output tiles, K staged 32 at
@@ -18,7 +19,7 @@
 import type { Kernel, KernelCache } from "../../gpu/kernels.ts";
 import { type GpuMatrix, weightCode } from "../../gpu/matrix.ts";
 import { isWindowed, UNIFORM_WINDOW } from "../../gpu/buffers.ts";
-import { FEW_ROW_SIZES } from "../../gpu/profile.ts";
+import { FEW_ROW_MAX, FEW_ROW_SIZES } from "../../gpu/profile.ts";
 import type { GemvVariant, MatmulIO, MatmulOptions } from "./options.ts";
 import { wantsQuantizedX } from "./quantize_x.ts";
 import type { RowWindow } from "./bindings.ts";
@@ -30,8 +31,6 @@ const DIRECT_NT_GEMV = 4;
 const DIRECT_NT_GEMM = 8;
 /** Activation rows per GEMV workgroup row (coop, row). */
 const GEMV_NB = 4;
-/** The most activation rows a step may have and still take gemv_tex_rows (in row groups). */
-const FEW_MAX = 8;
 /** gemv_tex_rows's 4-row groups per pass over K (its G): an invocation takes at least that many. */
 const FEW_G = 4;
 
@@ -157,9 +156,10 @@ function oneRowPlan(
 }
 
 /**
- * gemv_tex_rows for each step of 2 to FEW_MAX rows that `fewRowGroups` can cover, an invocation taking at
- * least FEW_G groups; NORM a pipeline constant as in gemv_tex, UNALIGNED where rows of K start mid-vec4. One
- * plan per (NR, first row), shared between step sizes.
+ * gemv_tex_rows for each step of 2 to FEW_ROW_MAX rows that `fewRowGroups` can cover, an invocation taking at
+ * least FEW_G groups; x from io.xTexture where it holds that many rows (XTEX: its producer normalized them),
+ * else through the window with NORM a pipeline constant as in gemv_tex and UNALIGNED where rows of K start
+ * mid-vec4. One plan per (NR, first row), shared between step sizes.
  */
 function fewRowPlans(
   kernels: KernelCache,
@@ -170,13 +170,18 @@ function fewRowPlans(
   opts: MatmulOptions,
 ): Plan[][] {
   const plans = new Map<string, Plan>();
+  const xtex = (io.xTexture?.height ?? 0) >= FEW_ROW_MAX;
   const plan = (g: RowGroup): Plan => {
     const key = `${g.nr}:${g.row0}:${g.xOffset}`;
     let p = plans.get(key);
     if (!p) {
-      const constants = { W_DTYPE: dtype, WG: ROW_WG, NR: g.nr, NORM: opts.norm ? 1 : 0 };
+      const constants = { W_DTYPE: dtype, WG: ROW_WG, NR: g.nr, NORM: opts.norm && !xtex ? 1 : 0 };
       p = {
-        kernel: kernels.get("gemv_tex_rows", { ...constants, UNALIGNED: w.cols % 4 === 0 ? 0 : 1 }),
+        kernel: kernels.get("gemv_tex_rows", {
+          ...constants,
+          XTEX: xtex ? 1 : 0,
+          UNALIGNED: xtex || w.cols % 4 === 0 ? 0 : 1,
+        }),
         rowsPerGroup: ROW_WG * 4 * Math.max(groups, FEW_G),
         nPerGroup: g.nr,
         rows: g,
@@ -187,7 +192,7 @@ function fewRowPlans(
     return p;
   };
   const few: Plan[][] = [];
-  for (let n = 2; n <= FEW_MAX; n++) {
+  for (let n = 2; n <= FEW_ROW_MAX; n++) {
     few[n] = fewRowGroups(n, w.cols, io.x.size, opts.fewRows ?? FEW_ROW_SIZES)?.map(plan) ?? [];
   }
   return few;

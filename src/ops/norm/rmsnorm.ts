@@ -1,8 +1,8 @@
 /**
  * RMSNorm of a step's rows (kernels/rmsnorm.wgsl): y = x · rsqrt(mean(x²) + eps) · weight, f32. Most norms
  * are fused into the matmul that reads them (Matmul `norm`); this kernel runs the final norm before the LM
- * head (only the rows that get logits) and, on wide models on software GPUs, each one-row norm into the row
- * texture that the next matmuls read.
+ * head (only the rows that get logits) and, on wide models on software GPUs, the norms of steps of few rows
+ * into the row texture that the next matmuls read.
  */
 
 import type { KernelCache } from "../../gpu/kernels.ts";
@@ -20,7 +20,7 @@ export interface RmsNormIO {
   step: GPUBuffer;
   /** Output row j normalizes x row outRows[j] (j < n_out): the rows that get logits. */
   outRows: GPUBuffer;
-  /** Row 0 of y also goes to this row texture (a one-row step's matmuls read it there). */
+  /** Each row of y that this row texture has also goes there (a few-row step's matmuls read it there). */
   texture?: GPUTexture;
   /** Row 0 of y also goes here in int8 blocks (quantize_x.ts's layout: the quantized matmuls' integer path). */
   quantized?: QuantizedRow;
@@ -60,11 +60,14 @@ export class RmsNorm implements StepOp {
   }
 }
 
-/** An RMSNorm into a row texture that runs only in one-row steps (several rows read x fused instead). */
+/**
+ * An RMSNorm into a row texture that runs only in steps of up to `maxRows` rows (the matmuls of larger steps
+ * read x with the norm fused).
+ */
 export class RowTextureNorm implements StepOp {
-  constructor(private readonly norm: RmsNorm) {}
+  constructor(private readonly norm: RmsNorm, private readonly maxRows: number) {}
 
   encode(pass: ComputeRecorder, nRows: number): void {
-    if (nRows === 1) this.norm.encode(pass, 1);
+    if (nRows <= this.maxRows) this.norm.encode(pass, nRows);
   }
 }
