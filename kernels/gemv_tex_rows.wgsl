@@ -8,9 +8,10 @@
 // lanes (each lane's value inserted through the stack), so 2-8 rows cost 3-7× one row in gemv_tex.wgsl. Here
 // x comes through the uniform window — still a scalar load per lane and component, as the index varies with
 // the loop, but several times cheaper — or, under XTEX, from a texture of rows that the norm before wrote (a
-// texel load for all lanes, cheaper still, and no norm of its own); each load serves 4 · G weight rows; each weight block is fetched
-// and decoded once for all NR rows. What an extra row still costs is its multiply-adds: llvmpipe has no fused
-// multiply-add (a mul and an add each), and G · NR sums of 4 outgrow the registers. As in gemv_tex.wgsl:
+// texel load for all lanes, cheaper still, and no norm of its own); each load serves 4 · G weight rows; each
+// weight block is fetched and decoded once for all NR rows. What an extra row still costs is its
+// multiply-adds: llvmpipe has no fused multiply-add (a mul and an add each), and G · NR sums of 4 outgrow the
+// registers. As in gemv_tex.wgsl:
 // straight-line code (NR and G are pipeline constants, the row loops unroll), a group loop with the same trip
 // count on every lane, x past K zeroed by a select (in the tail chunk only), branch-free row scale and
 // accumulate, NORM a pipeline constant (1 / RMS from the x loaded for the sums); the epilogue (plain, SWIGLU,

@@ -156,42 +156,28 @@ Deno.test("dmtd: a non-head step dispatches no thinking-layer work; a head runs 
   const fwd = model.engine.forward;
   const thinking = (labels: string[]) => labels.filter((l) => /layers\.[0-2]\./.test(l));
   const decoding = (labels: string[]) => labels.filter((l) => /layers\.3\./.test(l));
-  const none = matmulLabels();
-  fwd.encode(none.pass, 1, 1, "sample", {
-    thinkingRows: 0,
-    thinkingOutRows: 0,
-    fromHistory: false,
-    mixRows: 0,
-    thinkingOnly: false,
-  });
-  assertEquals(thinking(none.labels), []);
-  ok(decoding(none.labels).length > 0, "the decoding layers run");
-  const head = matmulLabels();
-  fwd.encode(head.pass, 1, 1, "sample", {
-    thinkingRows: 4,
-    thinkingOutRows: 1,
-    fromHistory: true,
-    mixRows: 1,
-    thinkingOnly: false,
-  });
-  ok(thinking(head.labels).length > 0 && decoding(head.labels).length > 0, "a head runs every layer");
+  // Records a step of `rows` decoding rows over `shape` (DmtdShape's fields in order) and returns its labels.
+  const step = (rows: number, [thinkingRows, thinkingOutRows, mixRows]: number[], only = false) => {
+    const m = matmulLabels();
+    const shape = { thinkingRows, thinkingOutRows, fromHistory: !only && thinkingRows > 0, mixRows };
+    fwd.encode(m.pass, rows, only ? 0 : 1, "sample", { ...shape, thinkingOnly: only });
+    return m.labels;
+  };
+  const none = step(1, [0, 0, 0]);
+  assertEquals(thinking(none), []);
+  ok(decoding(none).length > 0, "the decoding layers run");
+  const head = step(1, [4, 1, 1]);
+  ok(thinking(head).length > 0 && decoding(head).length > 0, "a head runs every layer");
   // A refill before a prompt reads no thinking output: the last thinking layer only writes its K/V.
-  const only = matmulLabels();
-  fwd.encode(only.pass, 4, 0, "sample", {
-    thinkingRows: 4,
-    thinkingOutRows: 0,
-    fromHistory: false,
-    mixRows: 0,
-    thinkingOnly: true,
-  });
-  const last = only.labels.filter((l) => /layers\.2\./.test(l));
+  const only = step(4, [4, 0, 0], true);
+  const last = only.filter((l) => /layers\.2\./.test(l));
   assertEquals(
     last.map((l) => l.replace(/^\S+ /, "")),
     ["model.layers.2.self_attn.qkv"],
     "layer 2: K/V only",
   );
-  ok(only.labels.some((l) => /layers\.1\.mlp/.test(l)), "the layers before it run whole");
-  assertEquals(decoding(only.labels), []);
+  ok(only.some((l) => /layers\.1\.mlp/.test(l)), "the layers before it run whole");
+  assertEquals(decoding(only), []);
 });
 
 Deno.test("dmtd: every window depth gives the same tokens; heads and layer counts follow the cycle", async () => {
