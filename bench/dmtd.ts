@@ -1,7 +1,9 @@
 /**
  * The DMTD rows of `deno task bench`: decode at full depth and at τ = 2, 3, 4, 6 on the same prompt, the
  * runs alternating so that a slow spell of a shared machine falls on all of them; the ideal speed-up from
- * weight bytes per token (graph/traffic.ts) and measured ÷ ideal.
+ * weight bytes per token (graph/traffic.ts) and measured ÷ ideal; and where the difference goes: a run with
+ * one head only gives a step between heads, from which each τ's head step and the cost of its thinking layers
+ * over τ rows against one row follow (`refillCosts`; the ideal counts them as one).
  */
 
 import type { Model } from "../src/generation/model.ts";
@@ -13,6 +15,8 @@ export interface DmtdRow {
   thinking_layers: number;
   decoding_layers: number;
   full_depth_ms_per_token: number;
+  /** A step between heads (decoding layers and LM head only), from a run with one head. */
+  between_heads_ms_per_step: number;
   cycles: {
     cycle: number;
     ms_per_token: number;
@@ -20,7 +24,31 @@ export interface DmtdRow {
     measured_speedup: number;
     ideal_speedup: number;
     measured_over_ideal: number;
+    /** A head step over a block of τ rows (thinking, decoding layers and LM head). */
+    head_ms_per_step: number;
+    /** Its thinking layers over τ rows ÷ the same layers over one row (the ideal: 1). */
+    refill_over_one_row: number;
   }[];
+}
+
+/**
+ * Per-step costs from decode times of `steps` steps (tokens − 1: the first token comes from the prefill) at
+ * full depth (`fullMs` a step) and with a single head (`oneHeadMs` a step: the first step, whose block is its
+ * own row, then steps between heads): the step between heads, and for a cycle of τ (`cycleMs` a step, heads
+ * at steps 0, τ, 2τ…, the first over one row) the head step and its thinking layers over τ rows ÷ over one row
+ * (a full-depth step less a step between heads is those layers over one row).
+ */
+export function refillCosts(
+  steps: number,
+  fullMs: number,
+  oneHeadMs: number,
+  cycle: number,
+  cycleMs: number,
+): { betweenMs: number; headMs: number; refillOverOneRow: number } {
+  const betweenMs = (oneHeadMs * steps - fullMs) / (steps - 1);
+  const heads = Math.ceil(steps / cycle);
+  const headMs = (cycleMs * steps - fullMs - (steps - heads) * betweenMs) / (heads - 1);
+  return { betweenMs, headMs, refillOverOneRow: (headMs - betweenMs) / (fullMs - betweenMs) };
 }
 
 export async function measureDmtd(
@@ -30,7 +58,8 @@ export async function measureDmtd(
   repeat: number,
 ): Promise<DmtdRow> {
   const cfg = model.engine.config.dmtd!;
-  const modes = [0, ...DMTD_CYCLES]; // 0: full depth
+  const oneHead = tokens; // a cycle no shorter than the decode: one head, at its first step
+  const modes = [0, ...DMTD_CYCLES, oneHead]; // 0: full depth
   const best = new Map<number, { ms: number; mean: number }>();
   for (let i = 0; i < repeat; i++) {
     for (const cycle of modes) {
@@ -44,15 +73,19 @@ export async function measureDmtd(
       if (!was || ms < was.ms) best.set(cycle, { ms, mean: r.summary.meanLayers });
     }
   }
-  const w = model.engine.weights, full = best.get(0)!.ms;
+  const w = model.engine.weights, full = best.get(0)!.ms, steps = tokens - 1;
   const fullBytes = dmtdBytesPerToken(w, cfg.thinkingLayers, 1);
+  const costs = (cycle: number) =>
+    refillCosts(steps, full, best.get(oneHead)!.ms, cycle, best.get(cycle)!.ms);
   return {
     thinking_layers: cfg.thinkingLayers,
     decoding_layers: cfg.decodingLayers,
     full_depth_ms_per_token: full,
+    between_heads_ms_per_step: costs(DMTD_CYCLES[0]).betweenMs,
     cycles: DMTD_CYCLES.map((cycle) => {
       const { ms, mean } = best.get(cycle)!;
       const measured = full / ms, ideal = fullBytes / dmtdBytesPerToken(w, cfg.thinkingLayers, cycle);
+      const { headMs, refillOverOneRow } = costs(cycle);
       return {
         cycle,
         ms_per_token: ms,
@@ -60,6 +93,8 @@ export async function measureDmtd(
         measured_speedup: measured,
         ideal_speedup: ideal,
         measured_over_ideal: measured / ideal,
+        head_ms_per_step: headMs,
+        refill_over_one_row: refillOverOneRow,
       };
     }),
   };
@@ -80,4 +115,12 @@ export function printDmtd(d: DmtdRow): void {
         }`,
     );
   }
+  const list = (f: (c: DmtdRow["cycles"][number]) => string) => d.cycles.map(f).join(", ");
+  console.log(
+    `    where it goes: a step between heads ${d.between_heads_ms_per_step.toFixed(2)} ms; head steps ` +
+      `(τ = ${list((c) => `${c.cycle}`)}) ${list((c) => c.head_ms_per_step.toFixed(2))} ms, their thinking ` +
+      `layers over τ rows ${
+        list((c) => `${c.refill_over_one_row.toFixed(2)}×`)
+      } one row's cost (the ideal: 1×)`,
+  );
 }

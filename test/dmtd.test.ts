@@ -19,6 +19,7 @@ import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { oracleGreedy, type Role } from "./dmtd_reference.ts";
 import { runCli } from "./cli_harness.ts";
+import { refillCosts } from "../bench/dmtd.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
 
@@ -75,6 +76,34 @@ Deno.test("dmtd schedule: the thinking cache has no hole and no position written
       }
       const lastHead = steps.filter(([, h]) => h).at(-1)![0];
       assertEquals(written, [...Array(lastHead + 1).keys()], `τ ${cycle} P ${P}: [0, last head] once each`);
+    }
+  }
+});
+
+Deno.test("dmtd bench: a head step and its refill's cost come back from decode times on the real schedule", () => {
+  // Steps cost F (full depth, and the first head: its block is its own row), N between heads, H a head over τ
+  // rows; decode times are their means over the schedule's steps, as `decodeTokensPerSec` measures them.
+  const F = 30, N = 13, P = 5, TIGHT = { atol: 1e-9, rtol: 1e-9 };
+  for (const [cycle, H] of [[2, 35], [3, 45], [4, 52.7], [6, 70]]) {
+    for (const steps of [31, 64, 127]) {
+      const mean = (c: number, head: number) => {
+        const s = new CycleSchedule(c, P, P);
+        let total = 0;
+        for (let j = 0; j < steps; j++) {
+          const step = s.at(P + j);
+          total += !step.head ? N : step.refill.length === 1 ? F : head;
+        }
+        return total / steps;
+      };
+      const got = refillCosts(steps, F, mean(steps + 1, 0), cycle, mean(cycle, H));
+      const label = `τ ${cycle}, ${steps} steps`;
+      assertClose(new Float64Array([got.betweenMs, got.headMs]), new Float64Array([N, H]), TIGHT, label);
+      assertClose(
+        new Float64Array([got.refillOverOneRow]),
+        new Float64Array([(H - N) / (F - N)]),
+        TIGHT,
+        label,
+      );
     }
   }
 });
