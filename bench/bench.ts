@@ -12,7 +12,6 @@
 import { parseArgs } from "node:util";
 import { describeAdapter, type FeatureMode, openGpu } from "../src/gpu/device.ts";
 import { wantsInlineDispatch } from "../src/gpu/profile.ts";
-import { GpuProfiler, type KernelTiming } from "../src/gpu/profiler.ts";
 import { Model } from "../src/generation/model.ts";
 import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
 import { ensureDefaultDemoModel } from "../src/model/demo.ts";
@@ -21,6 +20,8 @@ import { syntheticCheckpoint } from "../src/model/synthetic.ts";
 import { weightBytesPerToken } from "../src/graph/traffic.ts";
 import { type DmtdRow, measureDmtd, printDmtd } from "./dmtd.ts";
 import { countAllocations } from "./allocations.ts";
+import { copyBandwidth, fastestOf, readBandwidth } from "./bandwidth.ts";
+import { type Profile, profileDecode } from "./profile_decode.ts";
 import type { TokenEvent } from "../src/generation/generate.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../src/model/quant.ts";
 import type { KvDtype } from "../src/gpu/profile.ts";
@@ -59,14 +60,7 @@ const tokensFor = (decodeOnly: boolean) => Number(flags.tokens ?? (decodeOnly ? 
 const repeat = Math.max(1, Number(flags.repeat ?? 3));
 
 /** The fastest of `repeat` runs, by the given time. */
-async function best<T>(run: () => Promise<T>, time: (r: T) => number): Promise<T> {
-  let top: T | undefined;
-  for (let i = 0; i < repeat; i++) {
-    const r = await run();
-    if (top === undefined || time(r) < time(top)) top = r;
-  }
-  return top!;
-}
+const best = <T>(run: () => Promise<T>, time: (r: T) => number) => fastestOf(repeat, run, time);
 const features: FeatureMode = flags["plain-kernels"] ? "none" : "auto";
 let quant: QuantFormat | null = null;
 if (flags.quant !== undefined && flags.quant !== "none") {
@@ -232,213 +226,6 @@ interface Row {
 const rows: Row[] = [];
 let adapter = "";
 
-/**
- * Copy bandwidth of the device: buffer-to-buffer copies in one submit. Counts the bytes read plus the bytes
- * written, the traffic a memory system sustains; decode reads weights only, so its effective bandwidth is
- * compared against this figure. Timed as the difference between 3·reps and reps copies (best of `repeat`
- * each), which cancels the fixed cost of a submit and its wait (≥ 11 ms in Deno, longer than the copies
- * themselves on a fast GPU). On a software GPU the probes move 128 MiB, well past a CPU's last-level cache
- * (32 MiB here: a 32 MiB texture read "ran" at 27 GB/s), and write their sources first (see `noise`).
- */
-async function copyBandwidth(device: GPUDevice, software: boolean): Promise<number> {
-  const size = software ? 128 << 20 : 256 << 20;
-  const reps = software ? 4 : 40;
-  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const a = device.createBuffer({ size, usage }), b = device.createBuffer({ size, usage });
-  fill(device, a);
-  fill(device, b);
-  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
-    for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? b : a, 0, i % 2 ? a : b, 0, size);
-  });
-  a.destroy();
-  b.destroy();
-  return 2 * size * perSecond / 1e9;
-}
-
-/** Pseudo-random bytes (never-written memory can read as one shared zero page: a cache, not memory). */
-function noise(bytes: number): Uint8Array<ArrayBuffer> {
-  const words = new Uint32Array(bytes / 4);
-  for (let i = 0, h = 0x9e3779b9; i < words.length; i++) {
-    words[i] = h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + i;
-  }
-  return new Uint8Array(words.buffer);
-}
-
-/** Writes noise over the whole buffer, 16 MiB at a time. */
-function fill(device: GPUDevice, buffer: GPUBuffer): void {
-  const chunk = 16 << 20, data = noise(Math.min(chunk, buffer.size));
-  for (let o = 0; o < buffer.size; o += chunk) {
-    device.queue.writeBuffer(buffer, o, data, 0, Math.min(chunk, buffer.size - o));
-  }
-}
-
-/**
- * Operations per second of `record` (n operations into one encoder, one submit and wait): the difference
- * between 3·reps and reps, best of `repeat` each, cancelling the fixed cost of a submit and its wait. If noise
- * makes the difference meaningless, the plain (pessimistic) figure of 3·reps.
- */
-async function repsPerSecond(
-  device: GPUDevice,
-  reps: number,
-  record: (enc: GPUCommandEncoder, n: number) => void,
-): Promise<number> {
-  const run = async (n: number) => {
-    const enc = device.createCommandEncoder();
-    record(enc, n);
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
-  await run(1);
-  const timeOf = (n: number) =>
-    best(async () => {
-      const t0 = performance.now();
-      await run(n);
-      return performance.now() - t0;
-    }, (ms) => ms);
-  const t1 = await timeOf(reps), t3 = await timeOf(3 * reps);
-  return t3 > t1 ? (2 * reps) / ((t3 - t1) / 1000) : (3 * reps) / (t3 / 1000);
-}
-
-/**
- * Read bandwidth of the device from where the engine keeps the weights: a compute kernel streaming a buffer
- * (bench/read_bandwidth.wgsl) or walking texture rows (bench/read_bandwidth_tex.wgsl) — the ceiling a decode
- * GEMV can approach (a WebGPU buffer copy may run well below it). Timed like copyBandwidth: 3·reps against
- * reps dispatches.
- */
-function readBandwidth(device: GPUDevice, software: boolean, storage: "buffer" | "texture"): Promise<number> {
-  return storage === "texture"
-    ? textureReadBandwidth(device, software)
-    : bufferReadBandwidth(device, software);
-}
-
-async function textureReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
-  const WG = 8, WIDTH = Math.min(4096, device.limits.maxTextureDimension2D);
-  const size = software ? 128 << 20 : 512 << 20;
-  const height = Math.min(size / 16 / WIDTH, device.limits.maxTextureDimension2D);
-  const reps = software ? 4 : 40;
-  const src = device.createTexture({
-    size: [WIDTH, height],
-    format: "rgba32uint",
-    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
-  });
-  // Written first: untouched memory may map to one shared zero page, and reading it measures a cache.
-  const rowsPerWrite = Math.max(1, Math.floor((16 << 20) / (WIDTH * 16)));
-  const data = noise(WIDTH * Math.min(rowsPerWrite, height) * 16);
-  for (let y = 0; y < height; y += rowsPerWrite) {
-    const rows = Math.min(rowsPerWrite, height - y);
-    device.queue.writeTexture({ texture: src, origin: [0, y] }, data, { bytesPerRow: WIDTH * 16 }, [
-      WIDTH,
-      rows,
-    ]);
-  }
-  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-  const code = await Deno.readTextFile(new URL("./read_bandwidth_tex.wgsl", import.meta.url));
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants: { WG, WIDTH } },
-  });
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: src.createView() }, { binding: 1, resource: { buffer: sink } }],
-  });
-  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
-    for (let i = 0; i < n; i++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(Math.ceil(height / WG));
-      pass.end();
-    }
-  });
-  src.destroy();
-  sink.destroy();
-  return WIDTH * height * 16 * perSecond / 1e9;
-}
-
-async function bufferReadBandwidth(device: GPUDevice, software: boolean): Promise<number> {
-  const WG = 256, ITEMS = 8;
-  const size = software ? 128 << 20 : 512 << 20;
-  const reps = software ? 4 : 40;
-  const src = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  fill(device, src);
-  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-  const code = await Deno.readTextFile(new URL("./read_bandwidth.wgsl", import.meta.url));
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants: { WG, ITEMS } },
-  });
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }],
-  });
-  const groups = size / 16 / ITEMS / WG;
-  const perSecond = await repsPerSecond(device, reps, (enc, n) => {
-    for (let i = 0; i < n; i++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(groups);
-      pass.end();
-    }
-  });
-  src.destroy();
-  sink.destroy();
-  return size * perSecond / 1e9;
-}
-
-interface Profile {
-  full_depth: boolean;
-  steps: number;
-  /** Wall time per step with the profiler attached (window 1, every dispatch in its own timed pass). */
-  wall_ms_per_step: number;
-  gpu_ms_per_step: number;
-  kernels: { kernel: string; calls_per_step: number; ms_per_step: number }[];
-}
-
-/**
- * Per-kernel GPU time of a decode after a one-token prompt (window 1), with timestamps around every dispatch.
- * Dispatches are labelled by kernel and the matrix they read; layer numbers are folded (`layers.N`), so a
- * row is one kind of work summed over the layers.
- */
-async function profileDecode(
-  model: Model,
-  first: number,
-  tokens: number,
-  fullDepth: boolean,
-): Promise<Profile> {
-  const profiler = new GpuProfiler(model.engine.gpu);
-  profiler.byDispatch = true;
-  model.engine.profiler = profiler;
-  let r;
-  try {
-    r = await model.generate({ ids: [first] }, { maxTokens: tokens, window: 1, fullDepth, ignoreEos: true })
-      .collect();
-  } finally {
-    model.engine.profiler = null;
-  }
-  const steps = r.summary.generatedTokens;
-  const folded = new Map<string, KernelTiming>();
-  for (const k of profiler.report()) {
-    const name = k.kernel.replace(/\.\d+\./g, ".N.");
-    const f = folded.get(name) ?? { kernel: name, calls: 0, totalMs: 0 };
-    f.calls += k.calls;
-    f.totalMs += k.totalMs;
-    folded.set(name, f);
-  }
-  const kernels = [...folded.values()].sort((a, b) => b.totalMs - a.totalMs).map((k) => ({
-    kernel: k.kernel,
-    calls_per_step: k.calls / steps,
-    ms_per_step: k.totalMs / steps,
-  }));
-  return {
-    full_depth: fullDepth,
-    steps,
-    wall_ms_per_step: 1000 / r.summary.decodeTokensPerSec,
-    gpu_ms_per_step: kernels.reduce((t, k) => t + k.ms_per_step, 0),
-    kernels,
-  };
-}
-
 for (const m of models) {
   const storage = flags.storage as "buffer" | "texture" | undefined;
   const backend = storage ? { weightStorage: storage } : undefined;
@@ -462,9 +249,9 @@ for (const m of models) {
 
   const device = model.engine.gpu.device;
   const software = model.engine.backend.family === "software";
-  const copyGbs = await copyBandwidth(device, software);
+  const copyGbs = await copyBandwidth(device, software, repeat);
   const weightStorage = model.engine.weights.layers[0].qkv.storage;
-  const readGbs = await readBandwidth(device, software, weightStorage);
+  const readGbs = await readBandwidth(device, software, weightStorage, repeat);
 
   const pre = m.decodeOnly ? null : await best(
     () => model.generate({ ids: prompt }, { maxTokens: 1, window: 1 }).collect(),
