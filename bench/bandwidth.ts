@@ -107,7 +107,6 @@ async function textureReadBandwidth(device: GPUDevice, software: boolean, repeat
   const WG = 8, WIDTH = Math.min(4096, device.limits.maxTextureDimension2D);
   const size = software ? 128 << 20 : 512 << 20;
   const height = Math.min(size / 16 / WIDTH, device.limits.maxTextureDimension2D);
-  const reps = software ? 4 : 40;
   const src = device.createTexture({
     size: [WIDTH, height],
     format: "rgba32uint",
@@ -123,57 +122,60 @@ async function textureReadBandwidth(device: GPUDevice, software: boolean, repeat
       rows,
     ]);
   }
-  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-  const code = await Deno.readTextFile(new URL("./read_bandwidth_tex.wgsl", import.meta.url));
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants: { WG, WIDTH } },
-  });
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: src.createView() }, { binding: 1, resource: { buffer: sink } }],
-  });
-  const perSecond = await repsPerSecond(device, reps, repeat, (enc, n) => {
-    for (let i = 0; i < n; i++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(Math.ceil(height / WG));
-      pass.end();
-    }
+  const perSecond = await kernelRepsPerSecond(device, "read_bandwidth_tex.wgsl", { WG, WIDTH }, {
+    source: src.createView(),
+    groups: Math.ceil(height / WG),
+    reps: software ? 4 : 40,
+    repeat,
   });
   src.destroy();
-  sink.destroy();
   return WIDTH * height * 16 * perSecond / 1e9;
 }
 
 async function bufferReadBandwidth(device: GPUDevice, software: boolean, repeat: number): Promise<number> {
   const WG = 256, ITEMS = 8;
   const size = software ? 128 << 20 : 512 << 20;
-  const reps = software ? 4 : 40;
   const src = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   fill(device, src);
+  const perSecond = await kernelRepsPerSecond(device, "read_bandwidth.wgsl", { WG, ITEMS }, {
+    source: { buffer: src },
+    groups: size / 16 / ITEMS / WG,
+    reps: software ? 4 : 40,
+    repeat,
+  });
+  src.destroy();
+  return size * perSecond / 1e9;
+}
+
+/**
+ * Passes per second of a read kernel of this folder (binding 0 the source it streams, 1 a 16-byte sink that
+ * keeps its loads alive), one pass of `groups` workgroups each: repsPerSecond over `reps`.
+ */
+async function kernelRepsPerSecond(
+  device: GPUDevice,
+  file: string,
+  constants: Record<string, number>,
+  run: { source: GPUBindingResource; groups: number; reps: number; repeat: number },
+): Promise<number> {
   const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-  const code = await Deno.readTextFile(new URL("./read_bandwidth.wgsl", import.meta.url));
+  const code = await Deno.readTextFile(new URL(`./${file}`, import.meta.url));
   const pipeline = device.createComputePipeline({
     layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants: { WG, ITEMS } },
+    compute: { module: device.createShaderModule({ code }), entryPoint: "main", constants },
   });
   const bind = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }],
+    entries: [{ binding: 0, resource: run.source }, { binding: 1, resource: { buffer: sink } }],
   });
-  const groups = size / 16 / ITEMS / WG;
-  const perSecond = await repsPerSecond(device, reps, repeat, (enc, n) => {
+  const perSecond = await repsPerSecond(device, run.reps, run.repeat, (enc, n) => {
     for (let i = 0; i < n; i++) {
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(groups);
+      pass.dispatchWorkgroups(run.groups);
       pass.end();
     }
   });
-  src.destroy();
   sink.destroy();
-  return size * perSecond / 1e9;
+  return perSecond;
 }

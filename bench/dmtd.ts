@@ -3,7 +3,7 @@
  * runs alternating so that a slow spell of a shared machine falls on all of them; the ideal speed-up from
  * weight bytes per token (graph/traffic.ts) and measured ÷ ideal; and where the difference goes: a run with
  * one head only gives a step between heads, from which each τ's head step and the cost of its thinking layers
- * over τ rows against one row follow (`refillCosts`; the ideal counts them as one).
+ * over τ rows against one row follow (`betweenHeadsMs`, `headStepCosts`; the ideal counts them as one).
  */
 
 import type { Model } from "../src/generation/model.ts";
@@ -32,23 +32,29 @@ export interface DmtdRow {
 }
 
 /**
- * Per-step costs from decode times of `steps` steps (tokens − 1: the first token comes from the prefill) at
- * full depth (`fullMs` a step) and with a single head (`oneHeadMs` a step: the first step, whose block is its
- * own row, then steps between heads): the step between heads, and for a cycle of τ (`cycleMs` a step, heads
- * at steps 0, τ, 2τ…, the first over one row) the head step and its thinking layers over τ rows ÷ over one row
- * (a full-depth step less a step between heads is those layers over one row).
+ * A step between heads, from decode times of `steps` steps (tokens − 1: the first token comes from the
+ * prefill) at full depth (`fullMs` a step) and with a single head (`oneHeadMs` a step: the first step, whose
+ * block is its own row and costs a full-depth step, then steps between heads). NaN under 2 steps.
  */
-export function refillCosts(
+export function betweenHeadsMs(steps: number, fullMs: number, oneHeadMs: number): number {
+  return steps < 2 ? NaN : (oneHeadMs * steps - fullMs) / (steps - 1);
+}
+
+/**
+ * For a cycle of τ (`cycleMs` a step, heads at steps 0, τ, 2τ…, the first over one row): the head step over τ
+ * rows and its thinking layers over τ rows ÷ over one row (a full-depth step less a step between heads is
+ * those layers over one row). NaN where the decode holds fewer than two heads.
+ */
+export function headStepCosts(
   steps: number,
   fullMs: number,
-  oneHeadMs: number,
+  betweenMs: number,
   cycle: number,
   cycleMs: number,
-): { betweenMs: number; headMs: number; refillOverOneRow: number } {
-  const betweenMs = (oneHeadMs * steps - fullMs) / (steps - 1);
+): { headMs: number; refillOverOneRow: number } {
   const heads = Math.ceil(steps / cycle);
-  const headMs = (cycleMs * steps - fullMs - (steps - heads) * betweenMs) / (heads - 1);
-  return { betweenMs, headMs, refillOverOneRow: (headMs - betweenMs) / (fullMs - betweenMs) };
+  const headMs = heads < 2 ? NaN : (cycleMs * steps - fullMs - (steps - heads) * betweenMs) / (heads - 1);
+  return { headMs, refillOverOneRow: (headMs - betweenMs) / (fullMs - betweenMs) };
 }
 
 export async function measureDmtd(
@@ -75,17 +81,16 @@ export async function measureDmtd(
   }
   const w = model.engine.weights, full = best.get(0)!.ms, steps = tokens - 1;
   const fullBytes = dmtdBytesPerToken(w, cfg.thinkingLayers, 1);
-  const costs = (cycle: number) =>
-    refillCosts(steps, full, best.get(oneHead)!.ms, cycle, best.get(cycle)!.ms);
+  const between = betweenHeadsMs(steps, full, best.get(oneHead)!.ms);
   return {
     thinking_layers: cfg.thinkingLayers,
     decoding_layers: cfg.decodingLayers,
     full_depth_ms_per_token: full,
-    between_heads_ms_per_step: costs(DMTD_CYCLES[0]).betweenMs,
+    between_heads_ms_per_step: between,
     cycles: DMTD_CYCLES.map((cycle) => {
       const { ms, mean } = best.get(cycle)!;
       const measured = full / ms, ideal = fullBytes / dmtdBytesPerToken(w, cfg.thinkingLayers, cycle);
-      const { headMs, refillOverOneRow } = costs(cycle);
+      const { headMs, refillOverOneRow } = headStepCosts(steps, full, between, cycle, ms);
       return {
         cycle,
         ms_per_token: ms,
@@ -115,12 +120,12 @@ export function printDmtd(d: DmtdRow): void {
         }`,
     );
   }
+  // "—" where the decode is too short to tell (--tokens below a few cycles).
+  const num = (v: number) => Number.isFinite(v) ? v.toFixed(2) : "—";
   const list = (f: (c: DmtdRow["cycles"][number]) => string) => d.cycles.map(f).join(", ");
   console.log(
-    `    where it goes: a step between heads ${d.between_heads_ms_per_step.toFixed(2)} ms; head steps ` +
-      `(τ = ${list((c) => `${c.cycle}`)}) ${list((c) => c.head_ms_per_step.toFixed(2))} ms, their thinking ` +
-      `layers over τ rows ${
-        list((c) => `${c.refill_over_one_row.toFixed(2)}×`)
-      } one row's cost (the ideal: 1×)`,
+    `    where it goes: a step between heads ${num(d.between_heads_ms_per_step)} ms; head steps ` +
+      `(τ = ${list((c) => `${c.cycle}`)}) ${list((c) => num(c.head_ms_per_step))} ms, their thinking ` +
+      `layers over τ rows ${list((c) => `${num(c.refill_over_one_row)}×`)} one row's cost (the ideal: 1×)`,
   );
 }

@@ -19,7 +19,7 @@ import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { oracleGreedy, type Role } from "./dmtd_reference.ts";
 import { runCli } from "./cli_harness.ts";
-import { refillCosts } from "../bench/dmtd.ts";
+import { betweenHeadsMs, headStepCosts } from "../bench/dmtd.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "flexidepth-dmtd-test-" });
 
@@ -95,9 +95,10 @@ Deno.test("dmtd bench: a head step and its refill's cost come back from decode t
         }
         return total / steps;
       };
-      const got = refillCosts(steps, F, mean(steps + 1, 0), cycle, mean(cycle, H));
+      const between = betweenHeadsMs(steps, F, mean(steps + 1, 0));
+      const got = headStepCosts(steps, F, between, cycle, mean(cycle, H));
       const label = `τ ${cycle}, ${steps} steps`;
-      assertClose(new Float64Array([got.betweenMs, got.headMs]), new Float64Array([N, H]), TIGHT, label);
+      assertClose(new Float64Array([between, got.headMs]), new Float64Array([N, H]), TIGHT, label);
       assertClose(
         new Float64Array([got.refillOverOneRow]),
         new Float64Array([(H - N) / (F - N)]),
@@ -106,6 +107,8 @@ Deno.test("dmtd bench: a head step and its refill's cost come back from decode t
       );
     }
   }
+  // Too short a decode to tell: no second head, or one step.
+  ok(Number.isNaN(headStepCosts(5, F, N, 6, 20).headMs) && Number.isNaN(betweenHeadsMs(1, F, 20)));
 });
 
 for (const family of await families()) {

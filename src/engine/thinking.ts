@@ -84,9 +84,9 @@ export function planThinking(
     throw new Error(`a refill block [${block}] must end at the step's one row and hold ≤ ${maxRows} rows`);
   }
   // The head first: only its thinking output is read, so the last thinking layer runs the rest for K/V alone.
-  const order = [block.length - 1, ...block.keys()].slice(0, block.length);
+  const headFirst = [block[block.length - 1], ...block.slice(0, -1)];
   return {
-    rows: order.map((i) => ({ slot: rows[0].slot, pos: block[i] })),
+    rows: headFirst.map((pos) => ({ slot: rows[0].slot, pos })),
     mix: add ? [{ src: 0, a: 1, b: 1 }] : [],
     shape: {
       thinkingRows: block.length,
