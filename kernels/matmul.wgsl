@@ -80,6 +80,140 @@ fn norm1(k: u32) -> f32 {
   return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
 }
 
+// Σ_k x · w (and Σ x² under NORM) of matrix row mm over this lane's whole chunks, for the nb activation rows
+// at xr: (sums, squares), each a vec4 over the activation rows.
+fn chunk_sums(lane: u32, mm: u32, xr: vec4<u32>, nb: u32) -> mat2x4<f32> {
+  let v0 = mm * (words_per_row() / 4u);
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  var q0 = vec4<f32>(0.0); // Σx² partials (NORM)
+  var q1 = vec4<f32>(0.0);
+  var q2 = vec4<f32>(0.0);
+  var q3 = vec4<f32>(0.0);
+  for (var c = lane; c < params.K / EPV; c += TPR) {
+    let q = w[v0 + c];
+    let k = c * EPV;
+    if (W_DTYPE == 0u) {
+      let wa = bitcast<vec4<f32>>(q);
+      a0 += wa * xn4(xr.x + k, k, &q0);
+      if (nb > 1u) {
+        a1 += wa * xn4(xr.y + k, k, &q1);
+      }
+      if (nb > 2u) {
+        a2 += wa * xn4(xr.z + k, k, &q2);
+      }
+      if (nb > 3u) {
+        a3 += wa * xn4(xr.w + k, k, &q3);
+      }
+    } else if (W_DTYPE >= 3u) {
+      // Quantized: the chunk is half a block (q8) or one block (q4), all under one scale.
+      let d = qscale(mm * words_per_row(), k >> 5u);
+      var s0 = vec4<f32>(0.0);
+      var s1 = vec4<f32>(0.0);
+      var s2 = vec4<f32>(0.0);
+      var s3 = vec4<f32>(0.0);
+      for (var g = 0u; g < EPV / 4u; g++) {
+        let wg = qgroup(q, g);
+        let kg = k + 4u * g;
+        s0 += wg * xn4(xr.x + kg, kg, &q0);
+        if (nb > 1u) {
+          s1 += wg * xn4(xr.y + kg, kg, &q1);
+        }
+        if (nb > 2u) {
+          s2 += wg * xn4(xr.z + kg, kg, &q2);
+        }
+        if (nb > 3u) {
+          s3 += wg * xn4(xr.w + kg, kg, &q3);
+        }
+      }
+      a0 += d * s0;
+      a1 += d * s1;
+      a2 += d * s2;
+      a3 += d * s3;
+    } else {
+      let wa = lo4(q);
+      let wb = hi4(q);
+      a0 += wa * xn4(xr.x + k, k, &q0) + wb * xn4(xr.x + k + 4u, k + 4u, &q0);
+      if (nb > 1u) {
+        a1 += wa * xn4(xr.y + k, k, &q1) + wb * xn4(xr.y + k + 4u, k + 4u, &q1);
+      }
+      if (nb > 2u) {
+        a2 += wa * xn4(xr.z + k, k, &q2) + wb * xn4(xr.z + k + 4u, k + 4u, &q2);
+      }
+      if (nb > 3u) {
+        a3 += wa * xn4(xr.w + k, k, &q3) + wb * xn4(xr.w + k + 4u, k + 4u, &q3);
+      }
+    }
+  }
+  return mat2x4<f32>(
+    vec4<f32>(hsum(a0), hsum(a1), hsum(a2), hsum(a3)),
+    vec4<f32>(hsum(q0), hsum(q1), hsum(q2), hsum(q3)),
+  );
+}
+
+// The K tail (K not a multiple of EPV), element by element, added to sums and squares.
+fn tail_sums(lane: u32, mm: u32, xr: vec4<u32>, nb: u32, sums: mat2x4<f32>) -> mat2x4<f32> {
+  var s = sums[0];
+  var ss = sums[1];
+  for (var k = (params.K / EPV) * EPV + lane; k < params.K; k += TPR) {
+    let wv = welem(mm * words_per_row(), k);
+    var xv = vec4<f32>(xs(xr.x + k), 0.0, 0.0, 0.0);
+    if (nb > 1u) {
+      xv.y = xs(xr.y + k);
+    }
+    if (nb > 2u) {
+      xv.z = xs(xr.z + k);
+    }
+    if (nb > 3u) {
+      xv.w = xs(xr.w + k);
+    }
+    if (has_norm()) {
+      ss += xv * xv;
+      xv *= norm1(k);
+    }
+    s += wv * xv;
+  }
+  return mat2x4<f32>(s, ss);
+}
+
+// TPR > 1: the row's TPR lanes' sums and squares added up in workgroup memory (a tree of log2(TPR)
+// barriers); every lane gets the total.
+fn reduce_lanes(li: u32, lane: u32, sums: mat2x4<f32>) -> mat2x4<f32> {
+  partial[li] = sums[0];
+  partial_ss[li] = sums[1];
+  workgroupBarrier();
+  for (var off = TPR / 2u; off > 0u; off >>= 1u) {
+    if (lane < off) {
+      partial[li] += partial[li + off];
+      partial_ss[li] += partial_ss[li + off];
+    }
+    workgroupBarrier();
+  }
+  return mat2x4<f32>(partial[li], partial_ss[li]);
+}
+
+// SWIGLU / ROPE: rows 2i and 2i + 1 meet — (gate, up) under SWIGLU, a rotation pair under ROPE: the even
+// row's lane 0 reads the odd row's sums (RPW is even). Each invocation overwrites only its own slot, after
+// the reduction's last barrier.
+fn store_pairs(li: u32, lane: u32, m: u32, n0: u32, nb: u32, s: vec4<f32>) {
+  partial[li] = s;
+  workgroupBarrier();
+  if (lane != 0u || (m & 1u) == 1u || m >= params.rows) {
+    return;
+  }
+  let u = partial[li + TPR];
+  for (var j = 0u; j < nb; j++) {
+    let n = n0 + j;
+    if (rope()) {
+      rope_pair(n, params.out_offset + m, vec2<f32>(s[j], u[j]) * row_factor(n));
+    } else {
+      put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_index) li: u32,
@@ -95,138 +229,19 @@ fn main(
   let lane = li % TPR;
   let m = (wid.x + wid.z * nwg.x) * RPW + li / TPR;
   let mm = min(m, params.rows - 1u); // rows past the part compute a copy of the last and store nothing
-  let row_words = words_per_row();
-  let v0 = mm * (row_words / 4u);
-  let nchunks = K / EPV;
-  let x0 = n0 * K;
-  let x1 = x0 + K;
-  let x2 = x1 + K;
-  let x3 = x2 + K;
-
-  var a0 = vec4<f32>(0.0);
-  var a1 = vec4<f32>(0.0);
-  var a2 = vec4<f32>(0.0);
-  var a3 = vec4<f32>(0.0);
-  var q0 = vec4<f32>(0.0); // Σx² partials (NORM)
-  var q1 = vec4<f32>(0.0);
-  var q2 = vec4<f32>(0.0);
-  var q3 = vec4<f32>(0.0);
-  for (var c = lane; c < nchunks; c += TPR) {
-    let q = w[v0 + c];
-    let k = c * EPV;
-    if (W_DTYPE == 0u) {
-      let wa = bitcast<vec4<f32>>(q);
-      a0 += wa * xn4(x0 + k, k, &q0);
-      if (nb > 1u) {
-        a1 += wa * xn4(x1 + k, k, &q1);
-      }
-      if (nb > 2u) {
-        a2 += wa * xn4(x2 + k, k, &q2);
-      }
-      if (nb > 3u) {
-        a3 += wa * xn4(x3 + k, k, &q3);
-      }
-    } else if (W_DTYPE >= 3u) {
-      // Quantized: the chunk is half a block (q8) or one block (q4), all under one scale.
-      let d = qscale(mm * row_words, k >> 5u);
-      var s0 = vec4<f32>(0.0);
-      var s1 = vec4<f32>(0.0);
-      var s2 = vec4<f32>(0.0);
-      var s3 = vec4<f32>(0.0);
-      for (var g = 0u; g < EPV / 4u; g++) {
-        let wg = qgroup(q, g);
-        let kg = k + 4u * g;
-        s0 += wg * xn4(x0 + kg, kg, &q0);
-        if (nb > 1u) {
-          s1 += wg * xn4(x1 + kg, kg, &q1);
-        }
-        if (nb > 2u) {
-          s2 += wg * xn4(x2 + kg, kg, &q2);
-        }
-        if (nb > 3u) {
-          s3 += wg * xn4(x3 + kg, kg, &q3);
-        }
-      }
-      a0 += d * s0;
-      a1 += d * s1;
-      a2 += d * s2;
-      a3 += d * s3;
-    } else {
-      let wa = lo4(q);
-      let wb = hi4(q);
-      a0 += wa * xn4(x0 + k, k, &q0) + wb * xn4(x0 + k + 4u, k + 4u, &q0);
-      if (nb > 1u) {
-        a1 += wa * xn4(x1 + k, k, &q1) + wb * xn4(x1 + k + 4u, k + 4u, &q1);
-      }
-      if (nb > 2u) {
-        a2 += wa * xn4(x2 + k, k, &q2) + wb * xn4(x2 + k + 4u, k + 4u, &q2);
-      }
-      if (nb > 3u) {
-        a3 += wa * xn4(x3 + k, k, &q3) + wb * xn4(x3 + k + 4u, k + 4u, &q3);
-      }
-    }
-  }
-  var s = vec4<f32>(hsum(a0), hsum(a1), hsum(a2), hsum(a3));
-  var ss = vec4<f32>(hsum(q0), hsum(q1), hsum(q2), hsum(q3));
-  // K tail (K not a multiple of EPV): element by element.
-  for (var k = nchunks * EPV + lane; k < K; k += TPR) {
-    let wv = welem(mm * row_words, k);
-    var xv = vec4<f32>(xs(x0 + k), 0.0, 0.0, 0.0);
-    if (nb > 1u) {
-      xv.y = xs(x1 + k);
-    }
-    if (nb > 2u) {
-      xv.z = xs(x2 + k);
-    }
-    if (nb > 3u) {
-      xv.w = xs(x3 + k);
-    }
-    if (has_norm()) {
-      ss += xv * xv;
-      xv *= norm1(k);
-    }
-    s += wv * xv;
-  }
-
+  let xr = vec4<u32>(n0 * K) + vec4<u32>(0u, K, 2u * K, 3u * K);
+  var sums = tail_sums(lane, mm, xr, nb, chunk_sums(lane, mm, xr, nb));
   if (TPR > 1u) {
-    partial[li] = s;
-    partial_ss[li] = ss;
-    workgroupBarrier();
-    for (var off = TPR / 2u; off > 0u; off >>= 1u) {
-      if (lane < off) {
-        partial[li] += partial[li + off];
-        partial_ss[li] += partial_ss[li + off];
-      }
-      workgroupBarrier();
-    }
-    s = partial[li];
-    ss = partial_ss[li];
+    sums = reduce_lanes(li, lane, sums);
   }
+  var s = sums[0];
   if (has_norm()) {
-    s *= inverseSqrt(ss / f32(K) + params.eps);
+    s *= inverseSqrt(sums[1] / f32(K) + params.eps);
   }
-
   if (swiglu() || rope()) {
-    // Rows 2i and 2i + 1 meet — (gate, up) under SWIGLU, a rotation pair under ROPE: the even row's lane 0
-    // reads the odd row's sums (RPW is even). Each invocation overwrites only its own slot, after the
-    // reduction's last barrier.
-    partial[li] = s;
-    workgroupBarrier();
-    if (lane != 0u || (m & 1u) == 1u || m >= params.rows) {
-      return;
-    }
-    let u = partial[li + TPR];
-    for (var j = 0u; j < nb; j++) {
-      let n = n0 + j;
-      if (rope()) {
-        rope_pair(n, params.out_offset + m, vec2<f32>(s[j], u[j]) * row_factor(n));
-      } else {
-        put(n * params.y_stride + (params.out_offset + m) / 2u, silu(s[j]) * u[j] * row_factor(n));
-      }
-    }
+    store_pairs(li, lane, m, n0, nb, s);
     return;
   }
-
   if (lane != 0u || m >= params.rows) {
     return;
   }
