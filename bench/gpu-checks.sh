@@ -55,8 +55,8 @@ for step in "${steps[@]}"; do
   8b) run bench-8b 200 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --profile --out "$OUT/bench-8b.json" ;;
   small) run bench-small 150 deno run --allow-all bench/bench.ts --repeat 3 --out "$OUT/bench-small.json" ;;
   tests)
-    run tests 240 deno test --allow-all test/matmul.test.ts test/kernels.test.ts test/rope_heads.test.ts \
-      test/sample.test.ts test/quant.test.ts test/engine.test.ts test/flexidepth.test.ts
+    run tests 240 deno test --allow-all test/matmul*.test.ts test/kernels.test.ts test/rope_heads.test.ts \
+      test/sample*.test.ts test/quant.test.ts test/engine.test.ts test/flexidepth.test.ts
     ;;
   q8 | q4)
     run "bench-8b-$step" 150 deno run --allow-all bench/bench.ts --shape llama3-8b --repeat 2 --profile --quant "$step" \
