@@ -5,7 +5,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { assertClose, families, testGpu } from "./harness.ts";
+import { assertClose, families, objectsCreatedWhileStreaming, testGpu } from "./harness.ts";
 import { argmax, ReferenceModel } from "./reference.ts";
 import { writeDemoCheckpoint } from "../src/model/demo.ts";
 import { type Checkpoint, openCheckpoint } from "../src/model/checkpoint.ts";
@@ -313,30 +313,16 @@ Deno.test("generation: every window depth gives the same tokens, greedy and seed
 Deno.test("generation: no GPU object is created while tokens stream, even at a deeper window than before", async () => {
   const model = await Model.load(STORIES, { gpu: await testGpu("fast"), progress: false });
   await model.generate("Once upon a time", { maxTokens: 20, window: 2 }).collect();
-  const device = model.engine.gpu.device;
-  const created: string[] = [];
-  let streaming = false;
-  const note = (kind: string, label?: string) => streaming && created.push(`${kind} ${label ?? ""}`);
-  const orig = { buffer: device.createBuffer, texture: device.createTexture, group: device.createBindGroup };
-  device.createBuffer = (d) => (note("buffer", d.label), orig.buffer.call(device, d));
-  device.createTexture = (d) => (note("texture", d.label), orig.texture.call(device, d));
-  device.createBindGroup = (d) => (note("bind group", d.label), orig.group.call(device, d));
-  try {
+  const created = await objectsCreatedWhileStreaming(model.engine.gpu.device, async (streaming) => {
     // The automatic window deepens after 8 tokens, past what the first generation ever had in flight; then
     // an explicit window deeper still.
     for (const window of ["auto", 40] as const) {
       for await (const _ of model.generate("Once upon a time", { maxTokens: 60, window, ignoreEos: true })) {
-        streaming = true;
+        streaming(true);
       }
-      streaming = false;
+      streaming(false);
     }
-  } finally {
-    [device.createBuffer, device.createTexture, device.createBindGroup] = [
-      orig.buffer,
-      orig.texture,
-      orig.group,
-    ];
-  }
+  });
   assertEquals(created, [], "GPU objects created after the first token");
 });
 

@@ -65,6 +65,43 @@ for (const family of await families()) {
   });
 }
 
+/** Checks the engine's layout is the one asked for: texture weights, norms into a row texture, RoPE pairs. */
+function checkLayout(engine: Engine, layout: Pick<EngineOptions, "backend" | "quant" | "ropePairs">): void {
+  // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
+  const textures = engine.weights.layers[0].qkv.storage === "texture";
+  const asked = layout.backend ?? {};
+  if (asked.weightStorage === "texture" && engine.backend.family === "software") {
+    ok(textures, "texture weights as asked");
+  }
+  ok(
+    engine.forward.normsToTexture === (!!asked.normsToTexture && textures),
+    "norms into a row texture as asked",
+  );
+  ok(engine.weights.ropePairs === (layout.ropePairs ?? true), "RoPE in the projections' epilogue as asked");
+}
+
+/**
+ * How many generated routes differ from the reference's: a route may flip only where the gate sits on the
+ * threshold within rounding.
+ */
+function routeFlips(
+  tokens: { routes: boolean[] }[],
+  routes: boolean[][],
+  gates: number[][],
+  threshold: number,
+): number {
+  let flips = 0;
+  tokens.forEach((t, i) =>
+    t.routes.forEach((r, k) => {
+      if (r !== routes[i][k]) {
+        flips++;
+        ok(Math.abs(gates[i][k] - threshold) < 1e-5, `route flip far from the threshold at ${i}/${k}`);
+      }
+    })
+  );
+  return flips;
+}
+
 /** Runs a prompt then greedy decode steps on the GPU and the reference, comparing routes and logits. */
 async function compareRouted(
   dir: string,
@@ -82,17 +119,7 @@ async function compareRouted(
   // (≤ 2^-10 relative) apart; Qwen's q/k-normed heads showed 1.3× the f32 bound (4.1e-4 at 0.0437).
   const tol = engine.backend.kvCache === "f16" ? { atol: 1e-3, rtol: 1e-3 } : { atol: 3e-4, rtol: 3e-4 };
   engine.forward.routing = { threshold: refOpts.threshold ?? 0.5, fullDepth: refOpts.fullDepth ?? false };
-  // Norms into a row texture need texture weights (asked for explicitly; a CPU software GPU always has them).
-  const textures = engine.weights.layers[0].qkv.storage === "texture";
-  const asked = layout.backend ?? {};
-  if (asked.weightStorage === "texture" && engine.backend.family === "software") {
-    ok(textures, "texture weights as asked");
-  }
-  ok(
-    engine.forward.normsToTexture === (!!asked.normsToTexture && textures),
-    "norms into a row texture as asked",
-  );
-  ok(engine.weights.ropePairs === (layout.ropePairs ?? true), "RoPE in the projections' epilogue as asked");
+  checkLayout(engine, layout);
   const model = await Model.load(dir, { gpu: await testGpu(family), progress: false, maxRows, ...layout });
   const prompt = [5, 77, 300, 12, 599, 42, 8];
   const cache = ref.newCache();
@@ -128,19 +155,7 @@ async function compareRouted(
     threshold: refOpts.threshold,
     fullDepth: refOpts.fullDepth,
   }).collect();
-  // A route may flip only where the gate sits on the threshold within rounding.
-  let flips = 0;
-  gen.tokens.forEach((t, i) =>
-    t.routes.forEach((r, k) => {
-      if (r !== routes[i][k]) {
-        flips++;
-        ok(
-          Math.abs(gates[i][k] - (refOpts.threshold ?? 0.5)) < 1e-5,
-          `route flip far from the threshold at ${i}/${k}`,
-        );
-      }
-    })
-  );
+  const flips = routeFlips(gen.tokens, routes, gates, refOpts.threshold ?? 0.5);
   if (flips) console.log(`  ${flips} route flips within rounding of the threshold`);
   assertEquals(gen.tokens.map((t) => t.id), ids);
   if (!flips) assertEquals(gen.tokens.map((t) => t.layers), layers);

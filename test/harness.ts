@@ -1,5 +1,5 @@
 /**
- * Shared test helpers: GPU devices for both kernel families, tolerant comparisons.
+ * Shared test helpers: GPU devices for both kernel families, tolerant comparisons, a spy on GPU allocations.
  * "plain": a device requested without optional features (the portable kernels).
  * "fast": shader-f16 and subgroups when the adapter offers them (lavapipe does).
  */
@@ -61,4 +61,31 @@ export function assertClose(
         `(${worst.toFixed(2)}× tolerance atol=${tol.atol} rtol=${tol.rtol})`,
     );
   }
+}
+
+/**
+ * The GPU objects (buffers, textures, bind groups) `device` creates while `run` streams, `streaming(true)`
+ * to `streaming(false)`: an engine allocates everything before its first token, so a test expects none.
+ */
+export async function objectsCreatedWhileStreaming(
+  device: GPUDevice,
+  run: (streaming: (on: boolean) => void) => Promise<void>,
+): Promise<string[]> {
+  const created: string[] = [];
+  let streaming = false;
+  const note = (kind: string, label?: string) => streaming && created.push(`${kind} ${label ?? ""}`);
+  const orig = { buffer: device.createBuffer, texture: device.createTexture, group: device.createBindGroup };
+  device.createBuffer = (d) => (note("buffer", d.label), orig.buffer.call(device, d));
+  device.createTexture = (d) => (note("texture", d.label), orig.texture.call(device, d));
+  device.createBindGroup = (d) => (note("bind group", d.label), orig.group.call(device, d));
+  try {
+    await run((on) => streaming = on);
+  } finally {
+    [device.createBuffer, device.createTexture, device.createBindGroup] = [
+      orig.buffer,
+      orig.texture,
+      orig.group,
+    ];
+  }
+  return created;
 }

@@ -1,6 +1,7 @@
 /**
  * `flexidepth pull` and `--model ORG/NAME` against a local hub (test/hub_server.ts): the Hugging Face
- * cache layout, resume after an interruption, checksum refusal, tokens, and model resolution.
+ * cache layout, resume after an interruption, checksum refusal, tokens, errors and the CLI. Model resolution
+ * from a cache laid out by hand: test/pull_resolve.test.ts.
  */
 
 import assert from "node:assert/strict";
@@ -12,18 +13,11 @@ import { pull, type PullOptions } from "../src/hub/pull.ts";
 import { openCheckpoint } from "../src/model/checkpoint.ts";
 import { type DemoOptions, writeDemoCheckpoint } from "../src/model/demo.ts";
 import { type HubServer, type HubServerOptions, type LoggedRequest, startHubServer } from "./hub_server.ts";
+import { SMALL_DEMO } from "./cli_fixtures.ts";
+import { NO_HF_ENV, withEnv } from "./pull_fixtures.ts";
 
 const REPO = "test-org/tiny-llama";
-const SMALL: DemoOptions = {
-  layers: 2,
-  hidden: 64,
-  heads: 4,
-  kvHeads: 2,
-  headDim: 16,
-  intermediate: 96,
-  vocabSize: 2048,
-  shards: 2,
-};
+const SMALL: DemoOptions = { ...SMALL_DEMO, vocabSize: 2048, shards: 2 };
 const EXTRA = {
   "README.md": "# tiny llama\nA test model.\n",
   "original/params.json": '{"dim": 64}\n',
@@ -71,29 +65,6 @@ async function withHub(
 function pullFrom(hub: HubServer, cache: string, more: Partial<PullOptions> = {}) {
   return pull({ repo: REPO, endpoint: hub.url, cacheDir: cache, token: "", retries: 0, ...more });
 }
-
-/** Sets env vars (undefined = unset) for the duration of fn. */
-async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, Deno.env.get(k)]));
-  const apply = (v: Record<string, string | undefined>) => {
-    for (const [k, value] of Object.entries(v)) {
-      value === undefined ? Deno.env.delete(k) : Deno.env.set(k, value);
-    }
-  };
-  apply(vars);
-  try {
-    return await fn();
-  } finally {
-    apply(saved);
-  }
-}
-
-const NO_HF_ENV = {
-  HF_HUB_CACHE: undefined,
-  HUGGINGFACE_HUB_CACHE: undefined,
-  HF_HOME: undefined,
-  FLEXIDEPTH_MODEL: undefined,
-};
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -360,104 +331,6 @@ Deno.test("pull through the CLI: HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE from the
       /error: model someone\/elses-model is not in the Hugging Face cache \(.*models--someone--elses-model\) — run: flexidepth pull someone\/elses-model/,
     );
   });
-});
-
-/** A cache laid out by hand, as another tool would leave it. */
-async function fakeCache(root: string, repo: string, refs: Record<string, string>, commits: string[]) {
-  const storage = join(root, `models--${repo.replace("/", "--")}`);
-  for (const c of commits) {
-    await Deno.mkdir(join(storage, "snapshots", c), { recursive: true });
-    await Deno.writeTextFile(join(storage, "snapshots", c, "config.json"), "{}");
-  }
-  for (const [ref, c] of Object.entries(refs)) {
-    await Deno.mkdir(join(storage, "refs", ref, ".."), { recursive: true });
-    await Deno.writeTextFile(join(storage, "refs", ref), c + "\n");
-  }
-  return storage;
-}
-
-Deno.test("resolveModel: HF_HUB_CACHE, HF_HOME, FLEXIDEPTH_MODEL, revisions, local folders first", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "flexidepth-resolve-" });
-  const cwd = Deno.cwd();
-  try {
-    const c1 = "1".repeat(40);
-    const c2 = "2".repeat(40);
-    const hubCache = join(tmp, "hub-cache");
-    const storage = await fakeCache(hubCache, "org/model", { main: c1, v1: c2, "refs/pr/1": c2 }, [c1, c2]);
-    const homeStorage = await fakeCache(join(tmp, "hf-home", "hub"), "org/model", { main: c2 }, [c2]);
-
-    await withEnv({ ...NO_HF_ENV, HF_HUB_CACHE: hubCache, HF_HOME: join(tmp, "hf-home") }, async () => {
-      // HF_HUB_CACHE wins over HF_HOME.
-      assert.equal((await resolveModel("org/model")).dir, join(storage, "snapshots", c1));
-      assert.equal((await resolveModel("org/model@v1")).dir, join(storage, "snapshots", c2));
-      assert.equal((await resolveModel("org/model@refs/pr/1")).dir, join(storage, "snapshots", c2));
-      assert.equal((await resolveModel(`org/model@${c2}`)).dir, join(storage, "snapshots", c2));
-      await assert.rejects(resolveModel("org/model@v2"), (err: Error) => {
-        assert.ok(err instanceof HubError);
-        assert.equal(
-          err.message,
-          `model org/model@v2 is not in the Hugging Face cache (${storage}) — run: flexidepth pull org/model --revision v2`,
-        );
-        return true;
-      });
-      await assert.rejects(resolveModel("x/missing"), (err: Error) => {
-        assert.equal(
-          err.message,
-          `model x/missing is not in the Hugging Face cache (${join(hubCache, "models--x--missing")}) — ` +
-            "run: flexidepth pull x/missing",
-        );
-        return true;
-      });
-      // $FLEXIDEPTH_MODEL takes repo ids too; --model wins over it.
-      await withEnv({ FLEXIDEPTH_MODEL: "org/model@v1" }, async () => {
-        assert.deepEqual(await resolveModel(undefined), { dir: join(storage, "snapshots", c2), demo: false });
-        assert.equal((await resolveModel("org/model")).dir, join(storage, "snapshots", c1));
-      });
-    });
-
-    await withEnv({ ...NO_HF_ENV, HF_HOME: join(tmp, "hf-home") }, async () => {
-      assert.equal((await resolveModel("org/model")).dir, join(homeStorage, "snapshots", c2));
-    });
-
-    // An incomplete snapshot (another tool fetched only some files) says to pull.
-    const partial = await fakeCache(hubCache, "org/partial", { main: c1 }, [c1]);
-    await Deno.remove(join(partial, "snapshots", c1, "config.json"));
-    await withEnv({ ...NO_HF_ENV, HF_HUB_CACHE: hubCache }, async () => {
-      await assert.rejects(
-        resolveModel("org/partial"),
-        /has no config.json — run: flexidepth pull org\/partial/,
-      );
-    });
-
-    // A folder that exists wins over a repo id spelled the same; other missing paths pass through.
-    await Deno.mkdir(join(tmp, "work", "org", "model"), { recursive: true });
-    Deno.chdir(join(tmp, "work"));
-    await withEnv({ ...NO_HF_ENV, HF_HUB_CACHE: hubCache }, async () => {
-      assert.deepEqual(await resolveModel("org/model"), { dir: "org/model", demo: false });
-      assert.deepEqual(await resolveModel("./no/such/folder"), { dir: "./no/such/folder", demo: false });
-    });
-  } finally {
-    Deno.chdir(cwd);
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
-
-Deno.test("resolveModel: no model given — the bundled model when it is there, else the demo model", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "flexidepth-bundled-" });
-  try {
-    await withEnv({ FLEXIDEPTH_MODEL: undefined }, async () => {
-      const missing = join(tmp, "flexidepth-tiny");
-      const demo = await resolveModel(undefined, missing);
-      assert.equal(demo.demo, true);
-      assert.notEqual(demo.dir, missing);
-      await Deno.mkdir(missing);
-      await Deno.writeTextFile(join(missing, "config.json"), "{}");
-      assert.deepEqual(await resolveModel(undefined, missing), { dir: missing, demo: false });
-      assert.deepEqual(await resolveModel(tmp, missing), { dir: tmp, demo: false });
-    });
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
 });
 
 Deno.test("cleanup: the shared source checkpoint", async () => {

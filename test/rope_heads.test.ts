@@ -67,18 +67,14 @@ const CASES: Case[] = [
  */
 const KV16_TOL = { atol: 1e-4, rtol: 1e-3 };
 
-async function runCase(kernels: KernelCache, c: Case, seed: number) {
-  const device = kernels.gpu.device;
-  const { nH, nKV, hd } = c, ctx = 40, slots = 2, eps = 1e-6;
-  const rows = [[0, 0], [0, 1], [1, 39], [1, 7], [0, 20]] as const, n = rows.length;
-  const kvDim = nKV * hd, qDim = nH * hd;
-  // Columns as the layer units lay them out: [q | k | v | pad], q alone, or [k | v | pad].
-  const at: RopeColumns = c.parts === "q"
-    ? { stride: qDim, q: 0 }
-    : c.parts === "kv"
-    ? { stride: 2 * kvDim + 3, k: 0, v: kvDim }
-    : { stride: qDim + 2 * kvDim + 3, q: 0, k: qDim, v: qDim + kvDim };
-  const qkv = randomNormal(seed, n * at.stride, 2);
+/** The case's q/k norm weights (around 1) and q/k/v biases, from the seeds after `seed`, and buffers. */
+function headWeights(
+  device: GPUDevice,
+  c: Case,
+  seed: number,
+  eps: number,
+): { extras: HeadExtras; weights: HeadWeights } {
+  const { nH, nKV, hd } = c, kvDim = nKV * hd, qDim = nH * hd;
   const extras: HeadExtras = { eps };
   if (c.norm) {
     Object.assign(extras, { qNorm: randomNormal(seed + 1, hd, 0.3), kNorm: randomNormal(seed + 2, hd, 0.3) });
@@ -103,6 +99,51 @@ async function runCase(kernels: KernelCache, c: Case, seed: number) {
       }
       : null,
   };
+  return { extras, weights };
+}
+
+/** The rows' q (where the case runs it) and the K/V caches against the reference's. */
+async function checkHeads(
+  device: GPUDevice,
+  c: Case,
+  at: RopeColumns,
+  io: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer },
+  expected: { qkv: Float32Array; k: Float32Array; v: Float32Array },
+  n: number,
+): Promise<void> {
+  const qDim = c.nH * c.hd, cacheFloats = expected.k.length;
+  const read = async (b: GPUBuffer, floats: number) =>
+    new Float32Array(await readBuffer(device, b, floats * 4));
+  const gotQkv = await read(io.qkv, expected.qkv.length);
+  if (at.q !== undefined) {
+    for (let r = 0; r < n; r++) {
+      const q = (a: Float32Array) => a.subarray(r * at.stride, r * at.stride + qDim);
+      assertClose(q(gotQkv), q(expected.qkv), TOL, `${c.label}: q of row ${r}`);
+    }
+  }
+  const readCache = async (b: GPUBuffer) =>
+    c.kvF16
+      ? decodeToF32("F16", new Uint8Array(await readBuffer(device, b, cacheFloats * 2)))
+      : read(b, cacheFloats);
+  const want = (a: Float32Array) => c.kvF16 ? new Float32Array(new Float16Array(a)) : a;
+  const tol = c.kvF16 ? KV16_TOL : TOL;
+  assertClose(await readCache(io.kCache), want(expected.k), tol, `${c.label}: k cache`);
+  assertClose(await readCache(io.vCache), want(expected.v), tol, `${c.label}: v cache`);
+}
+
+async function runCase(kernels: KernelCache, c: Case, seed: number) {
+  const device = kernels.gpu.device;
+  const { nH, nKV, hd } = c, ctx = 40, slots = 2, eps = 1e-6;
+  const rows = [[0, 0], [0, 1], [1, 39], [1, 7], [0, 20]] as const, n = rows.length;
+  const kvDim = nKV * hd, qDim = nH * hd;
+  // Columns as the layer units lay them out: [q | k | v | pad], q alone, or [k | v | pad].
+  const at: RopeColumns = c.parts === "q"
+    ? { stride: qDim, q: 0 }
+    : c.parts === "kv"
+    ? { stride: 2 * kvDim + 3, k: 0, v: kvDim }
+    : { stride: qDim + 2 * kvDim + 3, q: 0, k: qDim, v: qDim + kvDim };
+  const qkv = randomNormal(seed, n * at.stride, 2);
+  const { extras, weights } = headWeights(device, c, seed, eps);
   const cfg = { headDim: hd, ropeTheta: 10000, ropeScaling: null } as unknown as ModelConfig;
   const cacheFloats = slots * ctx * kvDim;
   const io = {
@@ -130,23 +171,7 @@ async function runCase(kernels: KernelCache, c: Case, seed: number) {
   const expected = { qkv: qkv.slice(), k: new Float32Array(cacheFloats), v: new Float32Array(cacheFloats) };
   const shape = { numHeads: nH, numKvHeads: nKV, headDim: hd, ctx };
   referenceRopeHeads(shape, at, expected.qkv, rows, ropeInvFreq(cfg), expected, extras);
-  const read = async (b: GPUBuffer, floats: number) =>
-    new Float32Array(await readBuffer(device, b, floats * 4));
-  const gotQkv = await read(io.qkv, qkv.length);
-  if (at.q !== undefined) {
-    for (let r = 0; r < n; r++) {
-      const q = (a: Float32Array) => a.subarray(r * at.stride, r * at.stride + qDim);
-      assertClose(q(gotQkv), q(expected.qkv), TOL, `${c.label}: q of row ${r}`);
-    }
-  }
-  const readCache = async (b: GPUBuffer) =>
-    c.kvF16
-      ? decodeToF32("F16", new Uint8Array(await readBuffer(device, b, cacheFloats * 2)))
-      : read(b, cacheFloats);
-  const want = (a: Float32Array) => c.kvF16 ? new Float32Array(new Float16Array(a)) : a;
-  const tol = c.kvF16 ? KV16_TOL : TOL;
-  assertClose(await readCache(io.kCache), want(expected.k), tol, `${c.label}: k cache`);
-  assertClose(await readCache(io.vCache), want(expected.v), tol, `${c.label}: v cache`);
+  await checkHeads(device, c, at, io, expected, n);
 }
 
 for (const family of await families()) {
