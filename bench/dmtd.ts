@@ -1,11 +1,15 @@
 /**
  * The DMTD rows of `deno task bench`: decode at full depth and at τ = 2, 3, 4, 6 on the same prompt, the
  * runs alternating so that a slow spell of a shared machine falls on all of them; the ideal speed-up from
- * weight bytes per token (graph/traffic.ts) and measured ÷ ideal; and where the difference goes: a run with
- * one head only gives a step between heads, from which each τ's head step and the cost of its thinking layers
- * over τ rows against one row follow (`betweenHeadsMs`, `headStepCosts`; the ideal counts them as one).
+ * weight bytes per token (graph/traffic.ts) and measured ÷ ideal, from each mode's best run and paired round
+ * by round (`pairedOverIdeal`: the median of the rounds' full depth ÷ τ; on a software GPU also by process
+ * CPU time, which a shared machine's other load disturbs far less than the wall clock); and where the
+ * difference goes: a run with one head only gives a step between heads, from which each τ's head step and the
+ * cost of its thinking layers over τ rows against one row follow (`betweenHeadsMs`, `headStepCosts`; the ideal
+ * counts them as one).
  */
 
+import process from "node:process";
 import type { Model } from "../src/generation/model.ts";
 import { dmtdBytesPerToken } from "../src/graph/traffic.ts";
 
@@ -24,6 +28,10 @@ export interface DmtdRow {
     measured_speedup: number;
     ideal_speedup: number;
     measured_over_ideal: number;
+    /** The median over rounds of (full depth ÷ τ) by wall clock, ÷ the ideal. */
+    paired_over_ideal: number;
+    /** The same by process CPU time: software GPUs only (the GPU's work is this process's), else null. */
+    paired_over_ideal_cpu: number | null;
     /** A head step over a block of τ rows (thinking, decoding layers and LM head). */
     head_ms_per_step: number;
     /** Its thinking layers over τ rows ÷ the same layers over one row (the ideal: 1). */
@@ -57,6 +65,43 @@ export function headStepCosts(
   return { headMs, refillOverOneRow: (headMs - betweenMs) / (fullMs - betweenMs) };
 }
 
+/** One decode: wall and process CPU ms a token from its first token to its last (as the summary's rate). */
+interface DecodeRun {
+  ms: number;
+  cpuMs: number;
+  meanLayers: number;
+}
+
+async function decodeOnce(model: Model, prompt: number[], tokens: number, cycle: number): Promise<DecodeRun> {
+  const gen = model.generate({ ids: prompt }, {
+    maxTokens: tokens,
+    ignoreEos: true,
+    fullDepth: cycle === 0,
+    dmtd: cycle ? { cycle } : undefined,
+  });
+  let from: ReturnType<typeof process.cpuUsage> | undefined;
+  let n = 0;
+  for await (const _ of gen) {
+    from ??= process.cpuUsage();
+    n++;
+  }
+  const cpu = process.cpuUsage(from);
+  const summary = await gen.summary;
+  return {
+    ms: 1000 / summary.decodeTokensPerSec,
+    cpuMs: (cpu.user + cpu.system) / 1000 / Math.max(1, n - 1),
+    meanLayers: summary.meanLayers,
+  };
+}
+
+/** Measured ÷ ideal paired round by round: the median of full[i] ÷ cycle[i] (ms a token), ÷ the ideal. */
+export function pairedOverIdeal(full: number[], cycle: number[], ideal: number): number {
+  const r = full.map((f, i) => f / cycle[i]).sort((a, b) => a - b);
+  const mid = r.length >> 1;
+  const median = r.length % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
+  return median / ideal;
+}
+
 export async function measureDmtd(
   model: Model,
   prompt: number[],
@@ -66,38 +111,39 @@ export async function measureDmtd(
   const cfg = model.engine.config.dmtd!;
   const oneHead = tokens; // a cycle no shorter than the decode: one head, at its first step
   const modes = [0, ...DMTD_CYCLES, oneHead]; // 0: full depth
-  const best = new Map<number, { ms: number; mean: number }>();
+  const runs = new Map<number, DecodeRun[]>(modes.map((m) => [m, []]));
   for (let i = 0; i < repeat; i++) {
-    for (const cycle of modes) {
-      const r = await model.generate({ ids: prompt }, {
-        maxTokens: tokens,
-        ignoreEos: true,
-        fullDepth: cycle === 0,
-        dmtd: cycle ? { cycle } : undefined,
-      }).collect();
-      const ms = 1000 / r.summary.decodeTokensPerSec, was = best.get(cycle);
-      if (!was || ms < was.ms) best.set(cycle, { ms, mean: r.summary.meanLayers });
+    // The order flips every round, so that no mode always runs first (or just after another) in a round.
+    for (const cycle of i % 2 ? [...modes].reverse() : modes) {
+      runs.get(cycle)!.push(await decodeOnce(model, prompt, tokens, cycle));
     }
   }
-  const w = model.engine.weights, full = best.get(0)!.ms, steps = tokens - 1;
+  const best = (cycle: number) => runs.get(cycle)!.reduce((a, b) => b.ms < a.ms ? b : a);
+  const w = model.engine.weights, full = best(0).ms, steps = tokens - 1;
   const fullBytes = dmtdBytesPerToken(w, cfg.thinkingLayers, 1);
-  const between = betweenHeadsMs(steps, full, best.get(oneHead)!.ms);
+  const between = betweenHeadsMs(steps, full, best(oneHead).ms);
+  const series = (cycle: number, of: "ms" | "cpuMs") => runs.get(cycle)!.map((r) => r[of]);
+  const cpuIsGpu = model.engine.backend.family === "software";
   return {
     thinking_layers: cfg.thinkingLayers,
     decoding_layers: cfg.decodingLayers,
     full_depth_ms_per_token: full,
     between_heads_ms_per_step: between,
     cycles: DMTD_CYCLES.map((cycle) => {
-      const { ms, mean } = best.get(cycle)!;
+      const { ms, meanLayers } = best(cycle);
       const measured = full / ms, ideal = fullBytes / dmtdBytesPerToken(w, cfg.thinkingLayers, cycle);
       const { headMs, refillOverOneRow } = headStepCosts(steps, full, between, cycle, ms);
       return {
         cycle,
         ms_per_token: ms,
-        mean_layers: mean,
+        mean_layers: meanLayers,
         measured_speedup: measured,
         ideal_speedup: ideal,
         measured_over_ideal: measured / ideal,
+        paired_over_ideal: pairedOverIdeal(series(0, "ms"), series(cycle, "ms"), ideal),
+        paired_over_ideal_cpu: cpuIsGpu
+          ? pairedOverIdeal(series(0, "cpuMs"), series(cycle, "cpuMs"), ideal)
+          : null,
         head_ms_per_step: headMs,
         refill_over_one_row: refillOverOneRow,
       };
@@ -111,13 +157,14 @@ export function printDmtd(d: DmtdRow): void {
       `${d.full_depth_ms_per_token.toFixed(2)} ms/token`,
   );
   for (const c of d.cycles) {
+    const cpu = c.paired_over_ideal_cpu === null ? "" : `, ${c.paired_over_ideal_cpu.toFixed(2)} by CPU time`;
     console.log(
       `    τ = ${c.cycle}: ${c.ms_per_token.toFixed(2).padStart(7)} ms/token at ${
         c.mean_layers.toFixed(2)
       } layers; ` +
         `${c.measured_speedup.toFixed(3)}× measured, ${c.ideal_speedup.toFixed(3)}× ideal: ÷ ${
           c.measured_over_ideal.toFixed(2)
-        }`,
+        }; paired by run ÷ ${c.paired_over_ideal.toFixed(2)}${cpu}`,
     );
   }
   // "—" where the decode is too short to tell (--tokens below a few cycles).

@@ -1,6 +1,6 @@
 /**
  * DMTD's cycle schedule (../shared/design/dmtd-spec.md): its golden traces (heads and refill blocks), cycles
- * anchored at the first generated token, a thinking cache without holes, and the bench's head-step and refill
+ * anchored at the first generated token, a thinking cache without holes, the bench's head-step and refill
  * costs recovered from decode times on the schedule. Kernels, steps, generation and the CLI:
  * test/dmtd_*.test.ts.
  */
@@ -8,7 +8,7 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { assertClose } from "./harness.ts";
 import { CycleSchedule } from "../src/generation/dmtd.ts";
-import { betweenHeadsMs, headStepCosts } from "../bench/dmtd.ts";
+import { betweenHeadsMs, headStepCosts, pairedOverIdeal } from "../bench/dmtd.ts";
 
 /** The schedule's steps from the first generated token on: [position, head, refill block]. */
 function trace(P: number, cycle: number, steps: number): Array<[number, boolean, number[]]> {
@@ -76,4 +76,18 @@ Deno.test("dmtd bench: a head step and its refill's cost come back from decode t
   }
   // Too short a decode to tell: no second head, or one step.
   ok(Number.isNaN(headStepCosts(5, F, N, 6, 20).headMs) && Number.isNaN(betweenHeadsMs(1, F, 20)));
+});
+
+Deno.test("dmtd bench: measured ÷ ideal paired run by run is the median of the rounds' ratios", () => {
+  // A slow spell in round 2 slows full depth only: each mode's best run would say 30 / 20 / 2 = 0.75.
+  const TOL = { atol: 1e-12, rtol: 1e-12 };
+  const close = (got: number, want: number) =>
+    assertClose(new Float64Array([got]), new Float64Array([want]), TOL);
+  close(pairedOverIdeal([30, 40, 32], [20, 20, 20], 2), 32 / 20 / 2);
+  // An even number of rounds: the mean of the middle two ratios (1.5 and 1.6).
+  close(pairedOverIdeal([30, 48, 32, 29], [20, 20, 20, 20], 1), (1.5 + 1.6) / 2);
+  // Paired, not sorted apart: the same times in another order give another figure.
+  close(pairedOverIdeal([30, 40, 32], [20, 25, 16], 1), 1.6);
+  close(pairedOverIdeal([30, 40, 32], [25, 20, 16], 1), 2.0);
+  ok(Number.isNaN(pairedOverIdeal([], [], 2)));
 });
