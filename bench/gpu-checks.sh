@@ -8,6 +8,7 @@
 #   small  deno task bench on the default models (stories260K, its FlexiDepth twin, the demo, llama3-1b)
 #   tests  the kernel, engine and FlexiDepth tests against the TypeScript reference, on this GPU
 #   q8 q4  the llama3-8b shape with --quant; 1b-q8 1b-q4 the llama3-1b shape
+#   dmtd   deno task bench --shape qwen3-4b: DMTD-Qwen3-4B's shape at full depth and τ = 2, 3, 4, 6
 #   routing-tests  test/flexidepth.test.ts alone
 # The last lines printed are a summary (the device tool returns the end of the output).
 set -u
@@ -66,6 +67,10 @@ for step in "${steps[@]}"; do
     run "bench-$step" 100 deno run --allow-all bench/bench.ts --shape llama3-1b --repeat 2 --quant "${step#1b-}" \
       --out "$OUT/bench-$step.json"
     ;;
+  dmtd)
+    run bench-qwen3-4b 200 deno run --allow-all bench/bench.ts --shape qwen3-4b --decode-only --repeat 3 \
+      --out "$OUT/bench-qwen3-4b.json"
+    ;;
   routing-tests) run routing-tests 120 deno test --allow-all test/flexidepth.test.ts ;;
   *) echo "unknown step $step" ;;
   esac
@@ -77,6 +82,6 @@ printf '%s\n' "${summary[@]}"
 for f in "$OUT"/bench-*.log; do
   [ -f "$f" ] || continue
   echo "--- $(basename "$f")"
-  grep -E "^[a-z0-9].*(shape|K|default|random)|prefill|decode after|window|routing|speed-up|GPU objects|profile" "$f" | head -40
+  grep -E "^[a-z0-9].*(shape|K|default|random)|prefill|decode after|window|routing|speed-up|GPU objects|profile|DMTD|τ =|where it goes" "$f" | head -40
 done
 grep -E "^(ok|FAILED) \|" "$OUT/tests.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g'
