@@ -12,6 +12,7 @@
 import process from "node:process";
 import type { Model } from "../src/generation/model.ts";
 import { dmtdBytesPerToken } from "../src/graph/traffic.ts";
+import { median } from "./stats.ts";
 
 export const DMTD_CYCLES = [2, 3, 4, 6];
 
@@ -96,10 +97,7 @@ async function decodeOnce(model: Model, prompt: number[], tokens: number, cycle:
 
 /** Measured ÷ ideal paired round by round: the median of full[i] ÷ cycle[i] (ms a token), ÷ the ideal. */
 export function pairedOverIdeal(full: number[], cycle: number[], ideal: number): number {
-  const r = full.map((f, i) => f / cycle[i]).sort((a, b) => a - b);
-  const mid = r.length >> 1;
-  const median = r.length % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
-  return median / ideal;
+  return median(full.map((f, i) => f / cycle[i])) / ideal;
 }
 
 export async function measureDmtd(

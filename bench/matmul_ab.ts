@@ -19,6 +19,7 @@ import { bufferFrom, rowTexture, storageBuffer } from "../src/gpu/buffers.ts";
 import { type DType, encodeFromF32 } from "../src/model/dtype.ts";
 import type { QuantFormat } from "../src/model/quant.ts";
 import { randomNormal } from "../src/util/random.ts";
+import { quantile } from "./stats.ts";
 
 interface Case {
   dtype: DType;
@@ -133,7 +134,6 @@ async function time(gpu: GpuContext, mm: Matmul, N: number, reps: number): Promi
   return { wall: (performance.now() - t0) / 1000 / reps, cpu: (c.user + c.system) / 1e6 / reps };
 }
 
-const quantile = (v: number[], f: number) => [...v].sort((a, b) => a - b)[Math.floor(f * (v.length - 1))];
 const ratioText = (a: number[], b: number[]) => {
   const r = a.map((t, i) => t / b[i]);
   return `${quantile(r, 0.5).toFixed(3)} [${quantile(r, 0.25).toFixed(3)}–${quantile(r, 0.75).toFixed(3)}]`;

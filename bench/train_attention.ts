@@ -11,6 +11,7 @@ import { KernelCache } from "../src/gpu/kernels.ts";
 import { bufferFrom, storageBuffer } from "../src/gpu/buffers.ts";
 import { randomNormal } from "../src/util/random.ts";
 import { TrainAttention, type TrainAttentionShape } from "../src/ops/attention/train.ts";
+import { median } from "./stats.ts";
 
 const REPS = 10;
 
@@ -56,8 +57,6 @@ async function time(encode: (pass: GPUComputePassEncoder) => void): Promise<numb
   await device.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / REPS;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(
   `${describeAdapter(gpu)}; B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}, ${rounds} rounds of ${REPS}`,
